@@ -1,5 +1,7 @@
 //! The tokio-util codecs: handshake, byte-by-byte reassembly, limits, EOF.
 
+#![allow(clippy::unwrap_used)] // Test helpers panic on purpose.
+
 use bytes::BytesMut;
 use dqlite_protocol::codec::{ClientCodec, CodecError, ServerCodec, ServerInbound};
 use dqlite_protocol::request::{Leader, Open, Request};
