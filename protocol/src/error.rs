@@ -28,6 +28,9 @@ pub enum DecodeError {
     /// The input ended in the middle of a field.
     #[error("message body ends in the middle of a field")]
     Truncated,
+    /// Bytes follow a message that was expected to stand alone.
+    #[error("{0} bytes follow the end of the message")]
+    TrailingBytes(usize),
     /// A text field has no NUL terminator before the end of the body.
     #[error("text field is not NUL-terminated")]
     UnterminatedText,

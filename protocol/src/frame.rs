@@ -152,7 +152,8 @@ impl Frame {
                 header,
                 body: Bytes::copy_from_slice(&bytes[HEADER_LEN..]),
             }),
-            _ => Err(DecodeError::Truncated),
+            Some((_, total)) => Err(DecodeError::TrailingBytes(bytes.len() - total)),
+            None => Err(DecodeError::Truncated),
         }
     }
 }

@@ -54,7 +54,7 @@
 //!   allocation, and splitting whole messages off a buffer.
 //! - `wire` (private): primitive encodings, nom parsers over exact bodies.
 //! - [`value`]: value type codes, owned [`Value`] and borrowed [`ValueRef`].
-//! - [`tuple`]: parameter tuples ([`Params`], schema 0 and 1) and row tuples.
+//! - [`tuple`](mod@tuple): parameter tuples ([`Params`], schema 0 and 1) and row tuples.
 //! - [`request`]: request types 0–19, one file per family.
 //! - [`response`]: response types 0–10, including the streaming
 //!   [`RowsReader`](response::RowsReader) and [`RowsWriter`](response::RowsWriter).
@@ -78,6 +78,8 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `codec` | [`codec::ServerCodec`] and [`codec::ClientCodec`] for `tokio_util::codec::Framed` |
+
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod codes;
 pub mod error;

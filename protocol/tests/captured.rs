@@ -43,7 +43,11 @@ fn load(path: &Path) -> Capture {
     let mut rest = &data[..];
     while let [direction, a, b, c, d, tail @ ..] = rest {
         let len = usize::try_from(u32::from_le_bytes([*a, *b, *c, *d])).unwrap();
-        assert!(len <= tail.len(), "{}: record runs past the end", path.display());
+        assert!(
+            len <= tail.len(),
+            "{}: record runs past the end",
+            path.display()
+        );
         let (bytes, tail) = tail.split_at(len);
         match direction {
             b'C' => client.extend_from_slice(bytes),
@@ -139,20 +143,27 @@ fn replay(capture: &Capture) -> Exchange {
             let (raw, frame) = answers
                 .next()
                 .unwrap_or_else(|| panic!("{name}: request without an answer"));
-            let response = Response::decode_frame(frame, &ctx).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let response =
+                Response::decode_frame(frame, &ctx).unwrap_or_else(|e| panic!("{name}: {e}"));
             let mut buf = BytesMut::new();
             response.encode(&mut buf).unwrap();
-            exchange
-                .responses_tally
-                .check(&format!("{name}: response {:?}", response.response_type()), raw, &buf);
-            let more = streams && matches!(&response, Response::Rows(rows) if rows.end == RowsEnd::Part);
+            exchange.responses_tally.check(
+                &format!("{name}: response {:?}", response.response_type()),
+                raw,
+                &buf,
+            );
+            let more =
+                streams && matches!(&response, Response::Rows(rows) if rows.end == RowsEnd::Part);
             exchange.responses.push(response);
             if !more {
                 break;
             }
         }
     }
-    assert!(answers.next().is_none(), "{name}: answers without a request");
+    assert!(
+        answers.next().is_none(),
+        "{name}: answers without a request"
+    );
     exchange
 }
 
@@ -164,12 +175,17 @@ fn every_captured_message_decodes_and_re_encodes() {
     for path in &files {
         let capture = load(path);
         let exchange = replay(&capture);
-        assert!(!exchange.requests.is_empty(), "{}: no requests", capture.name);
+        assert!(
+            !exchange.requests.is_empty(),
+            "{}: no requests",
+            capture.name
+        );
         *totals.entry("files").or_default() += 1;
         *totals.entry("requests").or_default() += exchange.requests.len();
         *totals.entry("responses").or_default() += exchange.responses.len();
         *totals.entry("requests identical").or_default() += exchange.requests_tally.identical;
-        *totals.entry("requests with padding zeroed").or_default() += exchange.requests_tally.padding_zeroed;
+        *totals.entry("requests with padding zeroed").or_default() +=
+            exchange.requests_tally.padding_zeroed;
         *totals.entry("responses identical").or_default() += exchange.responses_tally.identical;
         *totals.entry("responses with padding zeroed").or_default() +=
             exchange.responses_tally.padding_zeroed;
@@ -212,4 +228,159 @@ fn all_params(exchanges: &[Exchange]) -> Vec<Value> {
             _ => Vec::new(),
         })
         .collect()
+}
+
+fn failure_codes(exchanges: &[Exchange]) -> Vec<u64> {
+    exchanges
+        .iter()
+        .flat_map(|e| &e.responses)
+        .filter_map(|r| match r {
+            Response::Failure(f) => Some(f.code),
+            _ => None,
+        })
+        .collect()
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.as_bytes().to_vec())
+}
+
+#[test]
+fn go_values_reach_the_c_server_and_come_back() {
+    for prefix in ["v1-driver-types", "v3-driver"] {
+        let found = exchanges(prefix);
+        let sent = all_params(&found);
+        let received: Vec<Value> = all_rows(&found).into_iter().flatten().collect();
+        for value in [
+            Value::Integer(i64::MIN),
+            Value::Integer(i64::MAX),
+            Value::Float(f64::INFINITY),
+            Value::Float(f64::NEG_INFINITY),
+            text("héllo ✓ 日本"),
+            text(""),
+            Value::Blob(vec![]),
+            Value::Null,
+            Value::Boolean(1),
+            Value::Boolean(0),
+        ] {
+            assert!(sent.contains(&value), "{prefix}: {value:?} not sent");
+            assert!(
+                received.contains(&value),
+                "{prefix}: {value:?} not received"
+            );
+        }
+        // -0.0 goes out with its sign, but SQLite stores an integral REAL as
+        // an integer on disk, so the table gives back +0.0.
+        assert!(
+            sent.contains(&Value::Float(-0.0)),
+            "{prefix}: -0.0 not sent"
+        );
+        assert!(
+            received.contains(&Value::Float(0.0)),
+            "{prefix}: 0.0 not received"
+        );
+        // go-dqlite sends time.Time as ISO8601 text; DATETIME columns come
+        // back typed ISO8601, and a NULL DATETIME as an empty ISO8601.
+        assert!(
+            sent.iter()
+                .any(|v| matches!(v, Value::Iso8601(t) if !t.is_empty()))
+        );
+        assert!(
+            received
+                .iter()
+                .any(|v| matches!(v, Value::Iso8601(t) if !t.is_empty()))
+        );
+        assert!(
+            received.contains(&Value::Iso8601(vec![])),
+            "{prefix}: NULL datetime"
+        );
+    }
+}
+
+#[test]
+fn large_results_stream_in_parts_and_interrupt_ends_with_empty() {
+    let found = exchanges("v1-large");
+    let parts = found
+        .iter()
+        .flat_map(|e| &e.responses)
+        .filter(|r| matches!(r, Response::Rows(rows) if rows.end == RowsEnd::Part))
+        .count();
+    assert!(parts >= 20, "{parts} PART messages");
+    // Two full SELECTs of 3000 rows (the second interrupted, but 1.11.1
+    // streams to the end anyway).
+    let rows = all_rows(&found).len();
+    assert!(rows >= 6000, "{rows} rows");
+    let e = &found[0];
+    let interrupt = e
+        .requests
+        .iter()
+        .position(|r| matches!(r, Request::Interrupt(_)))
+        .expect("an INTERRUPT");
+    assert!(matches!(e.requests[interrupt - 1], Request::QuerySql(_)));
+    assert!(e.responses.iter().any(|r| matches!(r, Response::Empty(_))));
+}
+
+#[test]
+fn sql_errors_carry_extended_codes() {
+    let codes = failure_codes(&exchanges("v1-errors"));
+    for code in [1, 2067, 1299, 25] {
+        assert!(codes.contains(&code), "code {code} missing from {codes:?}");
+    }
+}
+
+#[test]
+fn v3_sends_a_schema_one_tuple_above_255_parameters() {
+    let found = exchanges("v3-driver");
+    let wide = found
+        .iter()
+        .flat_map(|e| &e.requests)
+        .filter(|r| match r {
+            Request::QuerySql(q) => {
+                q.params.schema == dqlite_protocol::Schema::V1 && q.params.values.len() == 300
+            }
+            Request::ExecSql(q) => {
+                q.params.schema == dqlite_protocol::Schema::V1 && q.params.values.len() == 300
+            }
+            _ => false,
+        })
+        .count();
+    assert_eq!(wide, 2);
+    // libdqlite 1.11.1 does not understand schema 1 and answers DQLITE_PARSE.
+    let parse_failures = failure_codes(&found)
+        .into_iter()
+        .filter(|&c| c == dqlite_protocol::codes::DQLITE_PARSE)
+        .count();
+    assert_eq!(parse_failures, 2);
+}
+
+#[test]
+fn client_api_cluster_dump_and_metadata() {
+    let found = exchanges("v1-client");
+    let responses: Vec<&Response> = found.iter().flat_map(|e| &e.responses).collect();
+    let servers = responses
+        .iter()
+        .find_map(|r| match r {
+            Response::Servers(s) => Some(s),
+            _ => None,
+        })
+        .expect("SERVERS");
+    assert_eq!(servers.nodes.len(), 1);
+    assert_eq!(servers.nodes[0].role, Some(dqlite_protocol::Role::Voter));
+    assert!(
+        responses
+            .iter()
+            .any(|r| matches!(r, Response::Metadata(m) if m.weight == 7))
+    );
+    let files = responses
+        .iter()
+        .find_map(|r| match r {
+            Response::Files(f) => Some(f),
+            _ => None,
+        })
+        .expect("FILES");
+    let names: Vec<&str> = files.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["capture_tiny", "capture_tiny-wal"]);
+    // An SQLite database header and a WAL header.
+    assert!(files.files[0].data.starts_with(b"SQLite format 3\0"));
+    assert_eq!(files.files[1].data[..4], [0x37, 0x7f, 0x06, 0x82]);
 }
