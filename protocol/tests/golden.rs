@@ -220,14 +220,7 @@ fn e_first_part_of_a_thousand_rows() {
 
 #[test]
 fn f_failures() {
-    request(
-        "0400000008000000 0000000000000000 4352454154452054 41424c4520742861 2900000000000000",
-        ExecSql {
-            db_id: 0,
-            sql: "CREATE TABLE t(a)".into(),
-            params: Params::default(),
-        },
-    );
+    // The answer to example (c)'s CREATE TABLE sent a second time.
     response(
         "0400000000000000 0100000000000000 7461626c65207420 616c726561647920 6578697374730000",
         Failure::new(1, "table t already exists"),
