@@ -1,0 +1,224 @@
+//! An in-memory SQLite VFS that captures the WAL frames of each committed
+//! write transaction, so they can be replicated through Raft before anyone
+//! sees them.
+//!
+//! # How a write flows
+//!
+//! 1. A connection opened with [`Vfs::open`] runs a write transaction as
+//!    usual. Its frames go into the database's in-memory WAL.
+//! 2. When SQLite commits, the VFS hides the new wal-index header from
+//!    every other connection and keeps the WAL write lock: the transaction
+//!    is *pending*. [`Vfs::poll`] returns its [`Frames`].
+//! 3. The caller puts the frames in the Raft log. Once the entry is
+//!    committed, [`Vfs::publish`] makes the transaction visible and frees
+//!    the write lock; if the entry is lost, [`Vfs::abort`] drops it.
+//! 4. Nodes that did not run the transaction call [`Vfs::apply`] with the
+//!    same frames; the WAL grows by exactly those pages, so every node's
+//!    database holds the same bytes.
+//!
+//! # Threading
+//!
+//! All connections of one database must be driven from one thread at a
+//! time (the server runs one executor thread per database). The VFS's own
+//! state is behind mutexes, but SQLite reads the shared wal-index memory
+//! directly, and hiding a commit relies on no other connection of the same
+//! database reading between SQLite's commit and the write-lock release.
+//!
+//! # Layout
+//! - `wal`: the WAL and wal-index formats (checksums, headers).
+//! - `state`: one database's files, locks, shared memory and capture logic.
+//! - `ffi`: the `sqlite3_vfs` / `sqlite3_io_methods` callbacks.
+
+mod ffi;
+mod state;
+mod wal;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// Page size of every database: fixed so that frames from one node apply
+/// on any other.
+pub const PAGE_SIZE: u32 = 4096;
+
+/// The pages a committed write transaction changed, in WAL order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frames {
+    /// Identifies the pending transaction on the node that produced it.
+    pub tx_id: u64,
+    /// Size of every page.
+    pub page_size: u32,
+    /// Database size in pages after the transaction.
+    pub db_size: u32,
+    /// Page number and content of each frame.
+    pub pages: Vec<(u32, Vec<u8>)>,
+}
+
+/// Errors of the VFS.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VfsError {
+    /// SQLite refused to register the VFS.
+    #[error("could not register VFS {name:?} (SQLite code {code})")]
+    Register {
+        /// VFS name.
+        name: String,
+        /// SQLite result code.
+        code: i32,
+    },
+    /// SQLite failed while opening or configuring a connection.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// SQLite would not put the database in WAL mode.
+    #[error("could not switch the database to WAL mode (journal mode is {0:?})")]
+    NotWal(String),
+    /// A write would have changed a committed WAL frame.
+    #[error("write into committed WAL frames at offset {offset}")]
+    CommittedFrameWrite {
+        /// Byte offset of the write.
+        offset: usize,
+    },
+    /// WAL frames were written without the WAL write lock.
+    #[error("WAL frames written without the write lock")]
+    WriteWithoutLock,
+    /// No pending transaction has this id.
+    #[error("no pending transaction {tx_id}")]
+    NoPendingTransaction {
+        /// The id asked for.
+        tx_id: u64,
+    },
+    /// A local write transaction holds the database.
+    #[error("the database has a write transaction in progress")]
+    Busy,
+    /// Frames of another page size than the database's.
+    #[error("page size {got} does not match the database's {expected}")]
+    PageSizeMismatch {
+        /// The database's page size.
+        expected: u32,
+        /// The frames' page size.
+        got: u32,
+    },
+    /// More frames than a WAL can count.
+    #[error("too many frames in one transaction")]
+    TooManyFrames,
+    /// No database of that name was ever opened or applied.
+    #[error("unknown database {0:?}")]
+    UnknownDatabase(String),
+    /// A thread panicked while holding the database's state.
+    #[error("database state is poisoned")]
+    Poisoned,
+}
+
+/// A registered VFS and the databases it holds.
+#[derive(Clone, Copy)]
+pub struct Vfs {
+    state: &'static ffi::VfsState,
+}
+
+impl std::fmt::Debug for Vfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vfs").field("name", &self.name()).finish()
+    }
+}
+
+impl Vfs {
+    /// Registers a new VFS with SQLite under `name`. Registration is
+    /// process-wide and permanent, so names must be unique per node.
+    pub fn register(name: &str) -> Result<Self, VfsError> {
+        ffi::register(name)
+            .map(|state| Self { state })
+            .map_err(|code| VfsError::Register {
+                name: name.to_owned(),
+                code,
+            })
+    }
+
+    /// The VFS name.
+    pub fn name(&self) -> &str {
+        self.state.name.to_str().unwrap_or_default()
+    }
+
+    /// Opens a connection to database `db` (created if new) with the
+    /// settings replication needs: WAL mode, 4 KiB pages, no automatic
+    /// checkpoints, no sync, foreign keys on, no busy waiting.
+    pub fn open(&self, db: &str) -> Result<Connection, VfsError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_EXRESCODE;
+        let conn = Connection::open_with_flags_and_vfs(db, flags, self.name())?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(VfsError::NotWal(mode));
+        }
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "synchronous", "OFF")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A locked database is reported at once; the server queues writers
+        // itself instead of letting SQLite sleep on its thread.
+        conn.busy_timeout(std::time::Duration::ZERO)?;
+        Ok(conn)
+    }
+
+    fn database(
+        &self,
+        db: &str,
+        create: bool,
+    ) -> Result<std::sync::Arc<std::sync::Mutex<state::Database>>, VfsError> {
+        self.state
+            .database(db, create)
+            .ok_or_else(|| VfsError::UnknownDatabase(db.to_owned()))
+    }
+
+    fn with<R>(
+        &self,
+        db: &str,
+        create: bool,
+        f: impl FnOnce(&mut state::Database) -> R,
+    ) -> Result<R, VfsError> {
+        let db = self.database(db, create)?;
+        let mut guard = db.lock().map_err(|_| VfsError::Poisoned)?;
+        Ok(f(&mut guard))
+    }
+
+    /// The frames of `db`'s pending transaction, if SQLite committed one
+    /// that is not yet published or aborted.
+    pub fn poll(&self, db: &str) -> Result<Option<Frames>, VfsError> {
+        self.with(db, false, |db| db.poll())
+    }
+
+    /// Makes pending transaction `tx_id` visible and releases the write lock.
+    pub fn publish(&self, db: &str, tx_id: u64) -> Result<(), VfsError> {
+        self.with(db, false, |db| db.publish(tx_id))?
+    }
+
+    /// Drops `db`'s pending transaction, if any, and releases the write lock.
+    pub fn abort(&self, db: &str) -> Result<(), VfsError> {
+        self.with(db, false, |db| db.discard_pending())
+    }
+
+    /// Appends frames produced by another node (creating the database if
+    /// needed) and makes them visible.
+    pub fn apply(&self, db: &str, frames: &Frames) -> Result<(), VfsError> {
+        let mut salt = [0u8; 8];
+        let n = std::ffi::c_int::try_from(salt.len()).unwrap_or(0);
+        // SAFETY: the buffer holds `n` bytes.
+        unsafe { rusqlite::ffi::sqlite3_randomness(n, salt.as_mut_ptr().cast()) };
+        let salts = (
+            u32::from_ne_bytes([salt[0], salt[1], salt[2], salt[3]]),
+            u32::from_ne_bytes([salt[4], salt[5], salt[6], salt[7]]),
+        );
+        self.with(db, true, |db| db.append(frames, salts))?
+    }
+
+    /// Number of applied WAL frames of `db`.
+    pub fn wal_frames(&self, db: &str) -> Result<u32, VfsError> {
+        self.with(db, false, |db| db.committed_frames())
+    }
+}
+
+#[cfg(test)]
+mod tests;

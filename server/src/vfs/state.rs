@@ -1,0 +1,481 @@
+//! The in-memory state of one database: its main file, its WAL, its
+//! shared memory (wal-index) and locks, and the write transaction being
+//! captured. Everything the FFI callbacks do is decided here, in safe Rust.
+//!
+//! Capture works on the WAL write lock (shm slot 0):
+//! - when a connection takes it, the two wal-index header copies are saved;
+//! - when it releases it after writing frames that SQLite committed (the
+//!   header's `mxFrame` grew), the new header is stashed, the saved one is
+//!   put back so no other connection can see the transaction, and the lock
+//!   stays held: the transaction is *pending*;
+//! - [`Database::publish`] (the entry was committed by Raft) writes the
+//!   stashed header and releases the lock; [`Database::discard`] (it was
+//!   not) drops the frames and releases the lock;
+//! - frames written without a commit (rollback) are dropped at release.
+//!
+//! This relies on every connection of a database being driven from one
+//! thread at a time, so no reader can look at the header between SQLite
+//! writing it and the release hook restoring it.
+
+use super::wal::{self, INDEX_HEADERS, WAL_HEADER};
+use super::{Frames, VfsError};
+
+/// Size of one shared-memory region, fixed by SQLite.
+pub(crate) const SHM_REGION: usize = 32 * 1024;
+/// Number of shm lock slots.
+const SHM_LOCKS: usize = 8;
+/// The WAL write lock slot.
+const WRITE_LOCK: usize = 0;
+
+/// Identifies one open main-database file handle (one connection).
+pub(crate) type FileId = u64;
+
+/// SQLite file lock levels.
+pub(crate) mod level {
+    pub const NONE: i32 = 0;
+    pub const SHARED: i32 = 1;
+    pub const RESERVED: i32 = 2;
+    pub const PENDING: i32 = 3;
+    pub const EXCLUSIVE: i32 = 4;
+}
+
+/// A lock request could not be granted now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Busy;
+
+#[derive(Debug, Default)]
+struct FileLocks {
+    shared: usize,
+    reserved: Option<FileId>,
+    pending: Option<FileId>,
+    exclusive: Option<FileId>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ShmSlot {
+    shared: u32,
+    exclusive: Option<FileId>,
+}
+
+/// The write transaction whose frames are being written now.
+#[derive(Debug)]
+struct Capture {
+    owner: FileId,
+    saved_headers: Option<[u8; INDEX_HEADERS]>,
+    wrote_frames: bool,
+}
+
+/// A transaction SQLite committed locally, waiting for Raft.
+#[derive(Debug)]
+struct Pending {
+    owner: FileId,
+    tx_id: u64,
+    new_headers: [u8; INDEX_HEADERS],
+    max_frame: u32,
+}
+
+/// One database.
+#[derive(Debug, Default)]
+pub(crate) struct Database {
+    pub(crate) main: Vec<u8>,
+    pub(crate) wal: Vec<u8>,
+    pub(crate) journal: Vec<u8>,
+    /// Frames of the WAL that are applied (visible to everyone).
+    committed_frames: u32,
+    /// Page size of the WAL frames, once known.
+    page_size: u32,
+    /// Shared-memory regions; boxed so their addresses never move.
+    shm: Vec<Box<[u64]>>,
+    shm_locks: [ShmSlot; SHM_LOCKS],
+    locks: FileLocks,
+    capture: Option<Capture>,
+    pending: Option<Pending>,
+    next_tx_id: u64,
+}
+
+impl Database {
+    // ---- file locks (xLock / xUnlock / xCheckReservedLock) ----
+
+    /// Raises `file` from level `held` to `want`.
+    pub(crate) fn lock(&mut self, file: FileId, held: i32, want: i32) -> Result<(), Busy> {
+        let l = &mut self.locks;
+        let other = |holder: Option<FileId>| holder.is_some_and(|h| h != file);
+        match want {
+            level::SHARED if held < level::SHARED => {
+                if other(l.pending) || other(l.exclusive) {
+                    return Err(Busy);
+                }
+                l.shared += 1;
+            }
+            level::RESERVED => {
+                if other(l.reserved) {
+                    return Err(Busy);
+                }
+                l.reserved = Some(file);
+            }
+            level::PENDING | level::EXCLUSIVE => {
+                if other(l.exclusive) || other(l.pending) {
+                    return Err(Busy);
+                }
+                l.pending = Some(file);
+                if l.shared > 1 {
+                    return Err(Busy);
+                }
+                l.exclusive = Some(file);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Lowers `file` from level `held` to `want` (SHARED or NONE).
+    pub(crate) fn unlock(&mut self, file: FileId, held: i32, want: i32) {
+        let l = &mut self.locks;
+        let mine = |holder: &mut Option<FileId>| {
+            if *holder == Some(file) {
+                *holder = None;
+            }
+        };
+        if want < level::EXCLUSIVE {
+            mine(&mut l.exclusive);
+            mine(&mut l.pending);
+        }
+        if want < level::RESERVED {
+            mine(&mut l.reserved);
+        }
+        if want < level::SHARED && held >= level::SHARED {
+            l.shared = l.shared.saturating_sub(1);
+        }
+    }
+
+    /// Whether any connection holds RESERVED or more.
+    pub(crate) fn reserved(&self) -> bool {
+        self.locks.reserved.is_some() || self.locks.exclusive.is_some()
+    }
+
+    // ---- shared memory (xShmMap / xShmLock) ----
+
+    /// Address of region `index`, creating it if `extend`; `None` if it
+    /// does not exist and may not be created.
+    pub(crate) fn shm_region(&mut self, index: usize, extend: bool) -> Option<*mut u8> {
+        if index >= self.shm.len() {
+            if !extend {
+                return None;
+            }
+            while self.shm.len() <= index {
+                self.shm.push(vec![0u64; SHM_REGION / 8].into_boxed_slice());
+            }
+        }
+        Some(self.shm[index].as_mut_ptr().cast())
+    }
+
+    fn index_headers(&self) -> Option<[u8; INDEX_HEADERS]> {
+        let region = self.shm.first()?;
+        let mut out = [0u8; INDEX_HEADERS];
+        for (chunk, word) in out.chunks_exact_mut(8).zip(region.iter()) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        Some(out)
+    }
+
+    fn set_index_headers(&mut self, headers: &[u8; INDEX_HEADERS]) {
+        if let Some(region) = self.shm.first_mut() {
+            for (word, chunk) in region.iter_mut().zip(headers.chunks_exact(8)) {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(chunk);
+                *word = u64::from_ne_bytes(bytes);
+            }
+        }
+    }
+
+    /// Takes shm lock slots `[offset, offset + n)` for `file`; `held_*` are
+    /// the file's current slot masks, updated on success.
+    pub(crate) fn shm_lock(
+        &mut self,
+        file: FileId,
+        offset: usize,
+        n: usize,
+        exclusive: bool,
+        held_shared: &mut u8,
+        held_exclusive: &mut u8,
+    ) -> Result<(), Busy> {
+        let range = offset..(offset + n).min(SHM_LOCKS);
+        for slot in range.clone() {
+            let s = self.shm_locks[slot];
+            let mine_shared = *held_shared & (1 << slot) != 0;
+            let others_shared = s.shared - u32::from(mine_shared);
+            if s.exclusive.is_some_and(|owner| owner != file) || (exclusive && others_shared > 0) {
+                return Err(Busy);
+            }
+        }
+        for slot in range {
+            let bit = 1u8 << slot;
+            if exclusive {
+                self.shm_locks[slot].exclusive = Some(file);
+                *held_exclusive |= bit;
+                if slot == WRITE_LOCK {
+                    self.capture = Some(Capture {
+                        owner: file,
+                        saved_headers: self.index_headers(),
+                        wrote_frames: false,
+                    });
+                }
+            } else if *held_shared & bit == 0 {
+                self.shm_locks[slot].shared += 1;
+                *held_shared |= bit;
+            }
+        }
+        Ok(())
+    }
+
+    /// Releases shm slots `[offset, offset + n)` held by `file`.
+    pub(crate) fn shm_unlock(
+        &mut self,
+        file: FileId,
+        offset: usize,
+        n: usize,
+        held_shared: &mut u8,
+        held_exclusive: &mut u8,
+    ) {
+        for slot in offset..(offset + n).min(SHM_LOCKS) {
+            let bit = 1u8 << slot;
+            if *held_exclusive & bit != 0 {
+                if slot == WRITE_LOCK && self.end_write(file) {
+                    // Committed locally: the lock stays held until Raft decides.
+                    continue;
+                }
+                self.shm_locks[slot].exclusive = None;
+                *held_exclusive &= !bit;
+            }
+            if *held_shared & bit != 0 {
+                self.shm_locks[slot].shared -= 1;
+                *held_shared &= !bit;
+            }
+        }
+    }
+
+    /// Called when `file` releases the write lock: returns true if a
+    /// committed transaction became pending (and the lock must stay held).
+    fn end_write(&mut self, file: FileId) -> bool {
+        let Some(capture) = self.capture.take_if(|c| c.owner == file) else {
+            return false;
+        };
+        if !capture.wrote_frames {
+            // Recovery, checkpoint or a read-only write lock: nothing to hide.
+            return false;
+        }
+        let new_headers = self.index_headers();
+        let new_max = new_headers.as_ref().map_or(0, |h| wal::index_max_frame(h));
+        match new_headers {
+            Some(new_headers) if new_max > self.committed_frames => {
+                if let Some(saved) = capture.saved_headers {
+                    self.set_index_headers(&saved);
+                }
+                self.next_tx_id += 1;
+                self.pending = Some(Pending {
+                    owner: file,
+                    tx_id: self.next_tx_id,
+                    new_headers,
+                    max_frame: new_max,
+                });
+                true
+            }
+            _ => {
+                // Rolled back: forget the frames.
+                self.truncate_wal_to_committed();
+                false
+            }
+        }
+    }
+
+    /// Releases every shm lock of a closing connection. A pending
+    /// transaction of that connection is discarded.
+    pub(crate) fn shm_release_all(
+        &mut self,
+        file: FileId,
+        held_shared: &mut u8,
+        held_exclusive: &mut u8,
+    ) {
+        if self.pending.as_ref().is_some_and(|p| p.owner == file) {
+            self.discard_pending();
+        }
+        self.capture.take_if(|c| c.owner == file);
+        for slot in 0..SHM_LOCKS {
+            let bit = 1u8 << slot;
+            if *held_exclusive & bit != 0 && self.shm_locks[slot].exclusive == Some(file) {
+                self.shm_locks[slot].exclusive = None;
+            }
+            if *held_shared & bit != 0 {
+                self.shm_locks[slot].shared -= 1;
+            }
+        }
+        *held_shared = 0;
+        *held_exclusive = 0;
+    }
+
+    // ---- WAL writes (xWrite / xTruncate on the WAL) ----
+
+    /// Writes into the WAL file. Committed frames are immutable, except
+    /// that the header may be rewritten while no frame is committed.
+    pub(crate) fn write_wal(&mut self, offset: usize, data: &[u8]) -> Result<(), VfsError> {
+        let committed = self.committed_len();
+        let header_only = offset + data.len() <= WAL_HEADER && self.committed_frames == 0;
+        if offset < committed && !header_only {
+            return Err(VfsError::CommittedFrameWrite { offset });
+        }
+        if offset >= WAL_HEADER {
+            match &mut self.capture {
+                Some(capture) => capture.wrote_frames = true,
+                None => return Err(VfsError::WriteWithoutLock),
+            }
+        }
+        write_at(&mut self.wal, offset, data);
+        if offset == 0 && data.len() >= WAL_HEADER {
+            self.page_size = wal::header_page_size(&self.wal).unwrap_or(self.page_size);
+        }
+        Ok(())
+    }
+
+    /// Truncates the WAL (a checkpoint in TRUNCATE mode empties it).
+    pub(crate) fn truncate_wal(&mut self, size: usize) {
+        self.wal.truncate(size);
+        if size < self.committed_len() {
+            self.committed_frames = if self.page_size == 0 || size < WAL_HEADER {
+                0
+            } else {
+                u32::try_from((size - WAL_HEADER) / wal::frame_size(self.page_size)).unwrap_or(0)
+            };
+        }
+    }
+
+    fn committed_len(&self) -> usize {
+        wal::frames_end(self.committed_frames, self.page_size)
+    }
+
+    fn truncate_wal_to_committed(&mut self) {
+        let len = self.committed_len();
+        // Keep a header written for a WAL with no committed frame yet.
+        let keep = if len == 0 {
+            WAL_HEADER.min(self.wal.len())
+        } else {
+            len
+        };
+        self.wal.truncate(keep);
+    }
+
+    // ---- replication ----
+
+    /// The frames of the pending transaction, for the Raft log.
+    pub(crate) fn poll(&self) -> Option<Frames> {
+        let pending = self.pending.as_ref()?;
+        let size = wal::frame_size(self.page_size);
+        let start = self.committed_len().max(WAL_HEADER);
+        let end = wal::frames_end(pending.max_frame, self.page_size);
+        let bytes = self.wal.get(start..end)?;
+        let mut pages = Vec::with_capacity(bytes.len() / size);
+        let mut db_size = 0;
+        for frame in bytes.chunks_exact(size) {
+            let (page_no, commit) = wal::frame_info(frame);
+            db_size = commit;
+            pages.push((page_no, frame[wal::FRAME_HEADER..].to_vec()));
+        }
+        Some(Frames {
+            tx_id: pending.tx_id,
+            page_size: self.page_size,
+            db_size,
+            pages,
+        })
+    }
+
+    /// Makes the pending transaction `tx_id` visible and releases the
+    /// write lock.
+    pub(crate) fn publish(&mut self, tx_id: u64) -> Result<(), VfsError> {
+        let pending = self
+            .pending
+            .take_if(|p| p.tx_id == tx_id)
+            .ok_or(VfsError::NoPendingTransaction { tx_id })?;
+        self.set_index_headers(&pending.new_headers);
+        self.committed_frames = pending.max_frame;
+        self.wal.truncate(self.committed_len());
+        self.shm_locks[WRITE_LOCK].exclusive = None;
+        Ok(())
+    }
+
+    /// Drops the pending transaction, if any, and releases the write lock.
+    pub(crate) fn discard_pending(&mut self) {
+        if self.pending.take().is_some() {
+            self.truncate_wal_to_committed();
+            self.shm_locks[WRITE_LOCK].exclusive = None;
+        }
+    }
+
+    /// Appends frames produced elsewhere (by the leader) and makes them
+    /// visible: SQLite connections rebuild the wal-index from the WAL on
+    /// their next read.
+    pub(crate) fn append(&mut self, frames: &Frames, salts: (u32, u32)) -> Result<(), VfsError> {
+        if self.pending.is_some() || self.shm_locks[WRITE_LOCK].exclusive.is_some() {
+            return Err(VfsError::Busy);
+        }
+        let Some((last, rest)) = frames.pages.split_last() else {
+            return Ok(());
+        };
+        if self.committed_frames > 0 && frames.page_size != self.page_size {
+            return Err(VfsError::PageSizeMismatch {
+                expected: self.page_size,
+                got: frames.page_size,
+            });
+        }
+        if frames
+            .pages
+            .iter()
+            .any(|(_, page)| page.len() != frames.page_size as usize)
+        {
+            return Err(VfsError::PageSizeMismatch {
+                expected: frames.page_size,
+                got: 0,
+            });
+        }
+        self.page_size = frames.page_size;
+        if self.committed_frames == 0 {
+            self.wal.clear();
+            self.wal
+                .extend_from_slice(&wal::new_header(frames.page_size, salts));
+        }
+        self.wal.truncate(self.committed_len().max(WAL_HEADER));
+        let mut seed = wal::chain_seed(&self.wal, self.committed_frames, self.page_size);
+        for (page_no, page) in rest {
+            seed = wal::append_frame(&mut self.wal, seed, *page_no, 0, page);
+        }
+        wal::append_frame(&mut self.wal, seed, last.0, frames.db_size.max(1), &last.1);
+        let added = u32::try_from(frames.pages.len()).map_err(|_| VfsError::TooManyFrames)?;
+        self.committed_frames += added;
+        // Zeroed headers make the next reader run WAL recovery.
+        self.set_index_headers(&[0; INDEX_HEADERS]);
+        Ok(())
+    }
+
+    /// Number of applied WAL frames.
+    pub(crate) fn committed_frames(&self) -> u32 {
+        self.committed_frames
+    }
+}
+
+/// Writes `data` at `offset` of `buf`, zero-filling any gap.
+pub(crate) fn write_at(buf: &mut Vec<u8>, offset: usize, data: &[u8]) {
+    let end = offset + data.len();
+    if buf.len() < end {
+        buf.resize(end, 0);
+    }
+    buf[offset..end].copy_from_slice(data);
+}
+
+/// Reads from `buf` at `offset` into `out`; returns false on a short read
+/// (the missing tail is zero-filled, as SQLite requires).
+pub(crate) fn read_at(buf: &[u8], offset: usize, out: &mut [u8]) -> bool {
+    let available = buf.len().saturating_sub(offset).min(out.len());
+    if available > 0 {
+        out[..available].copy_from_slice(&buf[offset..offset + available]);
+    }
+    out[available..].fill(0);
+    available == out.len()
+}
