@@ -11,4 +11,5 @@
 //! `dqlite-protocol`, the openraft log and state machine, the node API and
 //! the `dqlite-server` binary.
 
+pub mod raft;
 pub mod vfs;
