@@ -31,7 +31,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -534,13 +534,8 @@ fn write_meta(dir: &Path, meta: &BTreeMap<String, Vec<u8>>) -> Result<(), LogErr
     }
     let crc = crc32fast::hash(&body);
     body.extend_from_slice(&crc.to_le_bytes());
-    let tmp = dir.join(format!("{META}.tmp"));
     let path = dir.join(META);
-    let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(&body).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    sync_dir(dir)
+    crate::fs_util::replace_atomically(&path, &body).map_err(io_err(&path))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LogError> {

@@ -40,7 +40,7 @@ use rusqlite::{Connection, OpenFlags};
 pub const PAGE_SIZE: u32 = 4096;
 
 /// The pages a committed write transaction changed, in WAL order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Frames {
     /// Identifies the pending transaction on the node that produced it.
     pub tx_id: u64,
@@ -50,6 +50,17 @@ pub struct Frames {
     pub db_size: u32,
     /// Page number and content of each frame.
     pub pages: Vec<(u32, Vec<u8>)>,
+}
+
+/// The committed content of one database, for snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DatabaseImage {
+    /// Database name.
+    pub name: String,
+    /// Main file.
+    pub main: Vec<u8>,
+    /// Applied WAL frames (with the WAL header), possibly empty.
+    pub wal: Vec<u8>,
 }
 
 /// Errors of the VFS.
@@ -99,6 +110,9 @@ pub enum VfsError {
     /// More frames than a WAL can count.
     #[error("too many frames in one transaction")]
     TooManyFrames,
+    /// A snapshot image's WAL is not whole frames of one page size.
+    #[error("database image has a malformed WAL of {0} bytes")]
+    BadImage(usize),
     /// No database of that name was ever opened or applied.
     #[error("unknown database {0:?}")]
     UnknownDatabase(String),
@@ -212,6 +226,36 @@ impl Vfs {
             u32::from_ne_bytes([salt[4], salt[5], salt[6], salt[7]]),
         );
         self.with(db, true, |db| db.append(frames, salts))?
+    }
+
+    /// Whether `db` exists in this VFS.
+    pub fn database_exists(&self, db: &str) -> bool {
+        self.state.database(db, false).is_some()
+    }
+
+    /// Names of the databases this VFS holds.
+    pub fn databases(&self) -> Vec<String> {
+        self.state
+            .databases
+            .lock()
+            .map(|dbs| dbs.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The committed state of `db`: its main file and the applied part of
+    /// its WAL. A pending transaction is not included.
+    pub fn image(&self, db: &str) -> Result<DatabaseImage, VfsError> {
+        self.with(db, false, |state| DatabaseImage {
+            name: db.to_owned(),
+            main: state.main.clone(),
+            wal: state.committed_wal().to_vec(),
+        })
+    }
+
+    /// Replaces `db` (created if needed) by `image`. Fails with
+    /// [`VfsError::Busy`] while a write transaction holds the database.
+    pub fn restore(&self, image: &DatabaseImage) -> Result<(), VfsError> {
+        self.with(&image.name, true, |db| db.restore(&image.main, &image.wal))?
     }
 
     /// Number of applied WAL frames of `db`.

@@ -454,6 +454,37 @@ impl Database {
         Ok(())
     }
 
+    /// The applied part of the WAL.
+    pub(crate) fn committed_wal(&self) -> &[u8] {
+        &self.wal[..self.committed_len().min(self.wal.len())]
+    }
+
+    /// Replaces the files with a snapshot's; connections rebuild their
+    /// view on their next read.
+    pub(crate) fn restore(&mut self, main: &[u8], wal_bytes: &[u8]) -> Result<(), VfsError> {
+        if self.pending.is_some() || self.shm_locks[WRITE_LOCK].exclusive.is_some() {
+            return Err(VfsError::Busy);
+        }
+        let frames = match wal::header_page_size(wal_bytes) {
+            None if wal_bytes.is_empty() => 0,
+            Some(page_size)
+                if page_size > 0
+                    && (wal_bytes.len() - WAL_HEADER)
+                        .is_multiple_of(wal::frame_size(page_size)) =>
+            {
+                self.page_size = page_size;
+                u32::try_from((wal_bytes.len() - WAL_HEADER) / wal::frame_size(page_size))
+                    .map_err(|_| VfsError::BadImage(wal_bytes.len()))?
+            }
+            _ => return Err(VfsError::BadImage(wal_bytes.len())),
+        };
+        self.main = main.to_vec();
+        self.wal = wal_bytes.to_vec();
+        self.committed_frames = frames;
+        self.set_index_headers(&[0; INDEX_HEADERS]);
+        Ok(())
+    }
+
     /// Number of applied WAL frames.
     pub(crate) fn committed_frames(&self) -> u32 {
         self.committed_frames

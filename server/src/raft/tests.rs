@@ -1,0 +1,189 @@
+//! openraft's storage conformance suite against our log store and state
+//! machine, each on a fresh directory and a fresh VFS; then a restart test
+//! of the Frames path.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use openraft::testing::log::{StoreBuilder, Suite};
+use openraft::type_config::TypeConfigExt;
+
+use super::log_store::LogStore;
+use super::state_machine::StateMachine;
+use super::typ::{StorageError, TypeConfig};
+use crate::vfs::Vfs;
+
+fn fresh_vfs() -> Vfs {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    Vfs::register(&format!(
+        "raft-test-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+    .unwrap()
+}
+
+struct Builder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
+    async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogStore::open(dir.path().join("log")).unwrap();
+        let sm = StateMachine::open(1, fresh_vfs(), dir.path().join("sm")).unwrap();
+        Ok((dir, log, sm))
+    }
+}
+
+#[test]
+fn openraft_storage_suite() {
+    TypeConfig::run(async {
+        Suite::test_all(Builder).await.unwrap();
+    });
+}
+
+mod frames {
+    use futures_util::stream;
+    use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+    use openraft::{EntryPayload, testing};
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::raft::typ::{Command, Entry};
+
+    fn rows(conn: &Connection) -> Vec<(i64, String)> {
+        let mut stmt = conn.prepare("SELECT r, d FROM t ORDER BY rowid").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn entry(index: u64, command: Command) -> Entry {
+        Entry {
+            log_id: testing::log_id::<TypeConfig>(1, 1, index),
+            payload: EntryPayload::Normal(command),
+        }
+    }
+
+    async fn apply(sm: &mut StateMachine, entries: Vec<Entry>) {
+        sm.apply(stream::iter(entries.into_iter().map(|e| Ok((e, None)))))
+            .await
+            .unwrap();
+    }
+
+    /// Runs `sql` on node 1's connection and returns the entry it becomes.
+    fn capture(vfs: &Vfs, conn: &Connection, index: u64, sql: &str) -> Entry {
+        conn.execute_batch(sql).unwrap();
+        let frames = vfs.poll("db").unwrap().expect("pending transaction");
+        entry(
+            index,
+            Command::Frames {
+                db: "db".into(),
+                origin: 1,
+                frames,
+            },
+        )
+    }
+
+    #[test]
+    fn entries_publish_on_the_origin_and_apply_elsewhere_and_snapshots_restore() {
+        TypeConfig::run(async {
+            let dir = tempfile::tempdir().unwrap();
+            let (leader_vfs, follower_vfs) = (fresh_vfs(), fresh_vfs());
+            let mut leader = StateMachine::open(1, leader_vfs, dir.path().join("1")).unwrap();
+            let mut follower = StateMachine::open(2, follower_vfs, dir.path().join("2")).unwrap();
+            let writer = leader_vfs.open("db").unwrap();
+            let reader = leader_vfs.open("db").unwrap();
+
+            let e1 = capture(&leader_vfs, &writer, 1, "CREATE TABLE t(r, d)");
+            apply(&mut leader, vec![e1.clone()]).await;
+            apply(&mut follower, vec![e1]).await;
+            let e2 = capture(
+                &leader_vfs,
+                &writer,
+                2,
+                "INSERT INTO t VALUES (random(), datetime('now')), (random(), 'x')",
+            );
+            assert!(rows(&reader).is_empty(), "invisible before apply");
+            apply(&mut leader, vec![e2.clone()]).await;
+            apply(&mut follower, vec![e2]).await;
+            assert_eq!(
+                leader_vfs.poll("db").unwrap(),
+                None,
+                "published, not re-applied"
+            );
+            let expected = rows(&reader);
+            assert_eq!(expected.len(), 2);
+            assert_eq!(rows(&follower_vfs.open("db").unwrap()), expected);
+
+            // A snapshot of the leader installs on a fresh node ...
+            let snapshot = leader
+                .get_snapshot_builder()
+                .await
+                .build_snapshot()
+                .await
+                .unwrap();
+            assert_eq!(snapshot.meta.last_log_id.as_ref().map(|l| l.index), Some(2));
+            let fresh_vfs_3 = fresh_vfs();
+            let mut third = StateMachine::open(3, fresh_vfs_3, dir.path().join("3")).unwrap();
+            third
+                .install_snapshot(&snapshot.meta, snapshot.snapshot)
+                .await
+                .unwrap();
+            assert_eq!(rows(&fresh_vfs_3.open("db").unwrap()), expected);
+            drop(third);
+
+            // ... and survives a restart of that node, on new memory.
+            let restarted_vfs = fresh_vfs();
+            let mut restarted = StateMachine::open(3, restarted_vfs, dir.path().join("3")).unwrap();
+            let (applied, _) = restarted.applied_state().await.unwrap();
+            assert_eq!(applied.map(|l| l.index), Some(2));
+            assert_eq!(rows(&restarted_vfs.open("db").unwrap()), expected);
+        });
+    }
+}
+
+mod log_store_persistence {
+    use openraft::storage::{IOFlushed, RaftLogStorage};
+    use openraft::{RaftLogReader, testing};
+
+    use super::*;
+    use crate::raft::typ::Vote;
+
+    #[test]
+    fn entries_vote_committed_and_purge_survive_reopening() {
+        TypeConfig::run(async {
+            let dir = tempfile::tempdir().unwrap();
+            let entries: Vec<_> = (1..=10)
+                .map(|i| testing::blank_ent::<TypeConfig>(2, 1, i))
+                .collect();
+            {
+                let mut store = LogStore::open(dir.path()).unwrap();
+                store
+                    .append(entries.clone(), IOFlushed::noop())
+                    .await
+                    .unwrap();
+                store.save_vote(&Vote::new(2, 1)).await.unwrap();
+                store
+                    .save_committed(Some(testing::log_id::<TypeConfig>(2, 1, 8)))
+                    .await
+                    .unwrap();
+                store
+                    .purge(testing::log_id::<TypeConfig>(2, 1, 3))
+                    .await
+                    .unwrap();
+            }
+            let mut store = LogStore::open(dir.path()).unwrap();
+            let state = store.get_log_state().await.unwrap();
+            assert_eq!(state.last_purged_log_id.map(|l| l.index), Some(3));
+            assert_eq!(state.last_log_id.map(|l| l.index), Some(10));
+            assert_eq!(store.read_vote().await.unwrap(), Some(Vote::new(2, 1)));
+            assert_eq!(
+                store.read_committed().await.unwrap().map(|l| l.index),
+                Some(8)
+            );
+            assert_eq!(
+                store.try_get_log_entries(0..100).await.unwrap(),
+                entries[3..].to_vec()
+            );
+        });
+    }
+}
