@@ -8,11 +8,19 @@
 //!   applies frames produced by another node.
 //! - [`raft`]: openraft storage: a durable segmented log store and a state
 //!   machine that applies WAL frames to the VFS, with on-disk snapshots.
+//! - [`Node`]: a single-voter node (bootstrap, restart, snapshots) whose
+//!   [`Session`]s run SQL on per-database executor threads; each committed
+//!   write transaction is replicated through Raft before the call returns.
 //!
 //! Still to come: the gateway speaking the wire protocol of
-//! `dqlite-protocol`, the per-database executor threads, the node API
-//! (`Node::builder`) and the `dqlite-server` binary.
+//! `dqlite-protocol` over TCP, and the `dqlite-server` binary.
 
+mod error;
 mod fs_util;
+mod node;
 pub mod raft;
+mod sql;
 pub mod vfs;
+
+pub use error::{Error, Result};
+pub use node::{ExecOutcome, Node, NodeBuilder, Session};

@@ -16,6 +16,7 @@
 
 pub mod log_file;
 pub mod log_store;
+pub mod network;
 pub mod state_machine;
 pub mod typ;
 

@@ -178,13 +178,28 @@ impl Database {
         Some(out)
     }
 
+    /// Writes both wal-index header copies the way SQLite's own writer
+    /// does: the second copy, a barrier, then the first. A reader on
+    /// another thread that catches the two copies differing retries, so a
+    /// publish may run while other connections read.
     fn set_index_headers(&mut self, headers: &[u8; INDEX_HEADERS]) {
-        if let Some(region) = self.shm.first_mut() {
-            for (word, chunk) in region.iter_mut().zip(headers.chunks_exact(8)) {
+        fn words(copy: &[u8]) -> impl Iterator<Item = u64> + '_ {
+            copy.chunks_exact(8).map(|chunk| {
                 let mut bytes = [0u8; 8];
                 bytes.copy_from_slice(chunk);
-                *word = u64::from_ne_bytes(bytes);
-            }
+                u64::from_ne_bytes(bytes)
+            })
+        }
+        let Some(region) = self.shm.first_mut() else {
+            return;
+        };
+        let half = INDEX_HEADERS / 16;
+        for (word, value) in region[half..2 * half].iter_mut().zip(words(&headers[48..])) {
+            *word = value;
+        }
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        for (word, value) in region[..half].iter_mut().zip(words(&headers[..48])) {
+            *word = value;
         }
     }
 

@@ -1,0 +1,73 @@
+//! The server's error type and how each case is reported on the wire.
+
+use dqlite_protocol::codes;
+
+/// What can go wrong serving a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// SQLite reported an error (extended code and message).
+    #[error("SQLite error {code}: {message}")]
+    Sqlite {
+        /// Extended result code.
+        code: i32,
+        /// The connection's error message.
+        message: String,
+    },
+    /// This node is not the leader.
+    #[error("not leader")]
+    NotLeader,
+    /// Leadership was lost while the request was being replicated; its
+    /// outcome is unknown to this node.
+    #[error("leadership lost: {0}")]
+    LeadershipLost(String),
+    /// The node's storage failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] std::io::Error),
+    /// The in-memory database layer failed.
+    #[error(transparent)]
+    Vfs(#[from] crate::vfs::VfsError),
+    /// Raft failed in a way that is not about leadership.
+    #[error("raft error: {0}")]
+    Raft(String),
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// The node's configuration or data directory is unusable.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The FAILURE code and message dqlite sends for this error.
+    pub fn failure(&self) -> (u64, String) {
+        match self {
+            Self::Sqlite { code, message } => (
+                u64::try_from(*code).unwrap_or(codes::SQLITE_ERROR),
+                message.clone(),
+            ),
+            Self::NotLeader => (codes::NOT_LEADER, "not leader".into()),
+            Self::LeadershipLost(_) => (codes::LEADERSHIP_LOST, "leadership lost".into()),
+            Self::ShuttingDown => (codes::SQLITE_ABORT, "abort".into()),
+            other => (codes::SQLITE_IOERR, other.to_string()),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(failure, message) => Self::Sqlite {
+                code: failure.extended_code,
+                message: message.clone().unwrap_or_else(|| failure.to_string()),
+            },
+            _ => Self::Sqlite {
+                code: rusqlite::ffi::SQLITE_ERROR,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// Result with the server's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,365 @@
+//! An embeddable node: its Raft instance, its databases and their
+//! executor threads, and the sessions clients use to run SQL.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), dqlite_server::Error> {
+//! use dqlite_server::Node;
+//!
+//! let node = Node::builder(1, "127.0.0.1:9001", "./data").start().await?;
+//! let session = node.session("app").await?;
+//! session.exec("CREATE TABLE t(x)").await?;
+//! node.stop().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use openraft::BasicNode;
+use rusqlite::types::Value;
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::raft::log_store::LogStore;
+use crate::raft::network::Network;
+use crate::raft::state_machine::StateMachine;
+use crate::raft::typ::{Command, TypeConfig};
+use crate::sql::executor::Executor;
+use crate::sql::split::first_statement;
+use crate::vfs::Vfs;
+
+type Raft = openraft::Raft<TypeConfig, StateMachine>;
+
+/// File in the data directory recording the node's id and address.
+const IDENTITY: &str = "node";
+
+/// How long a starting node waits to see a leader.
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Configures and starts a [`Node`].
+#[derive(Debug, Clone)]
+pub struct NodeBuilder {
+    id: u64,
+    address: String,
+    dir: PathBuf,
+    startup_timeout: Duration,
+    snapshot_every: u64,
+}
+
+/// Default number of log entries between snapshots.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 1024;
+
+impl NodeBuilder {
+    /// Takes a snapshot (and compacts the log) every `entries` entries.
+    pub fn snapshot_every(mut self, entries: u64) -> Self {
+        self.snapshot_every = entries.max(1);
+        self
+    }
+
+    /// How long [`start`](Self::start) waits for the node to see a leader.
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// Opens the data directory, starts Raft and, for node 1 on an empty
+    /// directory, bootstraps a one-voter cluster.
+    pub async fn start(self) -> Result<Node> {
+        if self.id == 0 {
+            return Err(Error::Config("node id 0 is not valid".into()));
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| {
+            Error::Config(format!(
+                "cannot use data directory {}: {e}",
+                self.dir.display()
+            ))
+        })?;
+        let fresh = check_identity(&self.dir, self.id, &self.address)?;
+        let vfs = Vfs::register(&unique_vfs_name(self.id))?;
+        let log = LogStore::open(self.dir.join("raft-log"))?;
+        let sm = StateMachine::open(self.id, vfs, self.dir.join("state"))?;
+        let config = openraft::Config {
+            cluster_name: "dqlite".into(),
+            heartbeat_interval: 100,
+            election_timeout_min: 300,
+            election_timeout_max: 600,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            max_in_snapshot_log_to_keep: 0,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| Error::Config(e.to_string()))?;
+        let raft = Raft::new(self.id, Arc::new(config), Network, log, sm)
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+        if fresh && self.id == 1 {
+            let members = BTreeMap::from([(self.id, BasicNode::new(&self.address))]);
+            raft.initialize(members)
+                .await
+                .map_err(|e| Error::Raft(e.to_string()))?;
+        }
+        if self.id == 1 || !fresh {
+            raft.wait(Some(self.startup_timeout))
+                .metrics(|m| m.current_leader.is_some(), "a leader is known")
+                .await
+                .map_err(|e| Error::Raft(e.to_string()))?;
+        }
+        tracing::info!(id = self.id, address = %self.address, fresh, "node started");
+        Ok(Node {
+            inner: Arc::new(Inner {
+                id: self.id,
+                address: self.address,
+                raft,
+                vfs,
+                executors: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+/// A running node.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: u64,
+    address: String,
+    raft: Raft,
+    vfs: Vfs,
+    executors: Mutex<HashMap<String, Arc<Executor>>>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.inner.id)
+            .field("address", &self.inner.address)
+            .finish()
+    }
+}
+
+impl Node {
+    /// A builder for node `id` reachable at `address`, keeping its data in `dir`.
+    pub fn builder(id: u64, address: impl Into<String>, dir: impl Into<PathBuf>) -> NodeBuilder {
+        NodeBuilder {
+            id,
+            address: address.into(),
+            dir: dir.into(),
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// This node's address.
+    pub fn address(&self) -> &str {
+        &self.inner.address
+    }
+
+    /// Opens a session on database `db` (created if new): one SQLite
+    /// connection, as a client's OPEN does.
+    pub async fn session(&self, db: &str) -> Result<Session> {
+        let executor = {
+            let mut executors = self.inner.executors.lock().await;
+            match executors.get(db) {
+                Some(executor) => executor.clone(),
+                None => {
+                    let executor = Arc::new(Executor::spawn(self.inner.vfs, db)?);
+                    executors.insert(db.to_owned(), executor.clone());
+                    executor
+                }
+            }
+        };
+        let conn = executor.call(|c| c.open()).await??;
+        Ok(Session {
+            node: self.inner.clone(),
+            executor,
+            conn,
+            db: db.to_owned(),
+        })
+    }
+
+    /// Stops Raft and the database threads.
+    pub async fn stop(&self) -> Result<()> {
+        self.inner
+            .raft
+            .shutdown()
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+        self.inner.executors.lock().await.clear();
+        Ok(())
+    }
+}
+
+/// Outcome of a statement that ran to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExecOutcome {
+    /// `sqlite3_last_insert_rowid` of the connection.
+    pub last_insert_id: i64,
+    /// `sqlite3_changes` of the connection.
+    pub rows_affected: u64,
+}
+
+/// One SQLite connection to a database of a node.
+pub struct Session {
+    node: Arc<Inner>,
+    executor: Arc<Executor>,
+    conn: u64,
+    db: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("db", &self.db)
+            .field("conn", &self.conn)
+            .finish()
+    }
+}
+
+impl Session {
+    /// Runs every statement of `sql`. If that committed a write
+    /// transaction, its frames are replicated through Raft and applied
+    /// before this returns.
+    pub async fn exec(&self, sql: &str) -> Result<ExecOutcome> {
+        // One statement at a time: each autocommitted write is replicated
+        // and visible before the next statement runs, as in dqlite.
+        let mut offset = 0;
+        let mut outcome = ExecOutcome::default();
+        while offset < sql.len() {
+            let rest = sql[offset..].to_owned();
+            let (consumed, ran) = self
+                .run(move |conn| {
+                    let split = first_statement(conn, &rest)?;
+                    if !split.statement {
+                        return Ok((split.consumed, None));
+                    }
+                    conn.execute_batch(&rest[..split.consumed])?;
+                    Ok((
+                        split.consumed,
+                        Some(ExecOutcome {
+                            last_insert_id: conn.last_insert_rowid(),
+                            rows_affected: conn.changes(),
+                        }),
+                    ))
+                })
+                .await?;
+            outcome = ran.unwrap_or(outcome);
+            if consumed == 0 {
+                break;
+            }
+            offset += consumed;
+        }
+        Ok(outcome)
+    }
+
+    /// Runs the first statement of `sql` and returns its rows. A statement
+    /// that writes (`INSERT … RETURNING`) is replicated like [`exec`](Self::exec).
+    pub async fn query(&self, sql: &str) -> Result<Vec<Vec<Value>>> {
+        let sql = sql.to_owned();
+        self.run(move |conn| {
+            let mut stmt = conn.prepare(&sql)?;
+            let width = stmt.column_count();
+            let rows = stmt
+                .query_map([], |row| {
+                    (0..width).map(|i| row.get::<_, Value>(i)).collect()
+                })?
+                .collect::<rusqlite::Result<Vec<Vec<Value>>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Runs `job` on this session's connection, then replicates the write
+    /// transaction it committed, if any, before returning its result.
+    async fn run<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut rusqlite::Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let id = self.conn;
+        let (result, frames) = self
+            .executor
+            .call(move |c| -> Result<_> {
+                let result = job(c.get(id)?);
+                // Even a failed job may have committed (a multi-statement
+                // batch that fails after its first statement).
+                let frames = c.vfs().poll(c.db())?;
+                Ok((result, frames))
+            })
+            .await??;
+        if let Some(frames) = frames {
+            self.replicate(frames).await?;
+        }
+        result
+    }
+
+    async fn replicate(&self, frames: crate::vfs::Frames) -> Result<()> {
+        let command = Command::Frames {
+            db: self.db.clone(),
+            origin: self.node.id,
+            frames,
+        };
+        match self.node.raft.client_write(command).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // The entry may or may not commit later; locally it must
+                // not stay pending (it would hold the write lock forever).
+                let db = self.db.clone();
+                self.executor.post(move |c| {
+                    if let Err(abort) = c.vfs().abort(&db) {
+                        tracing::error!(%abort, "could not abort a pending transaction");
+                    }
+                });
+                let not_leader = e.forward_to_leader().is_some();
+                Err(if not_leader {
+                    Error::NotLeader
+                } else {
+                    Error::LeadershipLost(e.to_string())
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let id = self.conn;
+        self.executor.post(move |c| c.close(id));
+    }
+}
+
+/// Records the node's id and address on first start; refuses another id
+/// or address later. Returns whether the directory was fresh.
+fn check_identity(dir: &std::path::Path, id: u64, address: &str) -> Result<bool> {
+    let path = dir.join(IDENTITY);
+    let wanted = format!("{id}\n{address}\n");
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found == wanted => Ok(false),
+        Ok(found) => Err(Error::Config(format!(
+            "data directory {} belongs to node {:?}, not node {id} at {address}",
+            dir.display(),
+            found.trim().replace('\n', " at ")
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::fs_util::replace_atomically(&path, wanted.as_bytes())?;
+            Ok(true)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// VFS names are process-wide: several nodes may live in one process.
+fn unique_vfs_name(id: u64) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("dqlite-node-{id}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
