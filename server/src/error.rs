@@ -14,6 +14,18 @@ pub enum Error {
         /// The connection's error message.
         message: String,
     },
+    /// PREPARE or QUERY_SQL of text without a statement.
+    #[error("empty statement")]
+    EmptyStatement,
+    /// EXEC of a statement that produced rows.
+    #[error("rows yielded when none expected for EXEC request")]
+    RowsYielded,
+    /// QUERY of a statement without result columns (not executed).
+    #[error("statement has no result columns: send it with EXEC")]
+    NoColumns,
+    /// QUERY_SQL or PREPARE of text with more than one statement.
+    #[error("nonempty statement tail")]
+    NonemptyTail,
     /// This node is not the leader.
     #[error("not leader")]
     NotLeader,
@@ -46,6 +58,10 @@ impl Error {
                 u64::try_from(*code).unwrap_or(codes::SQLITE_ERROR),
                 message.clone(),
             ),
+            Self::EmptyStatement => (0, self.to_string()),
+            Self::RowsYielded | Self::NoColumns | Self::NonemptyTail => {
+                (codes::SQLITE_ERROR, self.to_string())
+            }
             Self::NotLeader => (codes::NOT_LEADER, "not leader".into()),
             Self::LeadershipLost(_) => (codes::LEADERSHIP_LOST, "leadership lost".into()),
             Self::ShuttingDown => (codes::SQLITE_ABORT, "abort".into()),

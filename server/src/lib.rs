@@ -19,8 +19,10 @@ mod error;
 mod fs_util;
 mod node;
 pub mod raft;
+mod session;
 mod sql;
 pub mod vfs;
 
 pub use error::{Error, Result};
-pub use node::{ExecOutcome, Node, NodeBuilder, Session};
+pub use node::{Node, NodeBuilder};
+pub use session::{ExecOutcome, Prepared, Session};

@@ -20,19 +20,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use openraft::BasicNode;
-use rusqlite::types::Value;
 use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachine;
-use crate::raft::typ::{Command, TypeConfig};
+use crate::raft::typ::TypeConfig;
+use crate::session::Session;
 use crate::sql::executor::Executor;
-use crate::sql::split::first_statement;
 use crate::vfs::Vfs;
 
-type Raft = openraft::Raft<TypeConfig, StateMachine>;
+pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
 
 /// File in the data directory recording the node's id and address.
 const IDENTITY: &str = "node";
@@ -181,12 +180,22 @@ impl Node {
             }
         };
         let conn = executor.call(|c| c.open()).await??;
-        Ok(Session {
-            node: self.inner.clone(),
+        Ok(Session::new(
+            self.inner.id,
+            self.inner.raft.clone(),
             executor,
             conn,
-            db: db.to_owned(),
-        })
+            db,
+        ))
+    }
+
+    /// Whether this node is the leader now (as far as it knows).
+    pub fn is_leader(&self) -> bool {
+        use openraft::async_runtime::WatchReceiver;
+        let metrics = self.inner.raft.metrics();
+        // Copy the field at once: holding the borrow can block Raft.
+        let current = metrics.borrow_watched().current_leader;
+        current == Some(self.inner.id)
     }
 
     /// Stops Raft and the database threads.
@@ -198,143 +207,6 @@ impl Node {
             .map_err(|e| Error::Raft(e.to_string()))?;
         self.inner.executors.lock().await.clear();
         Ok(())
-    }
-}
-
-/// Outcome of a statement that ran to completion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ExecOutcome {
-    /// `sqlite3_last_insert_rowid` of the connection.
-    pub last_insert_id: i64,
-    /// `sqlite3_changes` of the connection.
-    pub rows_affected: u64,
-}
-
-/// One SQLite connection to a database of a node.
-pub struct Session {
-    node: Arc<Inner>,
-    executor: Arc<Executor>,
-    conn: u64,
-    db: String,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("db", &self.db)
-            .field("conn", &self.conn)
-            .finish()
-    }
-}
-
-impl Session {
-    /// Runs every statement of `sql`. If that committed a write
-    /// transaction, its frames are replicated through Raft and applied
-    /// before this returns.
-    pub async fn exec(&self, sql: &str) -> Result<ExecOutcome> {
-        // One statement at a time: each autocommitted write is replicated
-        // and visible before the next statement runs, as in dqlite.
-        let mut offset = 0;
-        let mut outcome = ExecOutcome::default();
-        while offset < sql.len() {
-            let rest = sql[offset..].to_owned();
-            let (consumed, ran) = self
-                .run(move |conn| {
-                    let split = first_statement(conn, &rest)?;
-                    if !split.statement {
-                        return Ok((split.consumed, None));
-                    }
-                    conn.execute_batch(&rest[..split.consumed])?;
-                    Ok((
-                        split.consumed,
-                        Some(ExecOutcome {
-                            last_insert_id: conn.last_insert_rowid(),
-                            rows_affected: conn.changes(),
-                        }),
-                    ))
-                })
-                .await?;
-            outcome = ran.unwrap_or(outcome);
-            if consumed == 0 {
-                break;
-            }
-            offset += consumed;
-        }
-        Ok(outcome)
-    }
-
-    /// Runs the first statement of `sql` and returns its rows. A statement
-    /// that writes (`INSERT … RETURNING`) is replicated like [`exec`](Self::exec).
-    pub async fn query(&self, sql: &str) -> Result<Vec<Vec<Value>>> {
-        let sql = sql.to_owned();
-        self.run(move |conn| {
-            let mut stmt = conn.prepare(&sql)?;
-            let width = stmt.column_count();
-            let rows = stmt
-                .query_map([], |row| {
-                    (0..width).map(|i| row.get::<_, Value>(i)).collect()
-                })?
-                .collect::<rusqlite::Result<Vec<Vec<Value>>>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
-    /// Runs `job` on this session's connection, then replicates the write
-    /// transaction it committed, if any, before returning its result.
-    async fn run<R: Send + 'static>(
-        &self,
-        job: impl FnOnce(&mut rusqlite::Connection) -> Result<R> + Send + 'static,
-    ) -> Result<R> {
-        let id = self.conn;
-        let (result, frames) = self
-            .executor
-            .call(move |c| -> Result<_> {
-                let result = job(c.get(id)?);
-                // Even a failed job may have committed (a multi-statement
-                // batch that fails after its first statement).
-                let frames = c.vfs().poll(c.db())?;
-                Ok((result, frames))
-            })
-            .await??;
-        if let Some(frames) = frames {
-            self.replicate(frames).await?;
-        }
-        result
-    }
-
-    async fn replicate(&self, frames: crate::vfs::Frames) -> Result<()> {
-        let command = Command::Frames {
-            db: self.db.clone(),
-            origin: self.node.id,
-            frames,
-        };
-        match self.node.raft.client_write(command).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // The entry may or may not commit later; locally it must
-                // not stay pending (it would hold the write lock forever).
-                let db = self.db.clone();
-                self.executor.post(move |c| {
-                    if let Err(abort) = c.vfs().abort(&db) {
-                        tracing::error!(%abort, "could not abort a pending transaction");
-                    }
-                });
-                let not_leader = e.forward_to_leader().is_some();
-                Err(if not_leader {
-                    Error::NotLeader
-                } else {
-                    Error::LeadershipLost(e.to_string())
-                })
-            }
-        }
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let id = self.conn;
-        self.executor.post(move |c| c.close(id));
     }
 }
 

@@ -2,4 +2,5 @@
 //! connection of that database (the VFS requires it, see [`crate::vfs`]).
 
 pub(crate) mod executor;
+pub(crate) mod rows;
 pub(crate) mod split;

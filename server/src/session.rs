@@ -1,0 +1,337 @@
+//! A client's handle on one database: one SQLite connection living on the
+//! database's executor thread. Every call that commits a write transaction
+//! replicates its WAL frames through Raft before it returns.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dqlite_protocol::Value;
+use rusqlite::types::Value as SqlValue;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::node::Raft;
+use crate::raft::typ::Command;
+use crate::sql::executor::{Connections, Executor};
+use crate::sql::rows::{bind, column_kinds, stream_rows};
+use crate::sql::split::first_statement;
+use crate::vfs::Frames;
+
+/// Outcome of statements that ran to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExecOutcome {
+    /// `sqlite3_last_insert_rowid` of the connection.
+    pub last_insert_id: i64,
+    /// `sqlite3_changes` of the connection.
+    pub rows_affected: u64,
+}
+
+/// What PREPARE learns about the first statement of some SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// The statement's text.
+    pub sql: String,
+    /// Number of the highest parameter.
+    pub params: u64,
+    /// Bytes of the input the statement took.
+    pub tail_offset: u64,
+    /// Whether anything but whitespace and comments follows it.
+    pub nonempty_tail: bool,
+}
+
+/// One SQLite connection to a database of a node.
+pub struct Session {
+    node_id: u64,
+    raft: Raft,
+    executor: Arc<Executor>,
+    conn: u64,
+    db: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("db", &self.db)
+            .field("conn", &self.conn)
+            .finish()
+    }
+}
+
+/// Where a query's ROWS messages go.
+type RowsSink = mpsc::Sender<Bytes>;
+
+impl Session {
+    pub(crate) fn new(
+        node_id: u64,
+        raft: Raft,
+        executor: Arc<Executor>,
+        conn: u64,
+        db: &str,
+    ) -> Self {
+        Self {
+            node_id,
+            raft,
+            executor,
+            conn,
+            db: db.to_owned(),
+        }
+    }
+
+    /// The database name.
+    pub fn db(&self) -> &str {
+        &self.db
+    }
+
+    /// Runs every statement of `sql` without parameters.
+    pub async fn exec(&self, sql: &str) -> Result<ExecOutcome> {
+        self.exec_sql(sql, Vec::new())
+            .await
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// Runs every statement of `sql`, one at a time, each taking as many of
+    /// `params` as it has parameters (dqlite ≥ 1.18.2). Each committed write
+    /// is replicated before the next statement runs. Returns the counters
+    /// after the last statement and whether any statement ran.
+    pub async fn exec_sql(&self, sql: &str, params: Vec<Value>) -> Result<(ExecOutcome, bool)> {
+        let mut offset = 0;
+        let mut used = 0;
+        let mut outcome = None;
+        let params = Arc::new(params);
+        while offset < sql.len() {
+            let rest = sql[offset..].to_owned();
+            let params = params.clone();
+            let (consumed, ran) = self
+                .run(move |conn| {
+                    let split = first_statement(conn, &rest)?;
+                    if !split.statement {
+                        return Ok((split.consumed, None));
+                    }
+                    let mut stmt = conn.prepare_cached(&rest[..split.consumed])?;
+                    let wanted = stmt.parameter_count();
+                    let available = &params[used.min(params.len())..];
+                    let mine = &available[..wanted.min(available.len())];
+                    bind(&mut stmt, mine)?;
+                    run_to_completion(&mut stmt)?;
+                    drop(stmt);
+                    Ok((
+                        split.consumed,
+                        Some((
+                            ExecOutcome {
+                                last_insert_id: conn.last_insert_rowid(),
+                                rows_affected: conn.changes(),
+                            },
+                            wanted,
+                        )),
+                    ))
+                })
+                .await?;
+            if let Some((ran, wanted)) = ran {
+                outcome = Some(ran);
+                used += wanted;
+            }
+            if consumed == 0 {
+                break;
+            }
+            offset += consumed;
+        }
+        Ok((outcome.unwrap_or_default(), outcome.is_some()))
+    }
+
+    /// Runs the first statement of `sql` and returns all its rows.
+    pub async fn query(&self, sql: &str) -> Result<Vec<Vec<SqlValue>>> {
+        let sql = sql.to_owned();
+        self.run(move |conn| {
+            let mut stmt = conn.prepare(&sql)?;
+            let width = stmt.column_count();
+            let rows = stmt
+                .query_map([], |row| {
+                    (0..width).map(|i| row.get::<_, SqlValue>(i)).collect()
+                })?
+                .collect::<rusqlite::Result<Vec<Vec<SqlValue>>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Compiles the first statement of `sql`; `None` if there is none.
+    pub async fn prepare(&self, sql: &str) -> Result<Option<Prepared>> {
+        let sql = sql.to_owned();
+        self.run(move |conn| {
+            let split = first_statement(conn, &sql)?;
+            if !split.statement {
+                return Ok(None);
+            }
+            let text = sql[..split.consumed].to_owned();
+            let params = conn.prepare_cached(&text)?.parameter_count();
+            let tail = &sql[split.consumed..];
+            let nonempty_tail = !tail.is_empty() && first_statement(conn, tail)?.statement;
+            Ok(Some(Prepared {
+                sql: text,
+                params: params as u64,
+                tail_offset: split.consumed as u64,
+                nonempty_tail,
+            }))
+        })
+        .await
+    }
+
+    /// Runs a prepared statement to completion (EXEC). A statement that
+    /// yields rows runs (a write with RETURNING is applied and replicated)
+    /// and then reports [`Error::RowsYielded`].
+    pub async fn exec_prepared(&self, stmt_sql: &str, params: Vec<Value>) -> Result<ExecOutcome> {
+        let sql = stmt_sql.to_owned();
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            check_param_count(&stmt, &params, "bind parameters")?;
+            bind(&mut stmt, &params)?;
+            let yielded = run_to_completion(&mut stmt)?;
+            drop(stmt);
+            if yielded {
+                return Err(Error::RowsYielded);
+            }
+            Ok(ExecOutcome {
+                last_insert_id: conn.last_insert_rowid(),
+                rows_affected: conn.changes(),
+            })
+        })
+        .await
+    }
+
+    /// Runs a statement and sends its rows to `sink` as ROWS messages. A
+    /// read-only statement streams as it steps; rows of a statement that
+    /// writes (RETURNING) are sent only after its write is committed.
+    pub async fn query_statement(
+        &self,
+        stmt_sql: &str,
+        params: Vec<Value>,
+        sink: RowsSink,
+    ) -> Result<()> {
+        let sql = stmt_sql.to_owned();
+        let direct = sink.clone();
+        let held = self
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                if stmt.column_count() == 0 {
+                    return Err(Error::NoColumns);
+                }
+                check_param_count(&stmt, &params, "column index out of range")?;
+                bind(&mut stmt, &params)?;
+                let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+                let kinds = column_kinds(&stmt);
+                let readonly = stmt.readonly();
+                let mut held = Vec::new();
+                let mut rows = stmt.raw_query();
+                stream_rows(&mut rows, &names, &kinds, &mut |batch| {
+                    if readonly {
+                        direct.blocking_send(batch).map_err(|_| Error::ShuttingDown)
+                    } else {
+                        held.push(batch);
+                        Ok(())
+                    }
+                })?;
+                Ok(held)
+            })
+            .await?;
+        for batch in held {
+            sink.send(batch).await.map_err(|_| Error::ShuttingDown)?;
+        }
+        Ok(())
+    }
+
+    /// A standalone image of the database (DUMP): every page, with the WAL
+    /// folded in.
+    pub async fn dump(&self) -> Result<Vec<u8>> {
+        self.executor
+            .call(|c| -> Result<Vec<u8>> {
+                let db = c.db().to_owned();
+                let vfs = c.vfs();
+                let src = vfs.open(&db)?;
+                let mut dst = rusqlite::Connection::open_in_memory()?;
+                rusqlite::backup::Backup::new(&src, &mut dst)?.step(-1)?;
+                let data = dst.serialize(rusqlite::MAIN_DB)?;
+                Ok(data.to_vec())
+            })
+            .await?
+    }
+
+    /// Runs `job` on this session's connection, then replicates the write
+    /// transaction it committed, if any, before returning its result.
+    async fn run<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut rusqlite::Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let id = self.conn;
+        let (result, frames) = self
+            .executor
+            .call(move |c: &mut Connections| -> Result<_> {
+                let result = job(c.get(id)?);
+                // Even a failed job may have committed (a RETURNING write
+                // reported as an error, say).
+                let frames = c.vfs().poll(c.db())?;
+                Ok((result, frames))
+            })
+            .await??;
+        if let Some(frames) = frames {
+            self.replicate(frames).await?;
+        }
+        result
+    }
+
+    async fn replicate(&self, frames: Frames) -> Result<()> {
+        let command = Command::Frames {
+            db: self.db.clone(),
+            origin: self.node_id,
+            frames,
+        };
+        match self.raft.client_write(command).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // The entry may or may not commit later; locally it must
+                // not stay pending (it would hold the write lock forever).
+                let db = self.db.clone();
+                self.executor.post(move |c| {
+                    if let Err(abort) = c.vfs().abort(&db) {
+                        tracing::error!(%abort, "could not abort a pending transaction");
+                    }
+                });
+                Err(if e.forward_to_leader().is_some() {
+                    Error::NotLeader
+                } else {
+                    Error::LeadershipLost(e.to_string())
+                })
+            }
+        }
+    }
+}
+
+/// Steps a statement until it is done; returns whether it yielded rows.
+fn run_to_completion(stmt: &mut rusqlite::Statement<'_>) -> Result<bool> {
+    let mut rows = stmt.raw_query();
+    let mut yielded = false;
+    while rows.next()?.is_some() {
+        yielded = true;
+    }
+    Ok(yielded)
+}
+
+fn check_param_count(
+    stmt: &rusqlite::Statement<'_>,
+    params: &[Value],
+    message: &str,
+) -> Result<()> {
+    if params.len() > stmt.parameter_count() {
+        return Err(Error::Sqlite {
+            code: rusqlite::ffi::SQLITE_RANGE,
+            message: message.into(),
+        });
+    }
+    Ok(())
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let id = self.conn;
+        self.executor.post(move |c| c.close(id));
+    }
+}
