@@ -77,6 +77,12 @@ impl From<rusqlite::Error> for Error {
                 code: failure.extended_code,
                 message: message.clone().unwrap_or_else(|| failure.to_string()),
             },
+            // Syntax errors: SQLite's own message, without rusqlite's
+            // "in <sql> at offset <n>" suffix.
+            rusqlite::Error::SqlInputError { error, msg, .. } => Self::Sqlite {
+                code: error.extended_code,
+                message: msg.clone(),
+            },
             _ => Self::Sqlite {
                 code: rusqlite::ffi::SQLITE_ERROR,
                 message: e.to_string(),

@@ -17,6 +17,8 @@
 
 mod error;
 mod fs_util;
+mod gateway;
+pub mod net;
 mod node;
 pub mod raft;
 mod session;
@@ -24,5 +26,5 @@ mod sql;
 pub mod vfs;
 
 pub use error::{Error, Result};
-pub use node::{Node, NodeBuilder};
+pub use node::{Member, Metadata, Node, NodeBuilder};
 pub use session::{ExecOutcome, Prepared, Session};

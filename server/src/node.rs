@@ -115,6 +115,7 @@ impl NodeBuilder {
                 raft,
                 vfs,
                 executors: Mutex::new(HashMap::new()),
+                metadata: std::sync::Mutex::new(Metadata::default()),
             }),
         })
     }
@@ -132,6 +133,27 @@ struct Inner {
     raft: Raft,
     vfs: Vfs,
     executors: Mutex<HashMap<String, Arc<Executor>>>,
+    metadata: std::sync::Mutex<Metadata>,
+}
+
+/// Node-local metadata reported by DESCRIBE (kept in memory, as dqlite does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// Failure domain.
+    pub failure_domain: u64,
+    /// Weight, set by WEIGHT.
+    pub weight: u64,
+}
+
+/// A member of the cluster configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Node id.
+    pub id: u64,
+    /// Node address.
+    pub address: String,
+    /// Whether it votes (otherwise it is a stand-by).
+    pub voter: bool,
 }
 
 impl std::fmt::Debug for Node {
@@ -196,6 +218,53 @@ impl Node {
         // Copy the field at once: holding the borrow can block Raft.
         let current = metrics.borrow_watched().current_leader;
         current == Some(self.inner.id)
+    }
+
+    /// The leader's id and address as this node knows them.
+    pub fn leader(&self) -> Option<(u64, String)> {
+        use openraft::async_runtime::WatchReceiver;
+        let metrics = self.inner.raft.metrics();
+        let (leader, membership) = {
+            let m = metrics.borrow_watched();
+            (m.current_leader, m.membership_config.clone())
+        };
+        let id = leader?;
+        let node = membership.membership().get_node(&id)?;
+        Some((id, node.addr.clone()))
+    }
+
+    /// The members of the current configuration, in id order.
+    pub fn members(&self) -> Vec<Member> {
+        use openraft::async_runtime::WatchReceiver;
+        let metrics = self.inner.raft.metrics();
+        let membership = metrics.borrow_watched().membership_config.clone();
+        let membership = membership.membership();
+        let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+        membership
+            .nodes()
+            .map(|(id, node)| Member {
+                id: *id,
+                address: node.addr.clone(),
+                voter: voters.contains(id),
+            })
+            .collect()
+    }
+
+    /// This node's DESCRIBE metadata.
+    pub fn metadata(&self) -> Metadata {
+        self.inner.metadata.lock().map(|m| *m).unwrap_or_default()
+    }
+
+    /// Sets this node's weight.
+    pub fn set_weight(&self, weight: u64) {
+        if let Ok(mut m) = self.inner.metadata.lock() {
+            m.weight = weight;
+        }
+    }
+
+    /// Whether database `db` exists on this node.
+    pub fn has_database(&self, db: &str) -> bool {
+        self.inner.vfs.database_exists(db)
     }
 
     /// Stops Raft and the database threads.

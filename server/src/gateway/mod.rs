@@ -1,0 +1,488 @@
+//! The dqlite request handlers of one client connection.
+//!
+//! [`Gateway::handle`] takes one request frame and writes its answer (one
+//! message, or a stream of ROWS messages) to the connection. Checks run in
+//! dqlite's order (spec §7.1): schema and fixed fields, leadership,
+//! database, statement, parameters, then execution. Failures carry
+//! dqlite's codes and messages; where the C server crashes or hangs, a
+//! clean failure is sent instead (see the README's table of deliberate
+//! differences).
+
+mod registry;
+
+use bytes::{Bytes, BytesMut};
+use dqlite_protocol::codes;
+use dqlite_protocol::request::{self as req, Request, RequestType};
+use dqlite_protocol::response::{self as resp, NodeInfo, Response};
+use dqlite_protocol::{DecodeError, Frame, ProtocolVersion, Role, Schema, Value};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use self::registry::Registry;
+use crate::error::Error;
+use crate::node::Node;
+use crate::session::Session;
+
+/// What the connection does after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Read the next request.
+    Continue,
+    /// Close the connection (unreadable request, or a node-to-node CONNECT).
+    Close,
+}
+
+/// A prepared statement of the connection.
+#[derive(Debug)]
+struct Statement {
+    sql: String,
+}
+
+/// State of one client connection.
+pub(crate) struct Gateway {
+    node: Node,
+    version: ProtocolVersion,
+    session: Option<Session>,
+    statements: Registry<Statement>,
+}
+
+/// A failure answer.
+fn failure(code: u64, message: impl Into<String>) -> Response {
+    Response::Failure(resp::Failure::new(code, message))
+}
+
+fn no_database() -> Response {
+    failure(codes::SQLITE_NOTFOUND, "no database opened")
+}
+
+fn no_statement() -> Response {
+    failure(codes::SQLITE_NOTFOUND, "no statement with the given id")
+}
+
+fn from_error(e: &Error) -> Response {
+    let (code, message) = e.failure();
+    failure(code, message)
+}
+
+fn result(outcome: crate::ExecOutcome) -> Response {
+    Response::Result(resp::ExecResult {
+        last_insert_id: outcome.last_insert_id.cast_unsigned(),
+        rows_affected: outcome.rows_affected,
+    })
+}
+
+/// Requests that need this node to be the leader (dqlite ≥ 1.18.2).
+fn needs_leader(kind: RequestType) -> bool {
+    matches!(
+        kind,
+        RequestType::Open
+            | RequestType::Prepare
+            | RequestType::Exec
+            | RequestType::Query
+            | RequestType::ExecSql
+            | RequestType::QuerySql
+            | RequestType::Add
+            | RequestType::Assign
+            | RequestType::Remove
+            | RequestType::Transfer
+    )
+}
+
+impl Gateway {
+    pub(crate) fn new(node: Node, version: ProtocolVersion) -> Self {
+        Self {
+            node,
+            version,
+            session: None,
+            statements: Registry::default(),
+        }
+    }
+
+    /// Answers one request frame on `out`.
+    pub(crate) async fn handle<W: AsyncWrite + Unpin>(
+        &mut self,
+        frame: &Frame,
+        out: &mut W,
+    ) -> std::io::Result<Next> {
+        let request = match Request::decode_frame(frame) {
+            Ok(request) => request,
+            Err(e) => return self.refuse(e, out).await,
+        };
+        let kind = request.request_type();
+        tracing::debug!(?kind, "request");
+        if needs_leader(kind) && !self.node.is_leader() {
+            return send(out, &failure(codes::NOT_LEADER, "not leader")).await;
+        }
+        let response = match request {
+            Request::Leader(_) => self.leader(),
+            Request::Client(_) => Response::Welcome(resp::Welcome::default()),
+            Request::Open(open) => self.open(open).await,
+            Request::Prepare(prepare) => self.prepare(prepare).await,
+            Request::Exec(exec) => self.exec(exec).await,
+            Request::Query(query) => return self.query(query, out).await,
+            Request::Finalize(finalize) => self.finalize(finalize),
+            Request::ExecSql(exec) => self.exec_sql(exec).await,
+            Request::QuerySql(query) => return self.query_sql(query, out).await,
+            // Streams are never interrupted mid-way: every INTERRUPT arrives
+            // after a result ended, and is simply acknowledged.
+            Request::Interrupt(_) => Response::Empty(resp::Empty),
+            Request::Cluster(cluster) => self.cluster(cluster),
+            Request::Describe(describe) => self.describe(describe),
+            Request::Weight(weight) => {
+                self.node.set_weight(weight.weight);
+                Response::Empty(resp::Empty)
+            }
+            Request::Dump(dump) => self.dump(dump).await,
+            Request::Add(add) => self.add(&add),
+            Request::Assign(assign) => self.assign(assign),
+            Request::Remove(remove) => self.remove(remove),
+            Request::Transfer(transfer) => self.transfer(transfer),
+            // Node-to-node traffic does not belong on a client connection.
+            Request::Connect(_) => return Ok(Next::Close),
+            Request::Heartbeat(_) => failure(codes::DQLITE_PARSE, "unrecognized request type"),
+            _ => failure(codes::DQLITE_PARSE, "unrecognized request type"),
+        };
+        send(out, &response).await
+    }
+
+    /// Answers a request that did not decode.
+    async fn refuse<W: AsyncWrite + Unpin>(
+        &mut self,
+        error: DecodeError,
+        out: &mut W,
+    ) -> std::io::Result<Next> {
+        let response = match error {
+            DecodeError::UnknownRequestType(_) => {
+                failure(codes::DQLITE_PARSE, "unrecognized request type")
+            }
+            DecodeError::UnsupportedSchema { .. } => {
+                failure(codes::SQLITE_ERROR, "unrecognized schema version")
+            }
+            DecodeError::Params {
+                request,
+                db_id,
+                stmt_id,
+                reason,
+            } => {
+                if needs_leader(request) && !self.node.is_leader() {
+                    failure(codes::NOT_LEADER, "not leader")
+                } else if self.database(db_id).is_none() {
+                    no_database()
+                } else if stmt_id.is_some_and(|id| self.statements.get(id).is_none()) {
+                    no_statement()
+                } else {
+                    failure(codes::DQLITE_PARSE, format!("invalid parameters: {reason}"))
+                }
+            }
+            other => {
+                tracing::debug!(error = %other, "closing connection on an unreadable request");
+                return Ok(Next::Close);
+            }
+        };
+        send(out, &response).await
+    }
+
+    /// The open session, if `db_id` names it (always 0).
+    fn database(&self, db_id: u64) -> Option<&Session> {
+        if db_id == 0 {
+            self.session.as_ref()
+        } else {
+            None
+        }
+    }
+
+    fn leader(&self) -> Response {
+        let leader = self.node.leader();
+        match self.version {
+            // Legacy clients get the address without the voter check.
+            ProtocolVersion::Legacy => Response::ServerLegacy(resp::ServerLegacy {
+                address: leader.map(|(_, address)| address).unwrap_or_default(),
+            }),
+            ProtocolVersion::V1 => {
+                let voter = self
+                    .node
+                    .members()
+                    .iter()
+                    .any(|m| m.id == self.node.id() && m.voter);
+                let (id, address) = leader.filter(|_| voter).unwrap_or_default();
+                Response::Server(resp::Server { id, address })
+            }
+        }
+    }
+
+    async fn open(&mut self, open: req::Open) -> Response {
+        if self.session.is_some() {
+            return failure(
+                codes::SQLITE_BUSY,
+                "a database for this connection is already open",
+            );
+        }
+        if open.name.is_empty() || open.name == ":memory:" {
+            return failure(codes::SQLITE_CANTOPEN, "unable to open database file");
+        }
+        match self.node.session(&open.name).await {
+            Ok(session) => {
+                self.session = Some(session);
+                Response::Db(resp::Db { id: 0 })
+            }
+            Err(e) => from_error(&e),
+        }
+    }
+
+    async fn prepare(&mut self, prepare: req::Prepare) -> Response {
+        let Some(session) = self.database(prepare.db_id) else {
+            return no_database();
+        };
+        let prepared = match session.prepare(&prepare.sql).await {
+            Ok(Some(prepared)) => prepared,
+            Ok(None) => return from_error(&Error::EmptyStatement),
+            Err(e) => return from_error(&e),
+        };
+        if prepared.nonempty_tail && prepare.schema == Schema::V0 {
+            return from_error(&Error::NonemptyTail);
+        }
+        let (params, offset) = (prepared.params, prepared.tail_offset);
+        let Some(stmt_id) = self.statements.insert(Statement { sql: prepared.sql }) else {
+            return failure(codes::SQLITE_ERROR, "too many prepared statements");
+        };
+        Response::Stmt(resp::Stmt {
+            db_id: 0,
+            stmt_id,
+            params,
+            tail_offset: (prepare.schema == Schema::V1).then_some(offset),
+        })
+    }
+
+    /// The session and statement text of an EXEC/QUERY, or the failure.
+    fn statement(&self, db_id: u32, stmt_id: u32) -> Result<(&Session, String), Response> {
+        let session = self.database(u64::from(db_id)).ok_or_else(no_database)?;
+        let statement = self.statements.get(stmt_id).ok_or_else(no_statement)?;
+        Ok((session, statement.sql.clone()))
+    }
+
+    async fn exec(&mut self, exec: req::Exec) -> Response {
+        let (session, sql) = match self.statement(exec.db_id, exec.stmt_id) {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
+        match session.exec_prepared(&sql, exec.params.values).await {
+            Ok(outcome) => result(outcome),
+            Err(e) => from_error(&e),
+        }
+    }
+
+    async fn query<W: AsyncWrite + Unpin>(
+        &mut self,
+        query: req::Query,
+        out: &mut W,
+    ) -> std::io::Result<Next> {
+        let (session, sql) = match self.statement(query.db_id, query.stmt_id) {
+            Ok(found) => found,
+            Err(response) => return send(out, &response).await,
+        };
+        stream(session, &sql, query.params.values, out).await
+    }
+
+    fn finalize(&mut self, finalize: req::Finalize) -> Response {
+        if self.database(u64::from(finalize.db_id)).is_none() {
+            return no_database();
+        }
+        match self.statements.remove(finalize.stmt_id) {
+            Some(_) => Response::Empty(resp::Empty),
+            None => no_statement(),
+        }
+    }
+
+    async fn exec_sql(&mut self, exec: req::ExecSql) -> Response {
+        let Some(session) = self.database(exec.db_id) else {
+            return no_database();
+        };
+        match session.exec_sql(&exec.sql, exec.params.values).await {
+            Ok((outcome, true)) => result(outcome),
+            Ok((_, false)) => result(crate::ExecOutcome::default()),
+            Err(e) => from_error(&e),
+        }
+    }
+
+    async fn query_sql<W: AsyncWrite + Unpin>(
+        &mut self,
+        query: req::QuerySql,
+        out: &mut W,
+    ) -> std::io::Result<Next> {
+        let Some(session) = self.database(query.db_id) else {
+            return send(out, &no_database()).await;
+        };
+        let prepared = match session.prepare(&query.sql).await {
+            Ok(Some(prepared)) if prepared.nonempty_tail => {
+                return send(out, &from_error(&Error::NonemptyTail)).await;
+            }
+            Ok(Some(prepared)) => prepared,
+            Ok(None) => return send(out, &from_error(&Error::EmptyStatement)).await,
+            Err(e) => return send(out, &from_error(&e)).await,
+        };
+        stream(session, &prepared.sql, query.params.values, out).await
+    }
+
+    fn cluster(&self, cluster: req::Cluster) -> Response {
+        if cluster.format > 1 {
+            return failure(codes::DQLITE_PARSE, "unrecognized cluster format");
+        }
+        let nodes = self
+            .node
+            .members()
+            .into_iter()
+            .map(|m| NodeInfo {
+                id: m.id,
+                address: m.address,
+                role: cluster.wants_roles().then_some(if m.voter {
+                    Role::Voter
+                } else {
+                    Role::StandBy
+                }),
+            })
+            .collect();
+        Response::Servers(resp::Servers { nodes })
+    }
+
+    fn describe(&self, describe: req::Describe) -> Response {
+        if describe.format != 0 {
+            return failure(codes::SQLITE_PROTOCOL, "bad format version");
+        }
+        let metadata = self.node.metadata();
+        Response::Metadata(resp::Metadata {
+            failure_domain: metadata.failure_domain,
+            weight: metadata.weight,
+        })
+    }
+
+    async fn dump(&mut self, dump: req::Dump) -> Response {
+        if !self.node.has_database(&dump.name) {
+            return failure(codes::DQLITE_NOTFOUND, "database does not exists");
+        }
+        let image = match self.node.session(&dump.name).await {
+            Ok(session) => session.dump().await,
+            Err(e) => Err(e),
+        };
+        match image {
+            Ok(data) => Response::Files(resp::Files {
+                files: vec![
+                    resp::File {
+                        name: dump.name.clone(),
+                        data,
+                    },
+                    resp::File {
+                        name: format!("{}-wal", dump.name),
+                        data: Vec::new(),
+                    },
+                ],
+            }),
+            Err(e) => from_error(&e),
+        }
+    }
+
+    fn add(&self, add: &req::Add) -> Response {
+        let members = self.node.members();
+        if add.id == 0 {
+            failure(codes::SQLITE_ERROR, "server ID is not valid")
+        } else if members.iter().any(|m| m.id == add.id) {
+            failure(codes::SQLITE_ERROR, "server ID already in use")
+        } else if members.iter().any(|m| m.address == add.address) {
+            failure(codes::SQLITE_ERROR, "server address already in use")
+        } else {
+            failure(
+                codes::SQLITE_ERROR,
+                "adding nodes needs the node-to-node transport, which this single-voter build lacks",
+            )
+        }
+    }
+
+    fn assign(&self, assign: req::Assign) -> Response {
+        let role = assign.role.unwrap_or(0);
+        if Role::from_code(role).is_none() {
+            return failure(codes::SQLITE_ERROR, "server role is not valid");
+        }
+        match self.node.members().iter().find(|m| m.id == assign.id) {
+            None => failure(codes::SQLITE_ERROR, "server ID is not valid"),
+            Some(m) if m.voter && role == 0 => {
+                failure(codes::SQLITE_ERROR, "server role is not valid")
+            }
+            Some(_) => failure(
+                codes::SQLITE_ERROR,
+                "the only voter of the cluster cannot change its role",
+            ),
+        }
+    }
+
+    fn remove(&self, remove: req::Remove) -> Response {
+        if self.node.members().iter().any(|m| m.id == remove.id) {
+            failure(
+                codes::SQLITE_ERROR,
+                "the only voter of the cluster cannot be removed",
+            )
+        } else {
+            failure(codes::SQLITE_ERROR, "server ID is not valid")
+        }
+    }
+
+    fn transfer(&self, transfer: req::Transfer) -> Response {
+        let other_voters = self
+            .node
+            .members()
+            .into_iter()
+            .filter(|m| m.voter && m.id != self.node.id())
+            .count();
+        if transfer.id == 0 && other_voters == 0 {
+            failure(
+                codes::SQLITE_ERROR,
+                "no other voter to transfer leadership to",
+            )
+        } else {
+            failure(codes::SQLITE_ERROR, "server ID is not valid")
+        }
+    }
+}
+
+/// Runs a query and writes its ROWS messages to `out` as they come,
+/// ending with a FAILURE if the query fails part-way.
+async fn stream<W: AsyncWrite + Unpin>(
+    session: &Session,
+    sql: &str,
+    params: Vec<Value>,
+    out: &mut W,
+) -> std::io::Result<Next> {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let query = session.query_statement(sql, params, tx);
+    let forward = async {
+        while let Some(batch) = rx.recv().await {
+            out.write_all(&batch).await?;
+        }
+        std::io::Result::Ok(())
+    };
+    let (outcome, written) = tokio::join!(query, forward);
+    written?;
+    match outcome {
+        Ok(()) => {
+            out.flush().await?;
+            Ok(Next::Continue)
+        }
+        Err(e) => send(out, &from_error(&e)).await,
+    }
+}
+
+/// Encodes and writes one response.
+async fn send<W: AsyncWrite + Unpin>(out: &mut W, response: &Response) -> std::io::Result<Next> {
+    let mut buf = BytesMut::new();
+    if let Err(e) = response.encode(&mut buf) {
+        // Only a message with a NUL inside text can fail here.
+        tracing::warn!(error = %e, "response cannot be encoded");
+        failure(
+            codes::SQLITE_ERROR,
+            format!("response cannot be encoded: {e}"),
+        )
+        .encode(&mut buf)
+        .map_err(std::io::Error::other)?;
+    }
+    out.write_all(&buf).await?;
+    out.flush().await?;
+    Ok(Next::Continue)
+}

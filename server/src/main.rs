@@ -1,0 +1,99 @@
+//! `dqlite-server`: runs one dqlite node.
+//!
+//! `dqlite-server` alone starts node 1 on 127.0.0.1:9001 with its data in
+//! `./dqlite-data`, bootstrapping a one-node cluster on first start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use dqlite_server::Node;
+use dqlite_server::net::{self, Limits};
+use tokio::net::TcpListener;
+
+/// A dqlite-compatible, Raft-replicated SQLite server.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Node id; node 1 bootstraps a new cluster on an empty data directory.
+    #[arg(long, default_value_t = 1)]
+    id: u64,
+    /// Address to listen on and to advertise (clients compare it with the
+    /// address they dialed). Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    address: String,
+    /// Data directory (Raft log, snapshots, node identity).
+    #[arg(long, default_value = "dqlite-data")]
+    dir: PathBuf,
+    /// Addresses of cluster members to join, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    join: Vec<String>,
+    /// Most simultaneous client connections.
+    #[arg(long, default_value_t = net::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Largest request accepted, in bytes.
+    #[arg(long, default_value_t = net::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if !args.join.is_empty() {
+        bail!(
+            "--join: joining a cluster needs the node-to-node transport, which this build does not have yet"
+        );
+    }
+    let listener = TcpListener::bind(&args.address)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.address))?;
+    // With port 0, advertise the port actually bound.
+    let address = if args.address.ends_with(":0") {
+        listener.local_addr()?.to_string()
+    } else {
+        args.address.clone()
+    };
+    let node = Node::builder(args.id, address.clone(), &args.dir)
+        .start()
+        .await
+        .with_context(|| {
+            format!(
+                "cannot start node {} with data in {}",
+                args.id,
+                args.dir.display()
+            )
+        })?;
+    tracing::info!(id = args.id, %address, dir = %args.dir.display(), "listening");
+    let limits = Limits {
+        max_frame: args.max_frame,
+        max_connections: args.max_connections,
+        ..Limits::default()
+    };
+    net::serve(listener, node.clone(), limits, shutdown_signal()).await;
+    tracing::info!("shutting down");
+    tokio::time::timeout(Duration::from_secs(5), node.stop())
+        .await
+        .context("node did not stop within 5 s")??;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = async {
+            match term.as_mut() {
+                Some(term) => { term.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
