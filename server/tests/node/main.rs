@@ -189,3 +189,26 @@ async fn a_data_directory_belongs_to_one_node() {
         .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dump_is_a_standalone_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    let s = node.session("app").await.unwrap();
+    s.exec("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)")
+        .await
+        .unwrap();
+    let image = tokio::time::timeout(std::time::Duration::from_secs(5), s.dump())
+        .await
+        .expect("dump finishes")
+        .unwrap();
+    let path = dir.path().join("dump.db");
+    std::fs::write(&path, image).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(
+        conn.query_row("SELECT sum(x) FROM t", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        3
+    );
+    node.stop().await.unwrap();
+}
