@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
+mod durability;
 mod util;
 
 use dqlite_protocol::response::{Response, RowsEnd};
