@@ -265,10 +265,15 @@ impl Session {
         let (result, frames) = self
             .executor
             .call(move |c: &mut Connections| -> Result<_> {
+                // Jobs of a database run one after another on its thread,
+                // so a pending transaction that appears during this job is
+                // this job's; one that was already there belongs to another
+                // connection, whose own call replicates it.
+                let before = c.vfs().pending_tx(c.db())?;
                 let result = job(c.get(id)?);
                 // Even a failed job may have committed (a RETURNING write
                 // reported as an error, say).
-                let frames = c.vfs().poll(c.db())?;
+                let frames = c.vfs().poll(c.db())?.filter(|f| Some(f.tx_id) != before);
                 Ok((result, frames))
             })
             .await??;
@@ -287,6 +292,7 @@ impl Session {
         match self.raft.client_write(command).await {
             Ok(_) => Ok(()),
             Err(e) => {
+                tracing::warn!(error = %e, db = %self.db, "replication failed");
                 // The entry may or may not commit later; locally it must
                 // not stay pending (it would hold the write lock forever).
                 let db = self.db.clone();

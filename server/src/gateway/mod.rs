@@ -471,6 +471,9 @@ async fn stream<W: AsyncWrite + Unpin>(
 
 /// Encodes and writes one response.
 async fn send<W: AsyncWrite + Unpin>(out: &mut W, response: &Response) -> std::io::Result<Next> {
+    if let Response::Failure(f) = response {
+        tracing::debug!(code = f.code, message = %f.message, "failure");
+    }
     let mut buf = BytesMut::new();
     if let Err(e) = response.encode(&mut buf) {
         // Only a message with a NUL inside text can fail here.

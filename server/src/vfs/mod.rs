@@ -204,6 +204,11 @@ impl Vfs {
         self.with(db, false, |db| db.poll())
     }
 
+    /// The id of `db`'s pending transaction, if any.
+    pub fn pending_tx(&self, db: &str) -> Result<Option<u64>, VfsError> {
+        self.with(db, false, |db| db.pending_tx())
+    }
+
     /// Makes pending transaction `tx_id` visible and releases the write lock.
     pub fn publish(&self, db: &str, tx_id: u64) -> Result<(), VfsError> {
         self.with(db, false, |db| db.publish(tx_id))?

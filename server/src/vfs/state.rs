@@ -402,6 +402,11 @@ impl Database {
         })
     }
 
+    /// The id of the pending transaction, if any.
+    pub(crate) fn pending_tx(&self) -> Option<u64> {
+        self.pending.as_ref().map(|p| p.tx_id)
+    }
+
     /// Makes the pending transaction `tx_id` visible and releases the
     /// write lock.
     pub(crate) fn publish(&mut self, tx_id: u64) -> Result<(), VfsError> {

@@ -212,3 +212,43 @@ async fn dump_is_a_standalone_database() {
     );
     node.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_never_replicate_each_others_transactions() {
+    // Regression: a writer refused with "database is locked" while another
+    // connection's transaction was pending used to submit that transaction
+    // a second time, which stopped Raft.
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await;
+    node.session("app")
+        .await
+        .unwrap()
+        .exec("CREATE TABLE t(w, i)")
+        .await
+        .unwrap();
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let s = node.session("app").await.unwrap();
+        writers.push(tokio::spawn(async move {
+            let mut done = 0;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while done < 40 {
+                assert!(std::time::Instant::now() < deadline, "writer {w} starved");
+                match s.exec(&format!("INSERT INTO t VALUES ({w}, {done})")).await {
+                    Ok(_) => done += 1,
+                    Err(Error::Sqlite { code: 5, .. }) => tokio::task::yield_now().await,
+                    Err(e) => panic!("writer {w}: {e}"),
+                }
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let s = node.session("app").await.unwrap();
+    assert_eq!(
+        s.query("SELECT count(*) FROM t").await.unwrap(),
+        [[Value::Integer(320)]]
+    );
+    node.stop().await.unwrap();
+}
