@@ -261,6 +261,7 @@ impl Session {
         &self,
         job: impl FnOnce(&mut rusqlite::Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
+        self.barrier().await?;
         let id = self.conn;
         let (result, frames) = self
             .executor
@@ -281,6 +282,21 @@ impl Session {
             self.replicate(frames).await?;
         }
         result
+    }
+
+    /// Waits until this node, confirmed as leader, has applied every
+    /// committed entry (dqlite's barrier): after an election or a restart
+    /// no statement runs on a database older than the committed log.
+    async fn barrier(&self) -> Result<()> {
+        match self
+            .raft
+            .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.forward_to_leader().is_some() => Err(Error::NotLeader),
+            Err(e) => Err(Error::LeadershipLost(e.to_string())),
+        }
     }
 
     async fn replicate(&self, frames: Frames) -> Result<()> {

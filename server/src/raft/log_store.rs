@@ -20,13 +20,15 @@ use super::log_file::LogFile;
 use super::typ::{Entry, LogId, TypeConfig, Vote};
 
 const VOTE: &str = "raft.vote";
-const COMMITTED: &str = "raft.committed";
 const PURGED: &str = "raft.purged";
+/// File holding the last committed log id: a hint, not a promise.
+const COMMITTED_FILE: &str = "committed";
 
 /// The Raft log store; cheap to clone (clones share the log).
 #[derive(Debug, Clone)]
 pub struct LogStore {
     log: Arc<Mutex<LogFile>>,
+    committed_path: std::path::PathBuf,
 }
 
 fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
@@ -45,7 +47,8 @@ impl LogStore {
     /// Opens the log in `dir` (see [`LogFile::open`]).
     pub fn open(dir: impl AsRef<Path>) -> io::Result<Self> {
         Ok(Self {
-            log: Arc::new(Mutex::new(LogFile::open(dir)?)),
+            log: Arc::new(Mutex::new(LogFile::open(&dir)?)),
+            committed_path: dir.as_ref().join(COMMITTED_FILE),
         })
     }
 
@@ -130,12 +133,27 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.set_meta(VOTE, vote).await
     }
 
+    /// The committed log id only spares re-election work after a restart
+    /// (openraft re-applies up to it at once), so it is written without
+    /// fsync: after a crash it may be older or unreadable, and then it is
+    /// just ignored.
     async fn save_committed(&mut self, committed: Option<LogId>) -> io::Result<()> {
-        self.set_meta(COMMITTED, &committed).await
+        let bytes = encode(&committed)?;
+        let path = self.committed_path.clone();
+        tokio::task::spawn_blocking(move || std::fs::write(path, bytes))
+            .await
+            .map_err(io::Error::other)?
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
-        Ok(self.meta::<Option<LogId>>(COMMITTED).await?.flatten())
+        let path = self.committed_path.clone();
+        let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+            .await
+            .map_err(io::Error::other)?;
+        Ok(bytes
+            .ok()
+            .and_then(|b| decode::<Option<LogId>>(&b).ok())
+            .flatten())
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> io::Result<()>

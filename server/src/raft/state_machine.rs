@@ -25,6 +25,9 @@ pub type SnapshotData = Cursor<Vec<u8>>;
 /// A snapshot.
 pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, SnapshotData>;
 
+/// WAL frames after which a database is checkpointed (dqlite's default).
+pub const CHECKPOINT_THRESHOLD: u32 = 1000;
+
 /// Version of the snapshot content format.
 const SNAPSHOT_FORMAT: u32 = 1;
 
@@ -111,15 +114,21 @@ impl Inner {
                         .flatten()
                         .is_some_and(|pending| pending.tx_id == frames.tx_id);
                 if local {
-                    self.vfs.publish(db, frames.tx_id).map_err(vfs_error)
+                    self.vfs.publish(db, frames.tx_id).map_err(vfs_error)?;
                 } else {
                     // A pending local transaction cannot survive an entry
                     // from elsewhere: its leader term is over.
                     if self.vfs.database_exists(db) {
                         self.vfs.abort(db).map_err(vfs_error)?;
                     }
-                    self.vfs.apply(db, frames).map_err(vfs_error)
+                    self.vfs.apply(db, frames).map_err(vfs_error)?;
                 }
+                // Keep memory bounded; retried after later entries if a
+                // connection is mid-transaction now.
+                self.vfs
+                    .checkpoint_if_over(db, CHECKPOINT_THRESHOLD)
+                    .map_err(vfs_error)?;
+                Ok(())
             }
         }
     }

@@ -263,6 +263,15 @@ impl Vfs {
         self.with(&image.name, true, |db| db.restore(&image.main, &image.wal))?
     }
 
+    /// Folds `db`'s WAL into its main image once it holds at least
+    /// `threshold` frames and no connection is in a transaction. Returns
+    /// whether it did.
+    pub fn checkpoint_if_over(&self, db: &str, threshold: u32) -> Result<bool, VfsError> {
+        self.with(db, false, |db| {
+            db.committed_frames() >= threshold && db.checkpoint()
+        })
+    }
+
     /// Number of applied WAL frames of `db`.
     pub fn wal_frames(&self, db: &str) -> Result<u32, VfsError> {
         self.with(db, false, |db| db.committed_frames())

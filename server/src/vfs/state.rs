@@ -474,6 +474,40 @@ impl Database {
         Ok(())
     }
 
+    /// Folds the applied WAL into the main image and empties the WAL, if
+    /// no connection holds any shm lock (no transaction reads or writes)
+    /// and nothing is pending. Returns whether it did. Each connection sees
+    /// the zeroed wal-index header on its next read and rebuilds its view.
+    pub(crate) fn checkpoint(&mut self) -> bool {
+        let busy = self.pending.is_some()
+            || self.capture.is_some()
+            || self
+                .shm_locks
+                .iter()
+                .any(|s| s.shared > 0 || s.exclusive.is_some());
+        if busy || self.committed_frames == 0 {
+            return false;
+        }
+        let page_size = self.page_size as usize;
+        let frame = wal::frame_size(self.page_size);
+        let mut db_pages = 0;
+        let end = self.committed_len();
+        for at in (WAL_HEADER..end).step_by(frame) {
+            let (page_no, commit) = wal::frame_info(&self.wal[at..]);
+            let data = &self.wal[at + wal::FRAME_HEADER..at + frame];
+            let offset = (page_no as usize - 1) * page_size;
+            write_at(&mut self.main, offset, data);
+            if commit > 0 {
+                db_pages = commit as usize;
+            }
+        }
+        self.main.resize(db_pages * page_size, 0);
+        self.wal.clear();
+        self.committed_frames = 0;
+        self.set_index_headers(&[0; INDEX_HEADERS]);
+        true
+    }
+
     /// The applied part of the WAL.
     pub(crate) fn committed_wal(&self) -> &[u8] {
         &self.wal[..self.committed_len().min(self.wal.len())]

@@ -222,3 +222,41 @@ fn follower_conn_after(leader: &Vfs, follower: &Vfs, conn: &Connection) -> Conne
     replicate(leader, conn, "CREATE TABLE t(a, b)", &[follower]);
     follower.open("db").unwrap()
 }
+
+#[test]
+fn vfs_checkpoint_folds_the_wal_and_connections_read_on() {
+    let leader = vfs("leader");
+    let follower = vfs("follower");
+    let writer = leader.open("db").unwrap();
+    let reader = leader.open("db").unwrap();
+    replicate(&leader, &writer, "CREATE TABLE t(x)", &[&follower]);
+    for i in 0..5 {
+        replicate(
+            &leader,
+            &writer,
+            &format!("INSERT INTO t VALUES ({i})"),
+            &[&follower],
+        );
+    }
+    assert_eq!(count(&reader, "SELECT count(*) FROM t"), 5);
+    for vfs in [&leader, &follower] {
+        assert!(vfs.checkpoint_if_over("db", 1).unwrap());
+        assert_eq!(vfs.wal_frames("db").unwrap(), 0);
+    }
+    assert_eq!(main_file(&leader), main_file(&follower));
+    assert_eq!(count(&reader, "SELECT count(*) FROM t"), 5);
+    assert_eq!(count(&writer, "SELECT count(*) FROM t"), 5);
+    replicate(&leader, &writer, "INSERT INTO t VALUES (5)", &[&follower]);
+    assert_eq!(count(&reader, "SELECT count(*) FROM t"), 6);
+    assert_eq!(
+        count(&follower.open("db").unwrap(), "SELECT count(*) FROM t"),
+        6
+    );
+    // Not while a connection is inside a transaction.
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM t;")
+        .unwrap();
+    assert!(!leader.checkpoint_if_over("db", 1).unwrap());
+    reader.execute_batch("COMMIT").unwrap();
+    assert!(leader.checkpoint_if_over("db", 1).unwrap());
+}
