@@ -116,6 +116,7 @@ impl NodeBuilder {
                 vfs,
                 executors: Mutex::new(HashMap::new()),
                 metadata: std::sync::Mutex::new(Metadata::default()),
+                barrier_term: Arc::new(AtomicU64::new(0)),
             }),
         })
     }
@@ -134,6 +135,8 @@ struct Inner {
     vfs: Vfs,
     executors: Mutex<HashMap<String, Arc<Executor>>>,
     metadata: std::sync::Mutex<Metadata>,
+    /// Term in which a barrier last completed (0: none yet).
+    barrier_term: Arc<AtomicU64>,
 }
 
 /// Node-local metadata reported by DESCRIBE (kept in memory, as dqlite does).
@@ -205,6 +208,7 @@ impl Node {
         Ok(Session::new(
             self.inner.id,
             self.inner.raft.clone(),
+            self.inner.barrier_term.clone(),
             executor,
             conn,
             db,

@@ -3,6 +3,7 @@
 //! replicates its WAL frames through Raft before it returns.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use dqlite_protocol::Value;
@@ -14,7 +15,7 @@ use crate::node::Raft;
 use crate::raft::typ::Command;
 use crate::sql::executor::{Connections, Executor};
 use crate::sql::rows::{bind, column_kinds, stream_rows};
-use crate::sql::split::first_statement;
+use crate::sql::split::first_statement_cached;
 use crate::vfs::Frames;
 
 /// Outcome of statements that ran to completion.
@@ -43,6 +44,7 @@ pub struct Prepared {
 pub struct Session {
     node_id: u64,
     raft: Raft,
+    barrier_term: Arc<AtomicU64>,
     executor: Arc<Executor>,
     conn: u64,
     db: String,
@@ -64,6 +66,7 @@ impl Session {
     pub(crate) fn new(
         node_id: u64,
         raft: Raft,
+        barrier_term: Arc<AtomicU64>,
         executor: Arc<Executor>,
         conn: u64,
         db: &str,
@@ -71,6 +74,7 @@ impl Session {
         Self {
             node_id,
             raft,
+            barrier_term,
             executor,
             conn,
             db: db.to_owned(),
@@ -103,11 +107,11 @@ impl Session {
             let params = params.clone();
             let (consumed, ran) = self
                 .run(move |conn| {
-                    let split = first_statement(conn, &rest)?;
-                    if !split.statement {
-                        return Ok((split.consumed, None));
-                    }
-                    let mut stmt = conn.prepare_cached(&rest[..split.consumed])?;
+                    let Some(first) = first_statement_cached(conn, &rest)? else {
+                        // Only whitespace and comments are left.
+                        return Ok((rest.len(), None));
+                    };
+                    let mut stmt = conn.prepare_cached(&rest[..first.len])?;
                     let wanted = stmt.parameter_count();
                     let available = &params[used.min(params.len())..];
                     let mine = &available[..wanted.min(available.len())];
@@ -115,7 +119,7 @@ impl Session {
                     run_to_completion(&mut stmt)?;
                     drop(stmt);
                     Ok((
-                        split.consumed,
+                        first.len,
                         Some((
                             ExecOutcome {
                                 last_insert_id: conn.last_insert_rowid(),
@@ -158,20 +162,32 @@ impl Session {
     pub async fn prepare(&self, sql: &str) -> Result<Option<Prepared>> {
         let sql = sql.to_owned();
         self.run(move |conn| {
-            let split = first_statement(conn, &sql)?;
-            if !split.statement {
+            let Some(first) = first_statement_cached(conn, &sql)? else {
                 return Ok(None);
-            }
-            let text = sql[..split.consumed].to_owned();
+            };
+            let text = sql[..first.len].to_owned();
             let params = conn.prepare_cached(&text)?.parameter_count();
-            let tail = &sql[split.consumed..];
-            let nonempty_tail = !tail.is_empty() && first_statement(conn, tail)?.statement;
             Ok(Some(Prepared {
                 sql: text,
                 params: params as u64,
-                tail_offset: split.consumed as u64,
-                nonempty_tail,
+                tail_offset: first.len as u64,
+                nonempty_tail: first.nonempty_tail,
             }))
+        })
+        .await
+    }
+
+    /// QUERY_SQL: runs the first statement of `sql` and sends its rows to
+    /// `sink`, in one trip to the executor. Text without a statement, or
+    /// with more than one, is refused as dqlite ≥ 1.15 does.
+    pub async fn query_sql(&self, sql: &str, params: Vec<Value>, sink: RowsSink) -> Result<()> {
+        let sql = sql.to_owned();
+        self.query_with(sink, move |conn| {
+            let first = first_statement_cached(conn, &sql)?.ok_or(Error::EmptyStatement)?;
+            if first.nonempty_tail {
+                return Err(Error::NonemptyTail);
+            }
+            Ok((sql[..first.len].to_owned(), params))
         })
         .await
     }
@@ -198,9 +214,8 @@ impl Session {
         .await
     }
 
-    /// Runs a statement and sends its rows to `sink` as ROWS messages. A
-    /// read-only statement streams as it steps; rows of a statement that
-    /// writes (RETURNING) are sent only after its write is committed.
+    /// Runs a prepared statement and sends its rows to `sink` as ROWS
+    /// messages (QUERY).
     pub async fn query_statement(
         &self,
         stmt_sql: &str,
@@ -208,9 +223,21 @@ impl Session {
         sink: RowsSink,
     ) -> Result<()> {
         let sql = stmt_sql.to_owned();
+        self.query_with(sink, move |_| Ok((sql, params))).await
+    }
+
+    /// Runs the statement `pick` chooses and streams its rows. A read-only
+    /// statement streams as it steps; rows of a statement that writes
+    /// (RETURNING) are sent only after its write is committed.
+    async fn query_with(
+        &self,
+        sink: RowsSink,
+        pick: impl FnOnce(&rusqlite::Connection) -> Result<(String, Vec<Value>)> + Send + 'static,
+    ) -> Result<()> {
         let direct = sink.clone();
         let held = self
             .run(move |conn| {
+                let (sql, params) = pick(conn)?;
                 let mut stmt = conn.prepare_cached(&sql)?;
                 if stmt.column_count() == 0 {
                     return Err(Error::NoColumns);
@@ -287,13 +314,34 @@ impl Session {
     /// Waits until this node, confirmed as leader, has applied every
     /// committed entry (dqlite's barrier): after an election or a restart
     /// no statement runs on a database older than the committed log.
+    ///
+    /// A sole voter that already passed a barrier in its current term
+    /// skips it: every entry committed since was applied before its writer
+    /// was answered. With other voters the full ReadIndex round runs every
+    /// time, so a deposed leader cannot serve stale data.
     async fn barrier(&self) -> Result<()> {
+        use openraft::async_runtime::WatchReceiver;
+        let (term, sole_leader) = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow_watched();
+            let voters = m.membership_config.membership().voter_ids().count();
+            (
+                m.current_term,
+                m.current_leader == Some(self.node_id) && voters == 1,
+            )
+        };
+        if sole_leader && self.barrier_term.load(Ordering::Acquire) == term {
+            return Ok(());
+        }
         match self
             .raft
             .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.barrier_term.store(term, Ordering::Release);
+                Ok(())
+            }
             Err(e) if e.forward_to_leader().is_some() => Err(Error::NotLeader),
             Err(e) => Err(Error::LeadershipLost(e.to_string())),
         }

@@ -312,15 +312,7 @@ impl Gateway {
         let Some(session) = self.database(query.db_id) else {
             return send(out, &no_database()).await;
         };
-        let prepared = match session.prepare(&query.sql).await {
-            Ok(Some(prepared)) if prepared.nonempty_tail => {
-                return send(out, &from_error(&Error::NonemptyTail)).await;
-            }
-            Ok(Some(prepared)) => prepared,
-            Ok(None) => return send(out, &from_error(&Error::EmptyStatement)).await,
-            Err(e) => return send(out, &from_error(&e)).await,
-        };
-        stream(session, &prepared.sql, query.params.values, out).await
+        query_sql(session, &query.sql, query.params.values, out).await
     }
 
     fn cluster(&self, cluster: req::Cluster) -> Response {
@@ -442,16 +434,35 @@ impl Gateway {
     }
 }
 
-/// Runs a query and writes its ROWS messages to `out` as they come,
-/// ending with a FAILURE if the query fails part-way.
+/// Runs a prepared statement and writes its ROWS messages to `out`.
 async fn stream<W: AsyncWrite + Unpin>(
     session: &Session,
     sql: &str,
     params: Vec<Value>,
     out: &mut W,
 ) -> std::io::Result<Next> {
-    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
-    let query = session.query_statement(sql, params, tx);
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    forward(session.query_statement(sql, params, tx), rx, out).await
+}
+
+/// Runs QUERY_SQL text and writes its ROWS messages to `out`.
+async fn query_sql<W: AsyncWrite + Unpin>(
+    session: &Session,
+    sql: &str,
+    params: Vec<Value>,
+    out: &mut W,
+) -> std::io::Result<Next> {
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    forward(session.query_sql(sql, params, tx), rx, out).await
+}
+
+/// Writes ROWS messages to `out` as `query` produces them, ending with a
+/// FAILURE if the query fails, part-way or before its first row.
+async fn forward<W: AsyncWrite + Unpin>(
+    query: impl std::future::Future<Output = crate::Result<()>>,
+    mut rx: mpsc::Receiver<Bytes>,
+    out: &mut W,
+) -> std::io::Result<Next> {
     let forward = async {
         while let Some(batch) = rx.recv().await {
             out.write_all(&batch).await?;

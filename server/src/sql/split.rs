@@ -16,6 +16,54 @@ pub(crate) struct Split {
     pub(crate) statement: bool,
 }
 
+/// How SQLite splits some SQL text, remembered per executor thread (one
+/// thread per database): clients send the same texts again and again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Statement {
+    /// Bytes of the text the first statement takes.
+    pub(crate) len: usize,
+    /// Whether another statement follows it.
+    pub(crate) nonempty_tail: bool,
+}
+
+/// Texts remembered per thread before the cache is cleared.
+const CACHE_ENTRIES: usize = 512;
+
+thread_local! {
+    static SPLITS: std::cell::RefCell<std::collections::HashMap<String, Statement>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The first statement of `sql` and whether more statements follow;
+/// `None` if the text holds no statement. Cached by text.
+pub(crate) fn first_statement_cached(conn: &Connection, sql: &str) -> Result<Option<Statement>> {
+    if let Some(hit) = SPLITS.with(|c| c.borrow().get(sql).copied()) {
+        return Ok(Some(hit));
+    }
+    let split = first_statement(conn, sql)?;
+    if !split.statement {
+        return Ok(None);
+    }
+    let tail = &sql[split.consumed..];
+    // Only whitespace and comments compile to "no statement"; a tail that
+    // does not compile (it may use a table the first statement creates)
+    // still holds something.
+    let nonempty_tail =
+        !tail.trim().is_empty() && first_statement(conn, tail).map_or(true, |t| t.statement);
+    let found = Statement {
+        len: split.consumed,
+        nonempty_tail,
+    };
+    SPLITS.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(sql.to_owned(), found);
+    });
+    Ok(Some(found))
+}
+
 /// Parses (without running) the first statement of `sql` on `conn`.
 pub(crate) fn first_statement(conn: &Connection, sql: &str) -> Result<Split> {
     let len = c_int::try_from(sql.len()).map_err(|_| Error::Sqlite {
