@@ -97,18 +97,28 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
             assert!(matches!(created, Some(Response::Result(_))), "{created:?}");
         }
         // A separate thread kills the server at an arbitrary moment of the
-        // load (mid-request, mid-fsync, mid-reply), differently each round.
-        let delay = Duration::from_millis(150 + 110 * round);
+        // load (mid-request, mid-fsync, mid-reply): once this round has
+        // some acknowledged writes (so a slow machine still tests
+        // something), after a delay that differs each round.
+        let (progress, go) = std::sync::mpsc::channel::<()>();
+        let delay = Duration::from_micros(300 + 1700 * round);
         let killer = std::thread::spawn(move || {
+            // Bounded: kill anyway if the writer never gets going.
+            let _ = go.recv_timeout(Duration::from_secs(30));
             std::thread::sleep(delay);
             server.kill().unwrap();
             server.wait().unwrap();
         });
+        let mut in_round = 0;
         loop {
             next += 1;
             match request(&mut stream, &exec(format!("INSERT INTO t VALUES ({next})"))).await {
                 Some(Response::Result(_)) => {
                     acknowledged.insert(next);
+                    in_round += 1;
+                    if in_round == 25 + 10 * round {
+                        let _ = progress.send(());
+                    }
                 }
                 Some(other) => panic!("write {next} failed: {other:?}"),
                 None => break,
