@@ -21,6 +21,10 @@ pub(crate) struct VfsState {
     default: *mut ffi::sqlite3_vfs,
     pub(crate) databases: Mutex<HashMap<String, Arc<Mutex<Database>>>>,
     next_file: AtomicU64,
+    /// First transaction id of databases created by this process: ids
+    /// never repeat across restarts, so a log entry from an earlier run
+    /// cannot be mistaken for a pending transaction of this one.
+    tx_id_base: u64,
 }
 
 // SAFETY: `default` points to SQLite's built-in VFS, which is immutable and
@@ -33,7 +37,12 @@ impl VfsState {
     pub(crate) fn database(&self, name: &str, create: bool) -> Option<Arc<Mutex<Database>>> {
         let mut dbs = self.databases.lock().ok()?;
         if create {
-            Some(dbs.entry(name.to_owned()).or_default().clone())
+            let base = self.tx_id_base;
+            Some(
+                dbs.entry(name.to_owned())
+                    .or_insert_with(|| Arc::new(Mutex::new(Database::with_tx_id_base(base))))
+                    .clone(),
+            )
         } else {
             dbs.get(name).cloned()
         }
@@ -53,6 +62,10 @@ pub(crate) fn register(name: &str) -> Result<&'static VfsState, c_int> {
         default,
         databases: Mutex::new(HashMap::new()),
         next_file: AtomicU64::new(1),
+        tx_id_base: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2))
+            .unwrap_or(0),
     }));
     let vfs = Box::leak(Box::new(ffi::sqlite3_vfs {
         iVersion: 2,

@@ -94,6 +94,14 @@ pub(crate) struct Database {
 }
 
 impl Database {
+    /// An empty database whose transaction ids start after `base`.
+    pub(crate) fn with_tx_id_base(base: u64) -> Self {
+        Self {
+            next_tx_id: base,
+            ..Self::default()
+        }
+    }
+
     // ---- file locks (xLock / xUnlock / xCheckReservedLock) ----
 
     /// Raises `file` from level `held` to `want`.
@@ -286,7 +294,7 @@ impl Database {
                 if let Some(saved) = capture.saved_headers {
                     self.set_index_headers(&saved);
                 }
-                self.next_tx_id += 1;
+                self.next_tx_id = self.next_tx_id.wrapping_add(1);
                 self.pending = Some(Pending {
                     owner: file,
                     tx_id: self.next_tx_id,
