@@ -17,6 +17,10 @@
 //! - `tests/go.rs`: one Rust `#[test]` per Go test, one line each.
 //! - `tests/shell.rs`: the Debian `dqlite` shell (go-dqlite 1.11.5) against
 //!   the server.
+//! - `tests/differential.rs`: the same raw request bytes sent to our server
+//!   and to the C server (libdqlite 1.11.1 behind Debian's `dqlite-demo`,
+//!   run by [`CServer`]); the replies must be byte-identical except for the
+//!   documented deliberate differences.
 //!
 //! Every test gets a fresh server with its own temporary data directory, so
 //! a scenario that breaks the server cannot break the others.
@@ -30,9 +34,10 @@
 //!
 //! | Variable | Default | Effect |
 //! |---|---|---|
-//! | `CI` | unset | when set, a missing `go` toolchain or `dqlite` shell fails the tests instead of skipping them |
+//! | `CI` | unset | when set, a missing `go` toolchain, `dqlite` shell or `dqlite-demo` fails the tests instead of skipping them |
 //! | `DQLITE_COMPAT_GO` | `go` (found on `PATH`) | the Go toolchain to build the tests with |
 //! | `DQLITE_COMPAT_SHELL` | `/usr/bin/dqlite` | the Debian `dqlite` shell |
+//! | `DQLITE_COMPAT_DEMO` | `/usr/bin/dqlite-demo` | the Debian `dqlite-demo` (C server) for the differential tests |
 //! | `DQLITE_COMPAT_BUILD_TIMEOUT_SECS` | `600` | limit for building the Go tests (the first build may download modules through the Go module proxy) |
 //! | `DQLITE_COMPAT_TIMEOUT_SECS` | `120` | limit for one Go test or one shell command; the Go test gets `-test.timeout` a little shorter so it prints its goroutines first |
 //! | `DQLITE_COMPAT_ADDRESS` | unset | run against this already running node (e.g. the C server) instead of starting our server; the Go tests use fresh database names, so one node can serve every test |
@@ -49,6 +54,9 @@ use std::time::{Duration, Instant};
 
 use dqlite_server::Node;
 use dqlite_server::net::{self, Limits};
+
+mod c_server;
+pub use c_server::{C_NODE_ID, CServer, DEFAULT_DEMO};
 
 /// Name of the Go test binary built in the output directory.
 pub const GO_TEST_BINARY: &str = "dqlite-compat.test";
@@ -160,6 +168,16 @@ impl Server {
                 running: None,
             };
         }
+        Self::start_in_process()
+    }
+
+    /// Starts a fresh single-voter node (id 1) in this process, whatever
+    /// `DQLITE_COMPAT_ADDRESS` says.
+    ///
+    /// # Panics
+    ///
+    /// If the node does not start within 30 s.
+    pub fn start_in_process() -> Self {
         init_logging();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
