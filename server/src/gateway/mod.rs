@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use dqlite_protocol::codes;
 use dqlite_protocol::request::{self as req, Request, RequestType};
 use dqlite_protocol::response::{self as resp, NodeInfo, Response};
-use dqlite_protocol::{DecodeError, Frame, ProtocolVersion, Role, Schema, Value};
+use dqlite_protocol::{DecodeError, Frame, ProtocolVersion, Role, Schema};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -280,7 +280,11 @@ impl Gateway {
             Ok(found) => found,
             Err(response) => return send(out, &response).await,
         };
-        stream(session, &sql, query.params.values, out).await
+        forward(
+            |tx| session.query_statement(&sql, query.params.values, tx),
+            out,
+        )
+        .await
     }
 
     fn finalize(&mut self, finalize: req::Finalize) -> Response {
@@ -312,7 +316,11 @@ impl Gateway {
         let Some(session) = self.database(query.db_id) else {
             return send(out, &no_database()).await;
         };
-        query_sql(session, &query.sql, query.params.values, out).await
+        forward(
+            |tx| session.query_sql(&query.sql, query.params.values, tx),
+            out,
+        )
+        .await
     }
 
     fn cluster(&self, cluster: req::Cluster) -> Response {
@@ -434,35 +442,18 @@ impl Gateway {
     }
 }
 
-/// Runs a prepared statement and writes its ROWS messages to `out`.
-async fn stream<W: AsyncWrite + Unpin>(
-    session: &Session,
-    sql: &str,
-    params: Vec<Value>,
+/// Runs `query` with a channel for its ROWS messages and writes them to
+/// `out` as they come, ending with a FAILURE if the query fails, part-way
+/// or before its first row.
+async fn forward<W: AsyncWrite + Unpin, F>(
+    query: impl FnOnce(mpsc::Sender<Bytes>) -> F,
     out: &mut W,
-) -> std::io::Result<Next> {
-    let (tx, rx) = mpsc::channel::<Bytes>(4);
-    forward(session.query_statement(sql, params, tx), rx, out).await
-}
-
-/// Runs QUERY_SQL text and writes its ROWS messages to `out`.
-async fn query_sql<W: AsyncWrite + Unpin>(
-    session: &Session,
-    sql: &str,
-    params: Vec<Value>,
-    out: &mut W,
-) -> std::io::Result<Next> {
-    let (tx, rx) = mpsc::channel::<Bytes>(4);
-    forward(session.query_sql(sql, params, tx), rx, out).await
-}
-
-/// Writes ROWS messages to `out` as `query` produces them, ending with a
-/// FAILURE if the query fails, part-way or before its first row.
-async fn forward<W: AsyncWrite + Unpin>(
-    query: impl std::future::Future<Output = crate::Result<()>>,
-    mut rx: mpsc::Receiver<Bytes>,
-    out: &mut W,
-) -> std::io::Result<Next> {
+) -> std::io::Result<Next>
+where
+    F: std::future::Future<Output = crate::Result<()>>,
+{
+    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let query = query(tx);
     let forward = async {
         while let Some(batch) = rx.recv().await {
             out.write_all(&batch).await?;
