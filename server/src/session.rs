@@ -269,13 +269,12 @@ impl Session {
     /// A standalone image of the database (DUMP): every page, with the WAL
     /// folded in.
     pub async fn dump(&self) -> Result<Vec<u8>> {
+        let id = self.conn;
         self.executor
-            .call(|c| -> Result<Vec<u8>> {
-                let db = c.db().to_owned();
-                let vfs = c.vfs();
-                let src = vfs.open(&db)?;
+            .call(move |c| -> Result<Vec<u8>> {
+                let src = c.get(id)?;
                 let mut dst = rusqlite::Connection::open_in_memory()?;
-                rusqlite::backup::Backup::new(&src, &mut dst)?.step(-1)?;
+                rusqlite::backup::Backup::new(src, &mut dst)?.step(-1)?;
                 let data = dst.serialize(rusqlite::MAIN_DB)?;
                 Ok(data.to_vec())
             })
