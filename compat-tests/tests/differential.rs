@@ -2347,7 +2347,6 @@ fn deliberate_differences() {
 /// last one it still ends that message with PART and sends a final
 /// `[0 rows, DONE]` message. Run with `--ignored`.
 #[test]
-#[ignore = "SERVER DIFFERENCE: ROWS batching. When the row that brings a message to >= 4096 bytes is the last row, the C server ends that message with PART and then sends [0 rows, DONE] (size checked before stepping, spec §7.7, §13 #14/#17); ours ends it with DONE. E.g. 170 rows of (int, 'rowN'): C [170 PART][0 DONE], ours [170 DONE]; one 1 MiB blob: C [1 PART][0 DONE], ours [1 DONE]; 255 columns x 1 row likewise"]
 fn batching_when_the_last_row_fills_a_message() {
     let Some(mut d) = Diff::start("batching_when_the_last_row_fills_a_message") else {
         return;
@@ -2421,7 +2420,6 @@ fn batching_when_the_last_row_fills_a_message() {
 /// Spec §13 #12: a result text with an embedded NUL is truncated at the
 /// NUL (the wire cannot carry it). Run with `--ignored`.
 #[test]
-#[ignore = "SERVER DIFFERENCE: a result text with an embedded NUL. QUERY_SQL \"SELECT 'ab'||char(0)||'cd'\": the C server returns the text truncated at the NUL (\"ab\"), as spec §13 #12 asks of us too; ours answers FAILURE(1, \"result cannot be encoded: text contains an interior NUL byte\")"]
 fn result_text_with_nul_is_truncated() {
     let Some(mut d) = Diff::start("result_text_with_nul_is_truncated") else {
         return;
@@ -2454,7 +2452,6 @@ fn result_text_with_nul_is_truncated() {
 /// FAILURE(1, "rows yielded when none expected for EXEC request"); the spec
 /// recommends either. Run with `--ignored`.
 #[test]
-#[ignore = "SERVER DIFFERENCE: EXEC_SQL \"SELECT 1\" answers RESULT(0, 0) (the rows are stepped through and dropped); the C server answers FAILURE(100, \"another row available\") and latest dqlite FAILURE(1, \"rows yielded when none expected for EXEC request\") (spec §7.5, §13 #28; our EXEC of a prepared SELECT already gives the latter)"]
 fn exec_sql_of_a_row_producing_statement() {
     let Some(mut d) = Diff::start("exec_sql_of_a_row_producing_statement") else {
         return;

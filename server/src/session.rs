@@ -116,8 +116,13 @@ impl Session {
                     let available = &params[used.min(params.len())..];
                     let mine = &available[..wanted.min(available.len())];
                     bind(&mut stmt, mine)?;
-                    run_to_completion(&mut stmt)?;
+                    let yielded = run_to_completion(&mut stmt)?;
                     drop(stmt);
+                    if yielded {
+                        // As latest dqlite; a RETURNING write still commits
+                        // and is replicated.
+                        return Err(Error::RowsYielded);
+                    }
                     Ok((
                         first.len,
                         Some((

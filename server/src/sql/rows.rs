@@ -41,8 +41,13 @@ impl ColumnKind {
         }
     }
 
-    /// The wire value of `value` in a column of this kind.
+    /// The wire value of `value` in a column of this kind. Text stops at
+    /// its first NUL, as in dqlite: the wire's text is NUL-terminated.
     pub(crate) fn wire(self, value: Sql<'_>) -> Wire<'_> {
+        let value = match value {
+            Sql::Text(t) => Sql::Text(t.split(|&b| b == 0).next().unwrap_or(t)),
+            other => other,
+        };
         match (self, value) {
             (Self::Time, Sql::Integer(v)) => Wire::UnixTime(v),
             (Self::Time, Sql::Text(t)) => Wire::Iso8601(t),
@@ -92,9 +97,12 @@ pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[dqlite_protocol::Value]) 
     Ok(())
 }
 
-/// Steps through `rows`, cutting ROWS messages at [`BATCH_BYTES`] (never
-/// before the first row of a message) and handing each finished message to
-/// `emit`. Returns the number of rows. A step error ends the stream with
+/// Steps through `rows`, cutting ROWS messages as the C server does: after
+/// each row, a message that reached [`BATCH_BYTES`] is ended with PART
+/// before the next step, so a result whose last row fills a message ends
+/// with an extra zero-row DONE message. Every PART message carries at least
+/// one row (the C server can loop on zero-row PARTs when column names fill
+/// a page). Returns the number of rows. A step error ends the stream with
 /// that error; messages emitted before it stay sent.
 pub(crate) fn stream_rows(
     rows: &mut Rows<'_>,
@@ -106,11 +114,6 @@ pub(crate) fn stream_rows(
     let mut writer = RowsWriter::begin(&mut buf, names).map_err(encode_error)?;
     let mut total = 0;
     while let Some(row) = rows.next()? {
-        if writer.rows() > 0 && writer.message_len() >= BATCH_BYTES {
-            writer.finish(RowsEnd::Part).map_err(encode_error)?;
-            emit(buf.split().freeze())?;
-            writer = RowsWriter::begin(&mut buf, names).map_err(encode_error)?;
-        }
         let values = kinds
             .iter()
             .enumerate()
@@ -118,6 +121,11 @@ pub(crate) fn stream_rows(
             .collect::<Result<Vec<_>>>()?;
         writer.push_row(values).map_err(encode_error)?;
         total += 1;
+        if writer.message_len() >= BATCH_BYTES {
+            writer.finish(RowsEnd::Part).map_err(encode_error)?;
+            emit(buf.split().freeze())?;
+            writer = RowsWriter::begin(&mut buf, names).map_err(encode_error)?;
+        }
     }
     writer.finish(RowsEnd::Done).map_err(encode_error)?;
     emit(buf.split().freeze())?;
@@ -159,5 +167,9 @@ mod tests {
             ColumnKind::Plain
         );
         assert_eq!(ColumnKind::of(None), ColumnKind::Plain);
+        assert_eq!(
+            ColumnKind::Plain.wire(Sql::Text(b"ab\0cd")),
+            Wire::Text(b"ab")
+        );
     }
 }
