@@ -24,10 +24,9 @@
 //! INSERT … RETURNING, column names of 4 KiB, a step error mid-query,
 //! unknown request types, HEARTBEAT) are never sent to it.
 //!
-//! Exchanges where our bytes differ from the C server's without the
-//! difference being deliberate live in their own tests, marked
-//! `#[ignore = "SERVER DIFFERENCE: …"]` with the difference spelled out;
-//! `--include-ignored` runs them (they fail until the server is fixed).
+//! A new difference that is not deliberate gets its own test, spelled out,
+//! and is fixed in the server; the tests of section 7 began that way
+//! (batching, NUL in result text, EXEC_SQL of a row-producing statement).
 //!
 //! Each test prints `differential: N exchanges compared, M identical`
 //! (visible with `--nocapture`).
@@ -2339,13 +2338,13 @@ fn deliberate_differences() {
 }
 
 // ---------------------------------------------------------------------------
-// 7. Differences found, not deliberate: ignored until the server is fixed
+// 7. Differences these tests found, fixed in the server: now regressions
 // ---------------------------------------------------------------------------
 
 /// Spec §7.7: the C server checks the message size *before* stepping to the
 /// next row, so when the row that brings a message to 4096 bytes is the
 /// last one it still ends that message with PART and sends a final
-/// `[0 rows, DONE]` message. Run with `--ignored`.
+/// `[0 rows, DONE]` message.
 #[test]
 fn batching_when_the_last_row_fills_a_message() {
     let Some(mut d) = Diff::start("batching_when_the_last_row_fills_a_message") else {
@@ -2418,7 +2417,7 @@ fn batching_when_the_last_row_fills_a_message() {
 }
 
 /// Spec §13 #12: a result text with an embedded NUL is truncated at the
-/// NUL (the wire cannot carry it). Run with `--ignored`.
+/// NUL (the wire cannot carry it).
 #[test]
 fn result_text_with_nul_is_truncated() {
     let Some(mut d) = Diff::start("result_text_with_nul_is_truncated") else {
@@ -2450,7 +2449,7 @@ fn result_text_with_nul_is_truncated() {
 /// Spec §7.5 / §13 #28: EXEC_SQL of a statement that yields a row fails:
 /// 1.11.1 with FAILURE(100, "another row available"), latest with
 /// FAILURE(1, "rows yielded when none expected for EXEC request"); the spec
-/// recommends either. Run with `--ignored`.
+/// recommends either.
 #[test]
 fn exec_sql_of_a_row_producing_statement() {
     let Some(mut d) = Diff::start("exec_sql_of_a_row_producing_statement") else {
