@@ -42,6 +42,7 @@ struct Image {
 #[derive(Debug, Serialize, Deserialize)]
 struct StoredSnapshot {
     meta: SnapshotMeta,
+    #[serde(with = "serde_bytes")]
     data: Vec<u8>,
 }
 

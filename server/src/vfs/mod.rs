@@ -49,7 +49,36 @@ pub struct Frames {
     /// Database size in pages after the transaction.
     pub db_size: u32,
     /// Page number and content of each frame.
+    #[serde(with = "page_list")]
     pub pages: Vec<(u32, Vec<u8>)>,
+}
+
+/// Serializes page contents as byte strings (one copy each) rather than
+/// as sequences of numbers, which postcard would encode byte by byte.
+mod page_list {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    struct PageRef<'a>(u32, #[serde(with = "serde_bytes")] &'a [u8]);
+
+    #[derive(Deserialize)]
+    struct Page(u32, #[serde(with = "serde_bytes")] Vec<u8>);
+
+    pub(super) fn serialize<S: Serializer>(
+        pages: &[(u32, Vec<u8>)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(pages.iter().map(|(n, data)| PageRef(*n, data)))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(u32, Vec<u8>)>, D::Error> {
+        Ok(Vec::<Page>::deserialize(d)?
+            .into_iter()
+            .map(|Page(n, data)| (n, data))
+            .collect())
+    }
 }
 
 /// The committed content of one database, for snapshots.
@@ -58,8 +87,10 @@ pub struct DatabaseImage {
     /// Database name.
     pub name: String,
     /// Main file.
+    #[serde(with = "serde_bytes")]
     pub main: Vec<u8>,
     /// Applied WAL frames (with the WAL header), possibly empty.
+    #[serde(with = "serde_bytes")]
     pub wal: Vec<u8>,
 }
 
