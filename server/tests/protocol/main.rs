@@ -376,3 +376,25 @@ async fn limits_close_what_exceeds_them() {
     c.send("0000000000000001").await;
     assert!(c.closed().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_handshake_gets_the_address_only_leader_answer() {
+    let server = Server::start().await;
+    let mut c = Client::raw(&server.address).await;
+    c.send("e53f4360d74d1086").await;
+    let mut expected = bytes::BytesMut::new();
+    dqlite_protocol::response::ServerLegacy {
+        address: server.address.clone(),
+    }
+    .encode(&mut expected)
+    .unwrap();
+    assert_eq!(
+        c.call("0100000000000000 0000000000000000").await,
+        expected.to_vec()
+    );
+    // Everything else is the same protocol.
+    assert_eq!(
+        c.call("0100000001000000 0000000000000000").await,
+        h("0100000002000000 983a000000000000")
+    );
+}
