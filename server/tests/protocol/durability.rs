@@ -26,15 +26,34 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_server(address: &str, dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_dqlite-server"))
-        .args(["--address", address, "--dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// A server process that is killed when dropped, so a failing test never
+/// leaves it running.
+struct ServerProcess(Child);
+
+impl ServerProcess {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_server(address: &str, dir: &std::path::Path) -> ServerProcess {
+    ServerProcess(
+        Command::new(env!("CARGO_BIN_EXE_dqlite-server"))
+            .args(["--address", address, "--dir"])
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Waits (bounded) until the server accepts connections and answers.
@@ -106,8 +125,7 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
             // Bounded: kill anyway if the writer never gets going.
             let _ = go.recv_timeout(Duration::from_secs(30));
             std::thread::sleep(delay);
-            server.kill().unwrap();
-            server.wait().unwrap();
+            server.kill();
         });
         let mut in_round = 0;
         loop {
@@ -138,8 +156,7 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
     client.send("0100000000000000").await;
     client.open("load").await;
     let rows = client.query_rows("SELECT i FROM t").await;
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     let present: Vec<u64> = rows
         .iter()
         .map(|row| match row[0] {
