@@ -305,7 +305,12 @@ impl Session {
                 let result = job(c.get(id)?);
                 // Even a failed job may have committed (a RETURNING write
                 // reported as an error, say).
-                let frames = c.vfs().poll(c.db())?.filter(|f| Some(f.tx_id) != before);
+                let after = c.vfs().pending_tx(c.db())?;
+                let frames = if after.is_some() && after != before {
+                    c.vfs().poll(c.db())?
+                } else {
+                    None
+                };
                 Ok((result, frames))
             })
             .await??;

@@ -139,7 +139,7 @@ impl Gateway {
             Request::Transfer(transfer) => self.transfer(transfer),
             // Node-to-node traffic does not belong on a client connection.
             Request::Connect(_) => return Ok(Next::Close),
-            Request::Heartbeat(_) => failure(codes::DQLITE_PARSE, "unrecognized request type"),
+            // HEARTBEAT was never implemented by dqlite; latest answers this.
             _ => failure(codes::DQLITE_PARSE, "unrecognized request type"),
         };
         send(out, &response).await

@@ -107,13 +107,9 @@ impl Inner {
     fn apply(&mut self, command: &Command) -> io::Result<()> {
         match command {
             Command::Frames { db, origin, frames } => {
+                // Compare ids only: polling would copy the pending pages.
                 let local = *origin == self.node_id
-                    && self
-                        .vfs
-                        .poll(db)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|pending| pending.tx_id == frames.tx_id);
+                    && self.vfs.pending_tx(db).ok().flatten() == Some(frames.tx_id);
                 if local {
                     self.vfs.publish(db, frames.tx_id).map_err(vfs_error)?;
                 } else {
