@@ -53,7 +53,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use dqlite_server::Node;
-use dqlite_server::net::{self, Limits};
+use dqlite_server::net::Limits;
 
 mod c_server;
 pub use c_server::{C_NODE_ID, CServer, DEFAULT_DEMO};
@@ -149,8 +149,6 @@ pub struct Server {
 struct Running {
     runtime: tokio::runtime::Runtime,
     node: Node,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -179,46 +177,34 @@ impl Server {
     /// If the node does not start within 30 s.
     pub fn start_in_process() -> Self {
         init_logging();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("dqlite-compat-server")
+        // The node runs on a thread of its own; this runtime only starts
+        // and stops it.
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("a tokio runtime for the server");
+            .expect("a tokio runtime");
         let dir = tempfile::Builder::new()
             .prefix("dqlite-compat-")
             .tempdir()
             .expect("a temporary data directory");
-        let (listener, address, node) = runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind 127.0.0.1:0");
-            let address = listener.local_addr().expect("local address").to_string();
-            let node = tokio::time::timeout(
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let address = listener.local_addr().expect("local address").to_string();
+        let node = runtime.block_on(async {
+            tokio::time::timeout(
                 SERVER_TIMEOUT,
-                Node::builder(1, address.clone(), dir.path()).start(),
+                Node::builder(1, address.clone(), dir.path())
+                    .serve(listener, Limits::default())
+                    .start(),
             )
             .await
             .expect("the node starts within 30 s")
-            .expect("the node starts");
-            (listener, address, node)
+            .expect("the node starts")
         });
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let serving = runtime.spawn(net::serve(
-            listener,
-            node.clone(),
-            Limits::default(),
-            async {
-                let _ = stop.await;
-            },
-        ));
         Self {
             address,
             running: Some(Running {
                 runtime,
                 node,
-                shutdown,
-                serving,
                 _dir: dir,
             }),
         }
@@ -252,13 +238,10 @@ impl Drop for Server {
         let Some(running) = self.running.take() else {
             return;
         };
-        let _ = running.shutdown.send(());
         let node = running.node;
-        let serving = running.serving;
-        let stopped = running.runtime.block_on(async move {
-            let _ = tokio::time::timeout(SERVER_TIMEOUT, serving).await;
-            tokio::time::timeout(SERVER_TIMEOUT, node.stop()).await
-        });
+        let stopped = running
+            .runtime
+            .block_on(async move { tokio::time::timeout(SERVER_TIMEOUT, node.stop()).await });
         if !matches!(stopped, Ok(Ok(()))) && !std::thread::panicking() {
             eprintln!("warning: the server did not stop cleanly: {stopped:?}");
         }

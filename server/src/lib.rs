@@ -1,19 +1,27 @@
 //! The dqlite-compatible server: an embeddable node and the `dqlite-server`
 //! binary.
 //!
-//! **Status:** under construction (project issues 3 and 4). What exists:
+//! **Status:** a complete single-voter node (project issue 3); clusters of
+//! several nodes are issue 4. Where things are:
 //!
+//! - [`Node`] (`node.rs`): the embeddable node, running on a thread of its
+//!   own (bootstrap, restart, snapshots, serving clients); [`Session`]
+//!   (`session.rs`): one SQLite connection, driven inline; each committed
+//!   write transaction is replicated through Raft before the call returns.
+//! - [`net`] and `gateway/`: TCP serving with limits, and the dqlite
+//!   request handlers speaking `dqlite-protocol`.
 //! - [`vfs`]: the in-memory SQLite VFS that captures each committed write
 //!   transaction's WAL frames, hides them until they are published, and
 //!   applies frames produced by another node.
-//! - [`raft`]: openraft storage: a durable segmented log store and a state
-//!   machine that applies WAL frames to the VFS, with on-disk snapshots.
-//! - [`Node`]: a single-voter node (bootstrap, restart, snapshots) whose
-//!   [`Session`]s run SQL on per-database executor threads; each committed
-//!   write transaction is replicated through Raft before the call returns.
+//! - [`raft`]: openraft storage: a durable segmented log with group commit
+//!   and a state machine that applies WAL frames to the VFS, with on-disk
+//!   snapshots.
+//! - `sql/`: result typing and ROWS batching, statement splitting, the SQL
+//!   lock.
+//! - `main.rs`: the `dqlite-server` binary.
 //!
-//! Still to come: the gateway speaking the wire protocol of
-//! `dqlite-protocol` over TCP, and the `dqlite-server` binary.
+//! `ARCHITECTURE.md` at the repository root describes the request path,
+//! the threads and durability.
 
 mod error;
 mod fs_util;

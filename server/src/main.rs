@@ -10,7 +10,6 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use dqlite_server::Node;
 use dqlite_server::net::{self, Limits};
-use tokio::net::TcpListener;
 
 /// A dqlite-compatible, Raft-replicated SQLite server.
 #[derive(Debug, Parser)]
@@ -37,7 +36,7 @@ struct Args {
     max_frame: usize,
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -51,8 +50,7 @@ async fn main() -> anyhow::Result<()> {
             "--join: joining a cluster needs the node-to-node transport, which this build does not have yet"
         );
     }
-    let listener = TcpListener::bind(&args.address)
-        .await
+    let listener = std::net::TcpListener::bind(&args.address)
         .with_context(|| format!("cannot listen on {}", args.address))?;
     // With port 0, advertise the port actually bound.
     let address = if args.address.ends_with(":0") {
@@ -60,7 +58,13 @@ async fn main() -> anyhow::Result<()> {
     } else {
         args.address.clone()
     };
+    let limits = Limits {
+        max_frame: args.max_frame,
+        max_connections: args.max_connections,
+        ..Limits::default()
+    };
     let node = Node::builder(args.id, address.clone(), &args.dir)
+        .serve(listener, limits)
         .start()
         .await
         .with_context(|| {
@@ -71,12 +75,7 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(id = args.id, %address, dir = %args.dir.display(), "listening");
-    let limits = Limits {
-        max_frame: args.max_frame,
-        max_connections: args.max_connections,
-        ..Limits::default()
-    };
-    net::serve(listener, node.clone(), limits, shutdown_signal()).await;
+    shutdown_signal().await;
     tracing::info!("shutting down");
     tokio::time::timeout(Duration::from_secs(5), node.stop())
         .await

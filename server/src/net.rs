@@ -1,8 +1,9 @@
 //! Accepting client connections and running their read/answer loop.
 //!
-//! The caller binds the listener (tests bind `127.0.0.1:0`) and passes a
-//! shutdown future; [`serve`] returns when it resolves, after closing
-//! every connection.
+//! The caller binds the listener (tests bind `127.0.0.1:0`) and hands it
+//! to [`crate::NodeBuilder::serve`]; the node's thread runs `serve`, one
+//! local task per connection, until the node stops, then closes every
+//! connection.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,7 +49,9 @@ impl Default for Limits {
 }
 
 /// Serves client connections on `listener` until `shutdown` resolves.
-pub async fn serve(
+/// Runs inside a `LocalSet`: connections drive their sessions' SQLite
+/// connections directly, which makes their tasks `!Send`.
+pub(crate) async fn serve(
     listener: TcpListener,
     node: Node,
     limits: Limits,
@@ -81,7 +84,7 @@ pub async fn serve(
         next_id += 1;
         let span = tracing::info_span!("conn", id = next_id, %peer);
         let node = node.clone();
-        connections.spawn(tracing::Instrument::instrument(
+        connections.spawn_local(tracing::Instrument::instrument(
             async move {
                 if let Err(e) = connection(stream, node, limits).await {
                     tracing::debug!(error = %e, "connection ended with an error");

@@ -1,11 +1,23 @@
-//! An embeddable node: its Raft instance, its databases and their
-//! executor threads, and the sessions clients use to run SQL.
+//! An embeddable node: its Raft instance, its databases, the client
+//! connections it serves, and the sessions that run SQL.
+//!
+//! A node runs on a thread of its own with a current-thread runtime, like
+//! the C server's event loop: Raft, the client connections and their SQL
+//! all run there, so a request costs no thread switch; only the Raft log's
+//! `fdatasync` runs on another thread. [`Node`] is a handle to it, usable
+//! from any runtime; the node stops on [`Node::stop`], or when the last
+//! handle the builder returned (and its clones) is dropped.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), dqlite_server::Error> {
 //! use dqlite_server::Node;
+//! use dqlite_server::net::Limits;
 //!
-//! let node = Node::builder(1, "127.0.0.1:9001", "./data").start().await?;
+//! let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
+//! let node = Node::builder(1, "127.0.0.1:9001", "./data")
+//!     .serve(listener, Limits::default())
+//!     .start()
+//!     .await?;
 //! let session = node.session("app").await?;
 //! session.exec("CREATE TABLE t(x)").await?;
 //! node.stop().await?;
@@ -13,22 +25,23 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::BasicNode;
-use tokio::sync::Mutex;
+use tokio::sync::{oneshot, watch};
 
 use crate::error::{Error, Result};
+use crate::net::{self, Limits};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::TypeConfig;
 use crate::session::Session;
-use crate::sql::executor::Executor;
+use crate::sql::SqlLock;
 use crate::vfs::Vfs;
 
 pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
@@ -40,13 +53,14 @@ const IDENTITY: &str = "node";
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Configures and starts a [`Node`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct NodeBuilder {
     id: u64,
     address: String,
     dir: PathBuf,
     startup_timeout: Duration,
     snapshot_every: u64,
+    listener: Option<(std::net::TcpListener, Limits)>,
 }
 
 /// Default number of log entries between snapshots.
@@ -65,8 +79,17 @@ impl NodeBuilder {
         self
     }
 
-    /// Opens the data directory, starts Raft and, for node 1 on an empty
-    /// directory, bootstraps a one-voter cluster.
+    /// Serves client connections on `listener` (bound by the caller, so
+    /// that it can pick port 0 or report a busy port itself).
+    pub fn serve(mut self, listener: std::net::TcpListener, limits: Limits) -> Self {
+        self.listener = Some((listener, limits));
+        self
+    }
+
+    /// Opens the data directory, starts the node's thread with Raft and,
+    /// for node 1 on an empty directory, bootstraps a one-voter cluster;
+    /// returns once a leader is known (or, for a node that waits to be
+    /// added, at once).
     pub async fn start(self) -> Result<Node> {
         if self.id == 0 {
             return Err(Error::Config("node id 0 is not valid".into()));
@@ -77,55 +100,145 @@ impl NodeBuilder {
                 self.dir.display()
             ))
         })?;
-        let fresh = check_identity(&self.dir, self.id, &self.address)?;
-        let vfs = Vfs::register(&unique_vfs_name(self.id))?;
-        let log = LogStore::open(self.dir.join("raft-log"))?;
-        let sm = StateMachine::open(self.id, vfs, self.dir.join("state"))?;
-        let config = openraft::Config {
-            cluster_name: "dqlite".into(),
-            heartbeat_interval: 100,
-            election_timeout_min: 300,
-            election_timeout_max: 600,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
-            max_in_snapshot_log_to_keep: 0,
-            ..Default::default()
-        }
-        .validate()
-        .map_err(|e| Error::Config(e.to_string()))?;
-        let raft = Raft::new(self.id, Arc::new(config), Network, log, sm)
+        let (ready_tx, ready_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name(format!("dqlite-node-{}", self.id))
+            .spawn(move || run(self, ready_tx))?;
+        let inner = ready_rx
             .await
-            .map_err(|e| Error::Raft(e.to_string()))?;
-        if fresh && self.id == 1 {
-            let members = BTreeMap::from([(self.id, BasicNode::new(&self.address))]);
-            raft.initialize(members)
-                .await
-                .map_err(|e| Error::Raft(e.to_string()))?;
-        }
-        if self.id == 1 || !fresh {
-            raft.wait(Some(self.startup_timeout))
-                .metrics(|m| m.current_leader.is_some(), "a leader is known")
-                .await
-                .map_err(|e| Error::Raft(e.to_string()))?;
-        }
-        tracing::info!(id = self.id, address = %self.address, fresh, "node started");
+            .map_err(|_| Error::Raft("the node thread ended while starting".into()))??;
         Ok(Node {
-            inner: Arc::new(Inner {
-                id: self.id,
-                address: self.address,
-                raft,
-                vfs,
-                executors: Mutex::new(HashMap::new()),
-                metadata: std::sync::Mutex::new(Metadata::default()),
-                barrier_term: Arc::new(AtomicU64::new(0)),
-            }),
+            _owner: Some(Arc::new(Owner(inner.clone()))),
+            inner,
         })
     }
+}
+
+/// The node's thread: its runtime runs Raft and the client connections
+/// until the node is told to stop.
+fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = ready.send(Err(e.into()));
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (stopped_tx, stopped_rx) = watch::channel(false);
+        let mut builder = builder;
+        let listener = builder.listener.take();
+        let started = async {
+            let listener = listener
+                .map(|(listener, limits)| {
+                    listener.set_nonblocking(true)?;
+                    Ok::<_, std::io::Error>((tokio::net::TcpListener::from_std(listener)?, limits))
+                })
+                .transpose()?;
+            let inner = start_raft(builder, stop_tx, stopped_rx).await?;
+            Ok::<_, Error>((inner, listener))
+        };
+        let (inner, listener) = match started.await {
+            Ok(started) => started,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        let node = Node {
+            inner: inner.clone(),
+            _owner: None,
+        };
+        if ready.send(Ok(inner)).is_err() {
+            tracing::warn!("the starter of the node went away");
+        }
+        let stop = async {
+            let _ = stop_rx.await;
+        };
+        match listener {
+            Some((listener, limits)) => net::serve(listener, node.clone(), limits, stop).await,
+            None => stop.await,
+        }
+        if let Err(e) = node.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+        tracing::info!(id = node.id(), "node stopped");
+        let _ = stopped_tx.send(true);
+    });
+}
+
+async fn start_raft(
+    builder: NodeBuilder,
+    stop: oneshot::Sender<()>,
+    stopped: watch::Receiver<bool>,
+) -> Result<Arc<Inner>> {
+    let fresh = check_identity(&builder.dir, builder.id, &builder.address)?;
+    let vfs = Vfs::register(&unique_vfs_name(builder.id))?;
+    let sql = SqlLock::default();
+    let log = LogStore::open(builder.dir.join("raft-log"))?;
+    let sm = StateMachine::open(builder.id, vfs, sql.clone(), builder.dir.join("state"))?;
+    let config = openraft::Config {
+        cluster_name: "dqlite".into(),
+        heartbeat_interval: 100,
+        election_timeout_min: 300,
+        election_timeout_max: 600,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(builder.snapshot_every),
+        max_in_snapshot_log_to_keep: 0,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| Error::Config(e.to_string()))?;
+    let raft = Raft::new(builder.id, Arc::new(config), Network, log, sm)
+        .await
+        .map_err(|e| Error::Raft(e.to_string()))?;
+    if fresh && builder.id == 1 {
+        let members = BTreeMap::from([(builder.id, BasicNode::new(&builder.address))]);
+        raft.initialize(members)
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+    }
+    if builder.id == 1 || !fresh {
+        raft.wait(Some(builder.startup_timeout))
+            .metrics(|m| m.current_leader.is_some(), "a leader is known")
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+    }
+    tracing::info!(id = builder.id, address = %builder.address, fresh, "node started");
+    Ok(Arc::new(Inner {
+        id: builder.id,
+        address: builder.address,
+        raft,
+        vfs,
+        sql,
+        metadata: Mutex::new(Metadata::default()),
+        barrier_term: Arc::new(AtomicU64::new(0)),
+        stop: Mutex::new(Some(stop)),
+        stopped,
+    }))
 }
 
 /// A running node.
 #[derive(Clone)]
 pub struct Node {
     inner: Arc<Inner>,
+    /// Present in the handles [`NodeBuilder::start`] returned and their
+    /// clones; the node's own handles (its connections') have none, so
+    /// they do not keep it running.
+    _owner: Option<Arc<Owner>>,
+}
+
+/// Stops the node when the last owning handle goes away.
+struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.signal_stop();
+    }
 }
 
 struct Inner {
@@ -133,10 +246,27 @@ struct Inner {
     address: String,
     raft: Raft,
     vfs: Vfs,
-    executors: Mutex<HashMap<String, Arc<Executor>>>,
-    metadata: std::sync::Mutex<Metadata>,
+    sql: SqlLock,
+    metadata: Mutex<Metadata>,
     /// Term in which a barrier last completed (0: none yet).
     barrier_term: Arc<AtomicU64>,
+    /// Tells the node's thread to stop.
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// Becomes true when the node's thread has stopped Raft.
+    stopped: watch::Receiver<bool>,
+}
+
+impl Inner {
+    fn signal_stop(&self) {
+        let stop = self
+            .stop
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+    }
 }
 
 /// Node-local metadata reported by DESCRIBE (kept in memory, as dqlite does).
@@ -177,6 +307,7 @@ impl Node {
             dir: dir.into(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            listener: None,
         }
     }
 
@@ -193,26 +324,14 @@ impl Node {
     /// Opens a session on database `db` (created if new): one SQLite
     /// connection, as a client's OPEN does.
     pub async fn session(&self, db: &str) -> Result<Session> {
-        let executor = {
-            let mut executors = self.inner.executors.lock().await;
-            match executors.get(db) {
-                Some(executor) => executor.clone(),
-                None => {
-                    let executor = Arc::new(Executor::spawn(self.inner.vfs, db)?);
-                    executors.insert(db.to_owned(), executor.clone());
-                    executor
-                }
-            }
-        };
-        let conn = executor.call(|c| c.open()).await??;
-        Ok(Session::new(
+        Session::open(
             self.inner.id,
             self.inner.raft.clone(),
             self.inner.barrier_term.clone(),
-            executor,
-            conn,
+            self.inner.vfs,
+            self.inner.sql.clone(),
             db,
-        ))
+        )
     }
 
     /// Whether this node is the leader now (as far as it knows).
@@ -271,15 +390,16 @@ impl Node {
         self.inner.vfs.database_exists(db)
     }
 
-    /// Stops Raft and the database threads.
+    /// Stops the node: closes its client connections, stops Raft, and
+    /// returns once its thread is done.
     pub async fn stop(&self) -> Result<()> {
-        self.inner
-            .raft
-            .shutdown()
+        self.inner.signal_stop();
+        let mut stopped = self.inner.stopped.clone();
+        stopped
+            .wait_for(|stopped| *stopped)
             .await
-            .map_err(|e| Error::Raft(e.to_string()))?;
-        self.inner.executors.lock().await.clear();
-        Ok(())
+            .map(|_| ())
+            .map_err(|_| Error::Raft("the node thread ended abnormally".into()))
     }
 }
 

@@ -1,22 +1,31 @@
-//! A client's handle on one database: one SQLite connection living on the
-//! database's executor thread. Every call that commits a write transaction
-//! replicates its WAL frames through Raft before it returns.
+//! A client's handle on one database: one SQLite connection, driven
+//! directly by the task that owns the session (on a node's own thread,
+//! every client connection's task). Every call that commits a write
+//! transaction replicates its WAL frames through Raft before it returns.
+//!
+//! SQLite runs inline, between awaits, as in the C server's event loop: a
+//! point query costs no thread switch. Each synchronous stretch of SQLite
+//! work holds the node's SQL lock ([`crate::sql::SqlLock`]), so sessions
+//! used from other threads never drive the VFS concurrently; no lock is
+//! held across an await. A query's rows are produced one ROWS message at a
+//! time, each sent before the next is stepped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use dqlite_protocol::Value;
+use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::node::Raft;
 use crate::raft::typ::Command;
-use crate::sql::executor::{Connections, Executor};
-use crate::sql::rows::{bind, column_kinds, stream_rows};
+use crate::sql::SqlLock;
+use crate::sql::rows::{bind, column_kinds, next_batch};
 use crate::sql::split::first_statement_cached;
-use crate::vfs::Frames;
+use crate::vfs::{Frames, Vfs};
 
 /// Outcome of statements that ran to completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,21 +50,22 @@ pub struct Prepared {
 }
 
 /// One SQLite connection to a database of a node.
+///
+/// A session is `Send` but not `Sync`, and its futures are not `Send`:
+/// drive it from one task (on a current-thread runtime, or a `LocalSet`).
 pub struct Session {
     node_id: u64,
     raft: Raft,
     barrier_term: Arc<AtomicU64>,
-    executor: Arc<Executor>,
-    conn: u64,
+    vfs: Vfs,
+    lock: SqlLock,
+    conn: Connection,
     db: String,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("db", &self.db)
-            .field("conn", &self.conn)
-            .finish()
+        f.debug_struct("Session").field("db", &self.db).finish()
     }
 }
 
@@ -63,22 +73,27 @@ impl std::fmt::Debug for Session {
 type RowsSink = mpsc::Sender<Bytes>;
 
 impl Session {
-    pub(crate) fn new(
+    pub(crate) fn open(
         node_id: u64,
         raft: Raft,
         barrier_term: Arc<AtomicU64>,
-        executor: Arc<Executor>,
-        conn: u64,
+        vfs: Vfs,
+        lock: SqlLock,
         db: &str,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        let conn = {
+            let _sql = lock.hold();
+            vfs.open(db)?
+        };
+        Ok(Self {
             node_id,
             raft,
             barrier_term,
-            executor,
+            vfs,
+            lock,
             conn,
             db: db.to_owned(),
-        }
+        })
     }
 
     /// The database name.
@@ -101,13 +116,11 @@ impl Session {
         let mut offset = 0;
         let mut used = 0;
         let mut outcome = None;
-        let params = Arc::new(params);
         while offset < sql.len() {
-            let rest = sql[offset..].to_owned();
-            let params = params.clone();
+            let rest = &sql[offset..];
             let (consumed, ran) = self
-                .run(move |conn| {
-                    let Some(first) = first_statement_cached(conn, &rest)? else {
+                .run(|conn| {
+                    let Some(first) = first_statement_cached(conn, rest)? else {
                         // Only whitespace and comments are left.
                         return Ok((rest.len(), None));
                     };
@@ -149,9 +162,8 @@ impl Session {
 
     /// Runs the first statement of `sql` and returns all its rows.
     pub async fn query(&self, sql: &str) -> Result<Vec<Vec<SqlValue>>> {
-        let sql = sql.to_owned();
         self.run(move |conn| {
-            let mut stmt = conn.prepare(&sql)?;
+            let mut stmt = conn.prepare(sql)?;
             let width = stmt.column_count();
             let rows = stmt
                 .query_map([], |row| {
@@ -165,9 +177,8 @@ impl Session {
 
     /// Compiles the first statement of `sql`; `None` if there is none.
     pub async fn prepare(&self, sql: &str) -> Result<Option<Prepared>> {
-        let sql = sql.to_owned();
         self.run(move |conn| {
-            let Some(first) = first_statement_cached(conn, &sql)? else {
+            let Some(first) = first_statement_cached(conn, sql)? else {
                 return Ok(None);
             };
             let text = sql[..first.len].to_owned();
@@ -183,27 +194,25 @@ impl Session {
     }
 
     /// QUERY_SQL: runs the first statement of `sql` and sends its rows to
-    /// `sink`, in one trip to the executor. Text without a statement, or
+    /// `sink`. Text without a statement, or
     /// with more than one, is refused as dqlite ≥ 1.15 does.
     pub async fn query_sql(&self, sql: &str, params: Vec<Value>, sink: RowsSink) -> Result<()> {
-        let sql = sql.to_owned();
-        self.query_with(sink, move |conn| {
-            let first = first_statement_cached(conn, &sql)?.ok_or(Error::EmptyStatement)?;
-            if first.nonempty_tail {
-                return Err(Error::NonemptyTail);
-            }
-            Ok((sql[..first.len].to_owned(), params))
-        })
-        .await
+        let first = {
+            let _sql = self.lock.hold();
+            first_statement_cached(&self.conn, sql)?.ok_or(Error::EmptyStatement)?
+        };
+        if first.nonempty_tail {
+            return Err(Error::NonemptyTail);
+        }
+        self.query_statement(&sql[..first.len], params, sink).await
     }
 
     /// Runs a prepared statement to completion (EXEC). A statement that
     /// yields rows runs (a write with RETURNING is applied and replicated)
     /// and then reports [`Error::RowsYielded`].
     pub async fn exec_prepared(&self, stmt_sql: &str, params: Vec<Value>) -> Result<ExecOutcome> {
-        let sql = stmt_sql.to_owned();
         self.run(move |conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut stmt = conn.prepare_cached(stmt_sql)?;
             check_param_count(&stmt, &params, "bind parameters")?;
             bind(&mut stmt, &params)?;
             let yielded = run_to_completion(&mut stmt)?;
@@ -220,100 +229,96 @@ impl Session {
     }
 
     /// Runs a prepared statement and sends its rows to `sink` as ROWS
-    /// messages (QUERY).
+    /// messages (QUERY). A read-only statement streams: each message is
+    /// stepped, then sent (waiting while the client is slow), then the
+    /// next. Rows of a statement that writes (RETURNING) are sent only
+    /// after its write is committed.
     pub async fn query_statement(
         &self,
         stmt_sql: &str,
         params: Vec<Value>,
         sink: RowsSink,
     ) -> Result<()> {
-        let sql = stmt_sql.to_owned();
-        self.query_with(sink, move |_| Ok((sql, params))).await
-    }
-
-    /// Runs the statement `pick` chooses and streams its rows. A read-only
-    /// statement streams as it steps; rows of a statement that writes
-    /// (RETURNING) are sent only after its write is committed.
-    async fn query_with(
-        &self,
-        sink: RowsSink,
-        pick: impl FnOnce(&rusqlite::Connection) -> Result<(String, Vec<Value>)> + Send + 'static,
-    ) -> Result<()> {
-        let direct = sink.clone();
-        let held = self
-            .run(move |conn| {
-                let (sql, params) = pick(conn)?;
-                let mut stmt = conn.prepare_cached(&sql)?;
-                if stmt.column_count() == 0 {
-                    return Err(Error::NoColumns);
-                }
-                check_param_count(&stmt, &params, "column index out of range")?;
-                bind(&mut stmt, &params)?;
-                let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-                let kinds = column_kinds(&stmt);
-                let readonly = stmt.readonly();
-                let mut held = Vec::new();
-                let mut rows = stmt.raw_query();
-                stream_rows(&mut rows, &names, &kinds, &mut |batch| {
-                    if readonly {
-                        direct.blocking_send(batch).map_err(|_| Error::ShuttingDown)
-                    } else {
+        self.barrier().await?;
+        let mut stmt = {
+            let _sql = self.lock.hold();
+            let mut stmt = self.conn.prepare_cached(stmt_sql)?;
+            if stmt.column_count() == 0 {
+                return Err(Error::NoColumns);
+            }
+            check_param_count(&stmt, &params, "column index out of range")?;
+            bind(&mut stmt, &params)?;
+            stmt
+        };
+        if !stmt.readonly() {
+            drop(stmt);
+            let held = self
+                .run(|conn| {
+                    let mut stmt = conn.prepare_cached(stmt_sql)?;
+                    bind(&mut stmt, &params)?;
+                    let (names, kinds) = (column_names(&stmt), column_kinds(&stmt));
+                    let mut rows = stmt.raw_query();
+                    let mut held = Vec::new();
+                    loop {
+                        let (batch, done) = next_batch(&mut rows, &names, &kinds)?;
                         held.push(batch);
-                        Ok(())
+                        if done {
+                            return Ok(held);
+                        }
                     }
-                })?;
-                Ok(held)
-            })
-            .await?;
-        for batch in held {
-            sink.send(batch).await.map_err(|_| Error::ShuttingDown)?;
+                })
+                .await?;
+            for batch in held {
+                sink.send(batch).await.map_err(|_| Error::ShuttingDown)?;
+            }
+            return Ok(());
         }
-        Ok(())
+        let (names, kinds) = (column_names(&stmt), column_kinds(&stmt));
+        let mut rows = stmt.raw_query();
+        loop {
+            let (batch, done) = {
+                let _sql = self.lock.hold();
+                next_batch(&mut rows, &names, &kinds)?
+            };
+            sink.send(batch).await.map_err(|_| Error::ShuttingDown)?;
+            if done {
+                return Ok(());
+            }
+        }
     }
 
     /// A standalone image of the database (DUMP): every page, with the WAL
     /// folded in.
     pub async fn dump(&self) -> Result<Vec<u8>> {
-        let id = self.conn;
-        self.executor
-            .call(move |c| -> Result<Vec<u8>> {
-                let src = c.get(id)?;
-                let mut dst = rusqlite::Connection::open_in_memory()?;
-                rusqlite::backup::Backup::new(src, &mut dst)?.step(-1)?;
-                let data = dst.serialize(rusqlite::MAIN_DB)?;
-                Ok(data.to_vec())
-            })
-            .await?
+        let _sql = self.lock.hold();
+        let mut dst = Connection::open_in_memory()?;
+        rusqlite::backup::Backup::new(&self.conn, &mut dst)?.step(-1)?;
+        let data = dst.serialize(rusqlite::MAIN_DB)?;
+        Ok(data.to_vec())
     }
 
     /// Runs `job` on this session's connection, then replicates the write
     /// transaction it committed, if any, before returning its result.
-    async fn run<R: Send + 'static>(
-        &self,
-        job: impl FnOnce(&mut rusqlite::Connection) -> Result<R> + Send + 'static,
-    ) -> Result<R> {
+    async fn run<R>(&self, job: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
         self.barrier().await?;
-        let id = self.conn;
-        let (result, frames) = self
-            .executor
-            .call(move |c: &mut Connections| -> Result<_> {
-                // Jobs of a database run one after another on its thread,
-                // so a pending transaction that appears during this job is
-                // this job's; one that was already there belongs to another
-                // connection, whose own call replicates it.
-                let before = c.vfs().pending_tx(c.db())?;
-                let result = job(c.get(id)?);
-                // Even a failed job may have committed (a RETURNING write
-                // reported as an error, say).
-                let after = c.vfs().pending_tx(c.db())?;
-                let frames = if after.is_some() && after != before {
-                    c.vfs().poll(c.db())?
-                } else {
-                    None
-                };
-                Ok((result, frames))
-            })
-            .await??;
+        let (result, frames) = {
+            let _sql = self.lock.hold();
+            // Holding the SQL lock, no other connection runs: a pending
+            // transaction that appears during this job is this job's; one
+            // that was already there belongs to another session, whose
+            // own call replicates it.
+            let before = self.vfs.pending_tx(&self.db)?;
+            let result = job(&self.conn);
+            // Even a failed job may have committed (a RETURNING write
+            // reported as an error, say).
+            let after = self.vfs.pending_tx(&self.db)?;
+            let frames = if after.is_some() && after != before {
+                self.vfs.poll(&self.db)?
+            } else {
+                None
+            };
+            (result, frames)
+        };
         if let Some(frames) = frames {
             self.replicate(frames).await?;
         }
@@ -368,12 +373,13 @@ impl Session {
                 tracing::warn!(error = %e, db = %self.db, "replication failed");
                 // The entry may or may not commit later; locally it must
                 // not stay pending (it would hold the write lock forever).
-                let db = self.db.clone();
-                self.executor.post(move |c| {
-                    if let Err(abort) = c.vfs().abort(&db) {
-                        tracing::error!(%abort, "could not abort a pending transaction");
-                    }
-                });
+                let aborted = {
+                    let _sql = self.lock.hold();
+                    self.vfs.abort(&self.db)
+                };
+                if let Err(abort) = aborted {
+                    tracing::error!(%abort, "could not abort a pending transaction");
+                }
                 Err(if e.forward_to_leader().is_some() {
                     Error::NotLeader
                 } else {
@@ -408,9 +414,7 @@ fn check_param_count(
     Ok(())
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        let id = self.conn;
-        self.executor.post(move |c| c.close(id));
-    }
+/// The names of a statement's result columns.
+fn column_names(stmt: &rusqlite::Statement<'_>) -> Vec<String> {
+    stmt.column_names().map(str::to_owned).collect()
 }

@@ -1,22 +1,37 @@
-//! openraft's log storage on top of [`LogFile`]: entries are serialized
-//! with postcard; the vote, the committed log id and the last purged log id
-//! live in the log's metadata. Every write runs on a blocking thread and
-//! completes (fsync included) before the call returns, so writes are
-//! applied in submission order and `IOFlushed` is only signalled for data
-//! on disk.
+//! openraft's log storage on top of [`LogFile`], with group commit.
+//!
+//! Entries are serialized with postcard. [`RaftLogStorage::append`] only
+//! queues them for the log's writer thread (`raft-log`) and puts them in
+//! an in-memory cache of the latest entries; the thread writes everything
+//! queued as one batch, `fdatasync`s it once, and only then reports the
+//! appends flushed. So the Raft core never waits for the disk, concurrent
+//! writers share one sync, and the state machine (and, in a cluster, the
+//! replication to followers) reads recent entries from memory.
+//!
+//! Truncation, purge and the vote go through the same queue, so they take
+//! effect in submission order, and are awaited: each returns once it is on
+//! disk. The committed log id, a restart hint only, is written by the
+//! thread without a sync into its own small file. After any write fails,
+//! every later operation fails too: a failed `fdatasync` is never retried
+//! as if the data could still be trusted.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::fs::{File, OpenOptions};
 use std::io;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::log_file::LogFile;
+use super::log_file::{LogError, LogFile};
 use super::typ::{Entry, LogId, TypeConfig, Vote};
 
 const VOTE: &str = "raft.vote";
@@ -24,11 +39,137 @@ const PURGED: &str = "raft.purged";
 /// File holding the last committed log id: a hint, not a promise.
 const COMMITTED_FILE: &str = "committed";
 
+type Job = Box<dyn FnOnce(&mut LogFile) -> Result<(), LogError> + Send>;
+
+/// Work for the writer thread.
+enum Op {
+    /// Entries to write, and whom to tell.
+    Append {
+        entries: Vec<Entry>,
+        callback: IOFlushed<TypeConfig>,
+    },
+    /// A change of the log file, answered once durable.
+    Run(Job, tokio::sync::oneshot::Sender<io::Result<()>>),
+    /// A new committed log id, already serialized.
+    Committed(Vec<u8>),
+}
+
+/// Bytes of entries the cache keeps once they are written.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The latest entries, a contiguous suffix of the log: every entry not yet
+/// written, plus written ones up to [`CACHE_BYTES`].
+#[derive(Default)]
+struct Cache {
+    entries: BTreeMap<u64, (Entry, usize)>,
+    bytes: usize,
+    /// The last index written to the file, if any is cached.
+    written: Option<u64>,
+}
+
+impl Cache {
+    fn insert(&mut self, entry: Entry) {
+        let size = entry_size(&entry);
+        self.bytes += size;
+        if let Some((_, old)) = self.entries.insert(entry.log_id.index, (entry, size)) {
+            self.bytes -= old;
+        }
+    }
+
+    /// Drops entries with indexes in `range`.
+    fn remove(&mut self, range: impl RangeBounds<u64>) {
+        let doomed: Vec<u64> = self.entries.range(range).map(|(i, _)| *i).collect();
+        for index in doomed {
+            if let Some((_, size)) = self.entries.remove(&index) {
+                self.bytes -= size;
+            }
+        }
+    }
+
+    /// Marks entries up to `last` written and trims the oldest written ones.
+    fn written_through(&mut self, last: u64) {
+        self.written = Some(last);
+        while self.bytes > CACHE_BYTES {
+            match self.entries.first_key_value() {
+                Some((&first, _)) if first <= last => self.remove(first..=first),
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Roughly the memory an entry takes.
+fn entry_size(entry: &Entry) -> usize {
+    match &entry.payload {
+        openraft::EntryPayload::Normal(super::typ::Command::Frames { frames, .. }) => frames
+            .pages
+            .iter()
+            .map(|(_, page)| page.len() + 16)
+            .sum::<usize>(),
+        _ => 0,
+    }
+    .saturating_add(64)
+}
+
+/// State shared by the store's clones and the writer thread.
+struct Shared {
+    log: Mutex<LogFile>,
+    /// Changed only with `log` locked, so a reader holding `log` sees
+    /// every entry either here or in the file.
+    cache: Mutex<Cache>,
+}
+
+impl Shared {
+    fn log(&self) -> io::Result<MutexGuard<'_, LogFile>> {
+        self.log
+            .lock()
+            .map_err(|_| io::Error::other("log store poisoned"))
+    }
+
+    fn cache(&self) -> io::Result<MutexGuard<'_, Cache>> {
+        self.cache
+            .lock()
+            .map_err(|_| io::Error::other("log store poisoned"))
+    }
+}
+
+/// The writer thread's handle; dropping the last one drains the queue and
+/// joins the thread.
+struct Writer {
+    ops: Option<mpsc::Sender<Op>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    fn send(&self, op: Op) -> io::Result<()> {
+        self.ops
+            .as_ref()
+            .and_then(|ops| ops.send(op).ok())
+            .ok_or_else(|| io::Error::other("the log writer has stopped"))
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.ops.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The Raft log store; cheap to clone (clones share the log).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LogStore {
-    log: Arc<Mutex<LogFile>>,
-    committed_path: std::path::PathBuf,
+    shared: Arc<Shared>,
+    writer: Arc<Writer>,
+    committed: Arc<Path>,
+}
+
+impl Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore").finish_non_exhaustive()
+    }
 }
 
 fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
@@ -44,42 +185,156 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
 }
 
 impl LogStore {
-    /// Opens the log in `dir` (see [`LogFile::open`]).
+    /// Opens the log in `dir` (see [`LogFile::open`]) and starts its
+    /// writer thread.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<Self> {
+        let dir = dir.as_ref();
+        let shared = Arc::new(Shared {
+            log: Mutex::new(LogFile::open(dir)?),
+            cache: Mutex::new(Cache::default()),
+        });
+        let committed = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(COMMITTED_FILE))?;
+        let (ops, inbox) = mpsc::channel();
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("raft-log".into())
+                .spawn(move || write_loop(&shared, &committed, &inbox))?
+        };
         Ok(Self {
-            log: Arc::new(Mutex::new(LogFile::open(&dir)?)),
-            committed_path: dir.as_ref().join(COMMITTED_FILE),
+            shared,
+            committed: dir.join(COMMITTED_FILE).into(),
+            writer: Arc::new(Writer {
+                ops: Some(ops),
+                thread: Some(thread),
+            }),
         })
     }
 
-    /// Runs `f` on the log on a blocking thread.
-    async fn with<R: Send + 'static>(
+    /// Runs `job` on the writer thread, after everything queued before it.
+    async fn run(
         &self,
-        f: impl FnOnce(&mut LogFile) -> io::Result<R> + Send + 'static,
-    ) -> io::Result<R> {
-        let log = self.log.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut log = log
-                .lock()
-                .map_err(|_| io::Error::other("log store poisoned"))?;
-            f(&mut log)
-        })
-        .await
-        .map_err(io::Error::other)?
+        job: impl FnOnce(&mut LogFile) -> Result<(), LogError> + Send + 'static,
+    ) -> io::Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer.send(Op::Run(Box::new(job), tx))?;
+        rx.await
+            .map_err(|_| io::Error::other("the log writer has stopped"))?
     }
 
-    async fn meta<T: DeserializeOwned + Send + 'static>(
-        &self,
-        key: &'static str,
-    ) -> io::Result<Option<T>> {
-        self.with(move |log| log.meta(key).map(decode).transpose())
-            .await
+    fn meta<T: DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {
+        self.shared.log()?.meta(key).map(decode).transpose()
     }
 
     async fn set_meta<T: Serialize>(&self, key: &'static str, value: &T) -> io::Result<()> {
         let bytes = encode(value)?;
-        self.with(move |log| Ok(log.set_meta(key, &bytes)?)).await
+        self.run(move |log| log.set_meta(key, &bytes)).await
     }
+}
+
+/// The writer thread: drains the queue, writing consecutive appends as one
+/// synced batch, until every sender is gone.
+fn write_loop(shared: &Shared, committed: &File, inbox: &mpsc::Receiver<Op>) {
+    let mut failed: Option<String> = None;
+    while let Ok(first) = inbox.recv() {
+        let mut group = Vec::new();
+        for op in std::iter::once(first).chain(inbox.try_iter()) {
+            match op {
+                Op::Append { entries, callback } => group.push((entries, callback)),
+                Op::Run(job, reply) => {
+                    flush(shared, std::mem::take(&mut group), &mut failed);
+                    let result = match &failed {
+                        Some(e) => Err(io::Error::other(e.clone())),
+                        None => shared
+                            .log()
+                            .and_then(|mut log| job(&mut log).map_err(io::Error::from)),
+                    };
+                    if let Err(e) = &result
+                        && failed.is_none()
+                    {
+                        failed = Some(format!("an earlier log write failed: {e}"));
+                    }
+                    let _ = reply.send(result);
+                }
+                Op::Committed(bytes) => {
+                    if let Err(e) = write_committed(committed, &bytes) {
+                        tracing::warn!(error = %e, "could not record the committed log id");
+                    }
+                }
+            }
+        }
+        flush(shared, group, &mut failed);
+    }
+}
+
+/// Writes a group of appends as one batch, syncs it, and reports them.
+fn flush(
+    shared: &Shared,
+    group: Vec<(Vec<Entry>, IOFlushed<TypeConfig>)>,
+    failed: &mut Option<String>,
+) {
+    if group.is_empty() {
+        return;
+    }
+    let result = match failed {
+        Some(e) => Err(io::Error::other(e.clone())),
+        None => write_and_sync(shared, &group),
+    };
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "appending to the Raft log failed");
+        failed.get_or_insert_with(|| format!("an earlier log write failed: {e}"));
+    }
+    for (_, callback) in group {
+        callback.io_completed(
+            result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| io::Error::new(e.kind(), e.to_string())),
+        );
+    }
+}
+
+fn write_and_sync(
+    shared: &Shared,
+    group: &[(Vec<Entry>, IOFlushed<TypeConfig>)],
+) -> io::Result<()> {
+    let records = group
+        .iter()
+        .flat_map(|(entries, _)| entries)
+        .map(|e| Ok((e.log_id.index, e.log_id.leader_id.term, encode(e)?)))
+        .collect::<io::Result<Vec<_>>>()?;
+    let unsynced = {
+        let mut log = shared.log()?;
+        let unsynced = log.write(records.iter().map(|(i, t, p)| (*i, *t, &p[..])))?;
+        if let Some(last) = log.last_index() {
+            shared.cache()?.written_through(last);
+        }
+        unsynced
+    };
+    Ok(unsynced.sync()?)
+}
+
+/// `u32 length, CRC-32, postcard bytes`, written in place without a sync.
+fn write_committed(file: &File, bytes: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
+    let mut record = Vec::with_capacity(8 + bytes.len());
+    record.extend_from_slice(&len.to_le_bytes());
+    record.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
+    record.extend_from_slice(bytes);
+    file.write_all_at(&record, 0)
+}
+
+fn read_committed_record(file: &Path) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(file).ok()?;
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    let (crc, rest) = rest.split_first_chunk::<4>()?;
+    let body = rest.get(..u32::from_le_bytes(*len) as usize)?;
+    (crc32fast::hash(body) == u32::from_le_bytes(*crc)).then(|| body.to_vec())
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -88,17 +343,54 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> io::Result<Vec<Entry>> {
         let range = (range.start_bound().cloned(), range.end_bound().cloned());
-        self.with(move |log| {
-            log.read(range)?
+        let first = match range.0 {
+            Bound::Included(i) => i,
+            Bound::Excluded(i) => i.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        {
+            // The usual case: recent entries, from memory.
+            let cache = self.shared.cache()?;
+            if cache
+                .entries
+                .first_key_value()
+                .is_some_and(|(&f, _)| f <= first)
+            {
+                return Ok(cache
+                    .entries
+                    .range(range)
+                    .map(|(_, (e, _))| e.clone())
+                    .collect());
+            }
+        }
+        let shared = self.shared.clone();
+        // Older records come from disk.
+        tokio::task::spawn_blocking(move || {
+            let log = shared.log()?;
+            let cache = shared.cache()?;
+            // From the file: the part of the range below the cache.
+            let end = match cache.entries.first_key_value() {
+                Some((&cached, _)) => match range.1 {
+                    Bound::Included(e) if e < cached => range.1,
+                    Bound::Excluded(e) if e <= cached => range.1,
+                    _ => Bound::Excluded(cached),
+                },
+                None => range.1,
+            };
+            let mut entries = log
+                .read((range.0, end))?
                 .iter()
                 .map(|r| decode(&r.payload))
-                .collect()
+                .collect::<io::Result<Vec<Entry>>>()?;
+            entries.extend(cache.entries.range(range).map(|(_, (e, _))| e.clone()));
+            Ok(entries)
         })
         .await
+        .map_err(io::Error::other)?
     }
 
     async fn read_vote(&mut self) -> io::Result<Option<Vote>> {
-        self.meta(VOTE).await
+        self.meta(VOTE)
     }
 }
 
@@ -106,21 +398,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> io::Result<LogState<TypeConfig>> {
-        let last_purged_log_id: Option<LogId> = self.meta(PURGED).await?;
-        let last = self
-            .with(|log| {
-                let Some(last) = log.last_index() else {
-                    return Ok(None);
-                };
-                let record = log.read(last..=last)?;
-                record
-                    .first()
-                    .map(|r| decode::<Entry>(&r.payload))
-                    .transpose()
-            })
-            .await?;
+        let last_purged_log_id: Option<LogId> = self.meta(PURGED)?;
+        let last = {
+            let log = self.shared.log()?;
+            let cache = self.shared.cache()?;
+            match cache.entries.values().next_back() {
+                Some((entry, _)) => Some(entry.log_id),
+                None => match log.last_index() {
+                    Some(last) => log
+                        .read(last..=last)?
+                        .pop()
+                        .map(|r| decode::<Entry>(&r.payload))
+                        .transpose()?
+                        .map(|e| e.log_id),
+                    None => None,
+                },
+            }
+        };
         Ok(LogState {
-            last_log_id: last.map(|e| e.log_id).or(last_purged_log_id),
+            last_log_id: last.or(last_purged_log_id),
             last_purged_log_id,
         })
     }
@@ -135,23 +431,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     /// The committed log id only spares re-election work after a restart
     /// (openraft re-applies up to it at once), so it is written without
-    /// fsync: after a crash it may be older or unreadable, and then it is
-    /// just ignored.
+    /// fsync and without waiting: after a crash it may be older or
+    /// unreadable, and then it is just ignored.
     async fn save_committed(&mut self, committed: Option<LogId>) -> io::Result<()> {
-        let bytes = encode(&committed)?;
-        let path = self.committed_path.clone();
-        tokio::task::spawn_blocking(move || std::fs::write(path, bytes))
-            .await
-            .map_err(io::Error::other)?
+        self.writer.send(Op::Committed(encode(&committed)?))
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
-        let path = self.committed_path.clone();
-        let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
-            .await
-            .map_err(io::Error::other)?;
-        Ok(bytes
-            .ok()
+        Ok(read_committed_record(&self.committed)
             .and_then(|b| decode::<Option<LogId>>(&b).ok())
             .flatten())
     }
@@ -161,35 +448,41 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let records = entries
-            .into_iter()
-            .map(|e| Ok((e.log_id.index, e.log_id.leader_id.term, encode(&e)?)))
-            .collect::<io::Result<Vec<_>>>()?;
-        let result = self
-            .with(
-                move |log| Ok(log.append(records.iter().map(|(i, t, p)| (*i, *t, p.as_slice())))?),
-            )
-            .await;
-        match result {
-            Ok(()) => {
-                callback.io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                callback.io_completed(Err(io::Error::new(e.kind(), e.to_string())));
-                Err(e)
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        {
+            let mut cache = self.shared.cache()?;
+            for entry in &entries {
+                cache.insert(entry.clone());
             }
         }
+        self.writer.send(Op::Append { entries, callback })
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
         let index = last_log_id.map(|id| id.index);
-        self.with(move |log| Ok(log.truncate_after(index)?)).await
+        let shared = self.shared.clone();
+        self.run(move |log| {
+            log.truncate_after(index)?;
+            if let Ok(mut cache) = shared.cache() {
+                cache.remove(index.map_or(0, |i| i + 1)..);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
-        self.set_meta(PURGED, &log_id).await?;
+        let bytes = encode(&log_id)?;
         let index = log_id.index;
-        self.with(move |log| Ok(log.purge_through(index)?)).await
+        let shared = self.shared.clone();
+        self.run(move |log| {
+            log.set_meta(PURGED, &bytes)?;
+            log.purge_through(index)?;
+            if let Ok(mut cache) = shared.cache() {
+                cache.remove(..=index);
+            }
+            Ok(())
+        })
+        .await
     }
 }

@@ -6,13 +6,15 @@
 //! - [`typ`]: the type configuration and [`typ::Command`], the entry payload.
 //! - [`log_file`]: the durable, segmented record log (fsync before an append
 //!   counts, torn tails repaired on open, corruption elsewhere refused).
-//! - [`log_store`]: openraft's `RaftLogStorage` on top of it.
+//! - [`log_store`]: openraft's `RaftLogStorage` on top of it: a writer
+//!   thread with group commit and a cache of the latest entries.
 //! - [`state_machine`]: openraft's `RaftStateMachine` over the [`crate::vfs`]
 //!   databases, with snapshots kept on disk.
+//! - [`network`]: the node-to-node transport (single voter for now: every
+//!   peer is unreachable; issue 4 adds the transport).
 //!
 //! Both storage halves pass openraft's conformance suite
-//! (`openraft::testing::log::Suite`). To come: the node that runs `Raft`,
-//! and the network (issue 3 single node, issue 4 cluster).
+//! (`openraft::testing::log::Suite`). [`crate::Node`] runs `Raft`.
 
 pub mod log_file;
 pub mod log_store;

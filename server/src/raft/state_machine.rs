@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::typ::{Applied, Command, LogId, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::sql::SqlLock;
 use crate::vfs::{DatabaseImage, Vfs, VfsError};
 
 /// Snapshot data as openraft moves it around.
@@ -60,6 +61,8 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct StateMachine {
     inner: Arc<Mutex<Inner>>,
+    /// Held while the databases change or are copied.
+    sql: SqlLock,
 }
 
 fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
@@ -72,8 +75,14 @@ fn vfs_error(e: VfsError) -> io::Error {
 
 impl StateMachine {
     /// The state machine of node `node_id`, holding its databases in `vfs`
-    /// and its snapshot in `dir`; restores the snapshot found there.
-    pub fn open(node_id: u64, vfs: Vfs, dir: impl Into<PathBuf>) -> io::Result<Self> {
+    /// (touched only with `sql` held) and its snapshot in `dir`; restores
+    /// the snapshot found there.
+    pub(crate) fn open(
+        node_id: u64,
+        vfs: Vfs,
+        sql: SqlLock,
+        dir: impl Into<PathBuf>,
+    ) -> io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
         let mut inner = Inner {
@@ -87,6 +96,7 @@ impl StateMachine {
         match std::fs::read(inner.snapshot_path()) {
             Ok(bytes) => {
                 let stored: StoredSnapshot = postcard::from_bytes(&bytes).map_err(invalid)?;
+                let _sql = sql.hold();
                 inner.restore(&stored)?;
                 inner.snapshot = Some(stored);
             }
@@ -95,6 +105,7 @@ impl StateMachine {
         }
         Ok(Self {
             inner: Arc::new(Mutex::new(inner)),
+            sql,
         })
     }
 }
@@ -192,7 +203,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     type SnapshotData = SnapshotData;
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
-        self.inner.lock().await.build_snapshot()
+        let mut inner = self.inner.lock().await;
+        let _sql = self.sql.hold();
+        inner.build_snapshot()
     }
 }
 
@@ -213,7 +226,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         while let Some((entry, responder)) = entries.try_next().await? {
             match &entry.payload {
                 EntryPayload::Blank => {}
-                EntryPayload::Normal(command) => inner.apply(command)?,
+                EntryPayload::Normal(command) => {
+                    let _sql = self.sql.hold();
+                    inner.apply(command)?;
+                }
                 EntryPayload::Membership(membership) => {
                     inner.membership =
                         StoredMembership::new(Some(entry.log_id), membership.clone());
@@ -241,7 +257,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             data: snapshot.into_inner(),
         };
         let mut inner = self.inner.lock().await;
-        inner.restore(&stored)?;
+        {
+            let _sql = self.sql.hold();
+            inner.restore(&stored)?;
+        }
         inner.save(stored)
     }
 

@@ -27,7 +27,13 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
     async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
         let dir = tempfile::tempdir().unwrap();
         let log = LogStore::open(dir.path().join("log")).unwrap();
-        let sm = StateMachine::open(1, fresh_vfs(), dir.path().join("sm")).unwrap();
+        let sm = StateMachine::open(
+            1,
+            fresh_vfs(),
+            crate::sql::SqlLock::default(),
+            dir.path().join("sm"),
+        )
+        .unwrap();
         Ok((dir, log, sm))
     }
 }
@@ -88,8 +94,20 @@ mod frames {
         TypeConfig::run(async {
             let dir = tempfile::tempdir().unwrap();
             let (leader_vfs, follower_vfs) = (fresh_vfs(), fresh_vfs());
-            let mut leader = StateMachine::open(1, leader_vfs, dir.path().join("1")).unwrap();
-            let mut follower = StateMachine::open(2, follower_vfs, dir.path().join("2")).unwrap();
+            let mut leader = StateMachine::open(
+                1,
+                leader_vfs,
+                crate::sql::SqlLock::default(),
+                dir.path().join("1"),
+            )
+            .unwrap();
+            let mut follower = StateMachine::open(
+                2,
+                follower_vfs,
+                crate::sql::SqlLock::default(),
+                dir.path().join("2"),
+            )
+            .unwrap();
             let writer = leader_vfs.open("db").unwrap();
             let reader = leader_vfs.open("db").unwrap();
 
@@ -123,7 +141,13 @@ mod frames {
                 .unwrap();
             assert_eq!(snapshot.meta.last_log_id.as_ref().map(|l| l.index), Some(2));
             let fresh_vfs_3 = fresh_vfs();
-            let mut third = StateMachine::open(3, fresh_vfs_3, dir.path().join("3")).unwrap();
+            let mut third = StateMachine::open(
+                3,
+                fresh_vfs_3,
+                crate::sql::SqlLock::default(),
+                dir.path().join("3"),
+            )
+            .unwrap();
             third
                 .install_snapshot(&snapshot.meta, snapshot.snapshot)
                 .await
@@ -133,7 +157,13 @@ mod frames {
 
             // ... and survives a restart of that node, on new memory.
             let restarted_vfs = fresh_vfs();
-            let mut restarted = StateMachine::open(3, restarted_vfs, dir.path().join("3")).unwrap();
+            let mut restarted = StateMachine::open(
+                3,
+                restarted_vfs,
+                crate::sql::SqlLock::default(),
+                dir.path().join("3"),
+            )
+            .unwrap();
             let (applied, _) = restarted.applied_state().await.unwrap();
             assert_eq!(applied.map(|l| l.index), Some(2));
             assert_eq!(rows(&restarted_vfs.open("db").unwrap()), expected);
@@ -183,6 +213,32 @@ mod log_store_persistence {
             assert_eq!(
                 store.try_get_log_entries(0..100).await.unwrap(),
                 entries[3..].to_vec()
+            );
+            // Ranges read back from the file, then partly from the cache
+            // of entries appended since.
+            assert_eq!(
+                store.try_get_log_entries(5..6).await.unwrap(),
+                entries[4..5].to_vec()
+            );
+            assert_eq!(
+                store.try_get_log_entries(5..=7).await.unwrap(),
+                entries[4..7].to_vec()
+            );
+            let more: Vec<_> = (11..=12)
+                .map(|i| testing::blank_ent::<TypeConfig>(2, 1, i))
+                .collect();
+            let (tx, rx) = TypeConfig::oneshot();
+            store
+                .append(more.clone(), IOFlushed::signal(tx))
+                .await
+                .unwrap();
+            rx.await.unwrap().unwrap();
+            let mut expected = entries[8..].to_vec();
+            expected.extend(more);
+            assert_eq!(store.try_get_log_entries(9..=12).await.unwrap(), expected);
+            assert_eq!(
+                store.try_get_log_entries(9..10).await.unwrap(),
+                expected[..1]
             );
         });
     }

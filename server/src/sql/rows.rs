@@ -97,22 +97,21 @@ pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[dqlite_protocol::Value]) 
     Ok(())
 }
 
-/// Steps through `rows`, cutting ROWS messages as the C server does: after
-/// each row, a message that reached [`BATCH_BYTES`] is ended with PART
-/// before the next step, so a result whose last row fills a message ends
-/// with an extra zero-row DONE message. Every PART message carries at least
-/// one row (the C server can loop on zero-row PARTs when column names fill
-/// a page). Returns the number of rows. A step error ends the stream with
-/// that error; messages emitted before it stay sent.
-pub(crate) fn stream_rows(
+/// Steps through `rows` until one ROWS message is complete, cutting
+/// messages as the C server does: after each row, a message that reached
+/// [`BATCH_BYTES`] is ended with PART before the next step, so a result
+/// whose last row fills a message ends with an extra zero-row DONE
+/// message. Every PART message carries at least one row (the C server can
+/// loop on zero-row PARTs when column names fill a page). Returns the
+/// message and whether it is the last (DONE). A step error ends the stream
+/// with that error; messages returned before it stay valid.
+pub(crate) fn next_batch(
     rows: &mut Rows<'_>,
     names: &[String],
     kinds: &[ColumnKind],
-    emit: &mut dyn FnMut(Bytes) -> Result<()>,
-) -> Result<usize> {
+) -> Result<(Bytes, bool)> {
     let mut buf = BytesMut::with_capacity(BATCH_BYTES * 2);
     let mut writer = RowsWriter::begin(&mut buf, names).map_err(encode_error)?;
-    let mut total = 0;
     while let Some(row) = rows.next()? {
         let values = kinds
             .iter()
@@ -120,16 +119,13 @@ pub(crate) fn stream_rows(
             .map(|(i, kind)| Ok(kind.wire(row.get_ref(i)?)))
             .collect::<Result<Vec<_>>>()?;
         writer.push_row(values).map_err(encode_error)?;
-        total += 1;
         if writer.message_len() >= BATCH_BYTES {
             writer.finish(RowsEnd::Part).map_err(encode_error)?;
-            emit(buf.split().freeze())?;
-            writer = RowsWriter::begin(&mut buf, names).map_err(encode_error)?;
+            return Ok((buf.freeze(), false));
         }
     }
     writer.finish(RowsEnd::Done).map_err(encode_error)?;
-    emit(buf.split().freeze())?;
-    Ok(total)
+    Ok((buf.freeze(), true))
 }
 
 fn encode_error(e: dqlite_protocol::EncodeError) -> Error {

@@ -16,8 +16,9 @@ pub(crate) struct Split {
     pub(crate) statement: bool,
 }
 
-/// How SQLite splits some SQL text, remembered per executor thread (one
-/// thread per database): clients send the same texts again and again.
+/// How SQLite splits some SQL text, remembered per thread (all of a node's
+/// connections run on its thread): clients send the same texts again and
+/// again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Statement {
     /// Bytes of the text the first statement takes.

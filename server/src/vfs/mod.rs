@@ -18,8 +18,8 @@
 //!
 //! # Threading
 //!
-//! All connections of one database must be driven from one thread at a
-//! time (the server runs one executor thread per database). The VFS's own
+//! All connections of one database must be driven one at a time (the
+//! server holds its SQL lock around every stretch of SQLite work). The VFS's own
 //! state is behind mutexes, but SQLite reads the shared wal-index memory
 //! directly, and hiding a commit relies on no other connection of the same
 //! database reading between SQLite's commit and the write-lock release.

@@ -7,7 +7,7 @@ use dqlite_protocol::request::{ExecSql, Open, QuerySql, Request};
 use dqlite_protocol::response::{Failure, Response, Rows, RowsEnd, Server as ServerReply};
 use dqlite_protocol::{Frame, FrameLimits, Params, ResponseContext, Value};
 use dqlite_server::Node;
-use dqlite_server::net::{self, Limits};
+use dqlite_server::net::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -31,8 +31,8 @@ pub fn failure(code: u64, message: &str) -> Response {
 
 pub struct Server {
     pub address: String,
+    _node: Node,
     _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Server {
@@ -42,20 +42,17 @@ impl Server {
 
     pub async fn start_with(limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let node = Node::builder(1, address.clone(), dir.path())
+            .serve(listener, limits)
             .start()
             .await
             .unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(net::serve(listener, node, limits, async {
-            let _ = rx.await;
-        }));
         Self {
             address,
+            _node: node,
             _dir: dir,
-            _shutdown: tx,
         }
     }
 

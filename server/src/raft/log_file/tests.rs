@@ -11,7 +11,15 @@ fn payload(i: u64) -> Vec<u8> {
         .into_bytes()
 }
 
+/// Appends `range` one record per batch.
 fn fill(log: &mut LogFile, range: std::ops::RangeInclusive<u64>, term: u64) {
+    for i in range {
+        log.append([(i, term, payload(i).as_slice())]).unwrap();
+    }
+}
+
+/// Appends `range` as one batch.
+fn fill_batch(log: &mut LogFile, range: std::ops::RangeInclusive<u64>, term: u64) {
     let payloads: Vec<(u64, Vec<u8>)> = range.map(|i| (i, payload(i))).collect();
     log.append(payloads.iter().map(|(i, p)| (*i, term, p.as_slice())))
         .unwrap();
@@ -36,26 +44,79 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Offset just past the data of a segment file: the end of its last
+/// non-zero byte.
+fn data_end(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1)
+}
+
+/// The bytes one batch of `records` takes (header and records).
+fn batch_bytes(records: &[(u64, u64, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (index, term, payload) in records {
+        encode_record(&mut body, *index, *term, payload);
+    }
+    let mut batch = batch_header(u32::try_from(records.len()).unwrap(), body.len() as u64).to_vec();
+    batch.extend_from_slice(&body);
+    batch
+}
+
 #[test]
 fn records_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = LogFile::open_with_segment_size(dir.path(), 1024).unwrap();
-    fill(&mut log, 1..=100, 3);
+    fill(&mut log, 1..=60, 3);
+    fill_batch(&mut log, 61..=100, 3);
     drop(log);
     let log = LogFile::open_with_segment_size(dir.path(), 1024).unwrap();
     assert!(segments(dir.path()).len() > 3, "several segments");
     assert_eq!((log.first_index(), log.last_index()), (Some(1), Some(100)));
     assert_eq!(log.term(50), Some(3));
-    let records = log.read(40..=42).unwrap();
-    assert_eq!(records.len(), 3);
-    assert_eq!(
-        records[1],
-        Record {
-            index: 41,
-            term: 3,
-            payload: payload(41)
-        }
-    );
+    for range in [40..=42, 70..=72] {
+        let records = log.read(range.clone()).unwrap();
+        assert_eq!(records.len(), 3);
+        let middle = range.start() + 1;
+        assert_eq!(
+            records[1],
+            Record {
+                index: middle,
+                term: 3,
+                payload: payload(middle)
+            }
+        );
+    }
+}
+
+#[test]
+fn segments_are_preallocated_with_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = LogFile::open_with_segment_size(dir.path(), 4096).unwrap();
+    fill(&mut log, 1..=200, 1);
+    let files = segments(dir.path());
+    assert!(files.len() > 2);
+    for file in &files {
+        let bytes = fs::read(file).unwrap();
+        assert!(
+            bytes.len() >= 4096,
+            "{} is {} bytes",
+            file.display(),
+            bytes.len()
+        );
+    }
+    assert_eq!(indexes(&log), (1..=200).collect::<Vec<_>>());
+    drop(log);
+    let log = LogFile::open_with_segment_size(dir.path(), 4096).unwrap();
+    assert_eq!(indexes(&log), (1..=200).collect::<Vec<_>>());
+}
+
+#[test]
+fn batch_headers_never_cross_a_sector() {
+    for offset in 0..2048u64 {
+        let at = batch_start(offset, u64::MAX).unwrap();
+        assert!(at >= offset && at.is_multiple_of(8) && at - offset < SECTOR);
+        assert_eq!(at / SECTOR, (at + BATCH_HEADER as u64 - 1) / SECTOR);
+    }
+    assert_eq!(batch_start(1000, 1010), None);
 }
 
 #[test]
@@ -63,41 +124,79 @@ fn appends_must_be_consecutive() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = LogFile::open(dir.path()).unwrap();
     fill(&mut log, 5..=6, 1);
-    let err = log.append([(8, 1, &b"x"[..])]).unwrap_err();
-    assert!(matches!(
-        err,
-        LogError::NotConsecutive {
-            last: Some(6),
-            got: 8
-        }
-    ));
+    for records in [
+        vec![(8, 1, &b"x"[..])],
+        vec![(7, 1, &b"x"[..]), (9, 1, &b"y"[..])],
+    ] {
+        let err = log.append(records).unwrap_err();
+        assert!(
+            matches!(err, LogError::NotConsecutive { got: 8 | 9, .. }),
+            "{err}"
+        );
+    }
+    assert_eq!(indexes(&log), [5, 6], "a refused batch writes nothing");
+}
+
+/// A log of records 1..=10 in the last segment, as bytes: the data, and
+/// the file's full content.
+fn ten_records(dir: &Path) -> (PathBuf, usize, Vec<u8>) {
+    let mut log = LogFile::open(dir).unwrap();
+    fill(&mut log, 1..=10, 1);
+    drop(log);
+    let segment = segments(dir).pop().unwrap();
+    let full = fs::read(&segment).unwrap();
+    (segment, data_end(&full), full)
 }
 
 #[test]
-fn a_torn_last_record_is_cut_off() {
+fn a_torn_last_batch_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = LogFile::open(dir.path()).unwrap();
-    fill(&mut log, 1..=10, 1);
-    drop(log);
-    let segment = segments(dir.path()).pop().unwrap();
-    let full = fs::read(&segment).unwrap();
-    // Half of an eleventh record, as a crash during its append leaves it.
-    let record = encode_record(11, 1, b"never acknowledged");
+    let (segment, end, full) = ten_records(dir.path());
+    let at = usize::try_from(batch_start(end as u64, u64::MAX).unwrap()).unwrap();
+    let batch = batch_bytes(&[(11, 1, b"never acknowledged"), (12, 1, b"nor this")]);
+    // Half of an eleventh batch, as a crash during its append leaves it;
+    // then the same batch with its header sector lost but later bytes
+    // written; then only a few bytes of it.
+    let mut half = full.clone();
+    half[at..at + batch.len() / 2].copy_from_slice(&batch[..batch.len() / 2]);
+    let mut headless = full.clone();
+    headless[at + BATCH_HEADER + 4..at + batch.len()].copy_from_slice(&batch[BATCH_HEADER + 4..]);
+    let mut stub = full.clone();
+    stub[at..at + 5].copy_from_slice(&batch[..5]);
+    for torn in [half, headless, stub] {
+        fs::write(&segment, &torn).unwrap();
+        let mut log = LogFile::open(dir.path()).unwrap();
+        assert_eq!(log.last_index(), Some(10));
+        assert_eq!(fs::read(&segment).unwrap(), full, "tail zeroed on disk");
+        fill(&mut log, 11..=11, 2);
+        assert_eq!(indexes(&log), (1..=11).collect::<Vec<_>>());
+        drop(log);
+        fs::write(&segment, &full).unwrap();
+    }
+}
+
+#[test]
+fn the_intact_records_of_a_torn_batch_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (segment, end, full) = ten_records(dir.path());
+    let at = usize::try_from(batch_start(end as u64, u64::MAX).unwrap()).unwrap();
+    let long = vec![7u8; 3000];
+    let batch = batch_bytes(&[(11, 1, b"first"), (12, 1, &long), (13, 1, b"third")]);
     let mut torn = full.clone();
-    torn.extend_from_slice(&record[..record.len() / 2]);
+    torn[at..at + batch.len()].copy_from_slice(&batch);
+    // The page holding the middle of record 12 never reached the disk.
+    for b in &mut torn[at + 2000..at + 2500] {
+        *b = 0;
+    }
     fs::write(&segment, &torn).unwrap();
     let mut log = LogFile::open(dir.path()).unwrap();
-    assert_eq!(log.last_index(), Some(10));
-    assert_eq!(fs::read(&segment).unwrap(), full, "tail removed on disk");
-    fill(&mut log, 11..=11, 2);
-    assert_eq!(indexes(&log), (1..=11).collect::<Vec<_>>());
-
-    // A zero-filled tail (file grown, data never written) is torn too.
+    assert_eq!(log.last_index(), Some(11));
+    fill(&mut log, 12..=12, 2);
     drop(log);
-    let mut zeros = fs::read(&segment).unwrap();
-    zeros.extend_from_slice(&[0; 100]);
-    fs::write(&segment, &zeros).unwrap();
-    assert_eq!(LogFile::open(dir.path()).unwrap().last_index(), Some(11));
+    let log = LogFile::open(dir.path()).unwrap();
+    assert_eq!(indexes(&log), (1..=12).collect::<Vec<_>>());
+    assert_eq!(log.read(11..=11).unwrap()[0].payload, b"first");
+    assert_eq!(log.term(12), Some(2));
 }
 
 #[test]
@@ -107,11 +206,14 @@ fn corruption_before_the_tail_is_refused() {
     fill(&mut log, 1..=60, 1);
     drop(log);
     let files = segments(dir.path());
-    // A flipped byte inside the first record of an older segment, and in
-    // the middle of the last segment: both are acknowledged data.
+    let first_record = BATCH_HEADER + RECORD_HEADER + 2;
+    // A flipped byte inside the first record of an older segment, in the
+    // first batch of the last segment (acknowledged: later batches follow),
+    // and in a batch header.
     for (file, at) in [
-        (&files[0], RECORD_HEADER + 2),
-        (files.last().unwrap(), RECORD_HEADER + 2),
+        (&files[0], first_record),
+        (files.last().unwrap(), first_record),
+        (&files[1], 9),
     ] {
         let original = fs::read(file).unwrap();
         let mut bad = original.clone();
@@ -121,11 +223,56 @@ fn corruption_before_the_tail_is_refused() {
         assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
         fs::write(file, &original).unwrap();
     }
+    // Bytes after the end of an older segment's data.
+    let original = fs::read(&files[0]).unwrap();
+    let mut bad = original.clone();
+    let end = data_end(&bad);
+    bad.resize(end + 600, 0);
+    bad[end + 300] = 1;
+    fs::write(&files[0], &bad).unwrap();
+    let err = LogFile::open_with_segment_size(dir.path(), 1024).unwrap_err();
+    assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
+    fs::write(&files[0], &original).unwrap();
     assert_eq!(
         LogFile::open_with_segment_size(dir.path(), 1024)
             .unwrap()
             .last_index(),
         Some(60)
+    );
+}
+
+#[test]
+fn truncation_inside_a_batch_keeps_its_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = LogFile::open(dir.path()).unwrap();
+    fill_batch(&mut log, 1..=10, 1);
+    fill_batch(&mut log, 11..=20, 1);
+    log.truncate_after(Some(15)).unwrap();
+    fill_batch(&mut log, 16..=18, 2);
+    drop(log);
+    let log = LogFile::open(dir.path()).unwrap();
+    assert_eq!(indexes(&log), (1..=18).collect::<Vec<_>>());
+    assert_eq!((log.term(15), log.term(16)), (Some(1), Some(2)));
+    drop(log);
+
+    // A crash after zeroing the cut records but before the batch header
+    // was shortened: opening finishes the cut.
+    let segment = segments(dir.path()).pop().unwrap();
+    let mut bytes = fs::read(&segment).unwrap();
+    let cut = LogFile::open(dir.path()).unwrap().index[&17].offset;
+    let cut = usize::try_from(cut).unwrap();
+    let end = data_end(&bytes);
+    for b in &mut bytes[cut..end] {
+        *b = 0;
+    }
+    fs::write(&segment, &bytes).unwrap();
+    let mut log = LogFile::open(dir.path()).unwrap();
+    assert_eq!(log.last_index(), Some(16));
+    fill(&mut log, 17..=17, 3);
+    drop(log);
+    assert_eq!(
+        indexes(&LogFile::open(dir.path()).unwrap()),
+        (1..=17).collect::<Vec<_>>()
     );
 }
 
