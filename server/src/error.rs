@@ -51,6 +51,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is "database is locked" from another connection's
+    /// write transaction, which may succeed if tried again later (not
+    /// `SQLITE_BUSY_SNAPSHOT`: a read transaction that cannot become a
+    /// write one without starting over).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Sqlite { code, .. }
+            if code & 0xff == rusqlite::ffi::SQLITE_BUSY && *code != rusqlite::ffi::SQLITE_BUSY_SNAPSHOT)
+    }
+
     /// The FAILURE code and message dqlite sends for this error.
     pub fn failure(&self) -> (u64, String) {
         match self {

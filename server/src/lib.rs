@@ -34,5 +34,5 @@ mod sql;
 pub mod vfs;
 
 pub use error::{Error, Result};
-pub use node::{Member, Metadata, Node, NodeBuilder};
+pub use node::{DEFAULT_SNAPSHOT_EVERY, Member, Metadata, Node, NodeBuilder};
 pub use session::{ExecOutcome, Prepared, Session};

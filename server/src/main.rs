@@ -34,6 +34,14 @@ struct Args {
     /// Largest request accepted, in bytes.
     #[arg(long, default_value_t = net::DEFAULT_MAX_FRAME)]
     max_frame: usize,
+    /// Milliseconds a statement waits for another connection's write
+    /// transaction to end before "database is locked" (0: fail at once,
+    /// as dqlite by default; LXD uses 5000).
+    #[arg(long, default_value_t = 0)]
+    busy_timeout: u64,
+    /// Log entries between snapshots (each snapshot compacts the log).
+    #[arg(long, default_value_t = dqlite_server::DEFAULT_SNAPSHOT_EVERY)]
+    snapshot_every: u64,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -64,6 +72,8 @@ async fn main() -> anyhow::Result<()> {
         ..Limits::default()
     };
     let node = Node::builder(args.id, address.clone(), &args.dir)
+        .snapshot_every(args.snapshot_every)
+        .busy_timeout(Duration::from_millis(args.busy_timeout))
         .serve(listener, limits)
         .start()
         .await

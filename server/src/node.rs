@@ -40,7 +40,7 @@ use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::TypeConfig;
-use crate::session::Session;
+use crate::session::{BusyWait, Session};
 use crate::sql::SqlLock;
 use crate::vfs::Vfs;
 
@@ -60,6 +60,7 @@ pub struct NodeBuilder {
     dir: PathBuf,
     startup_timeout: Duration,
     snapshot_every: u64,
+    busy_timeout: Duration,
     listener: Option<(std::net::TcpListener, Limits)>,
 }
 
@@ -70,6 +71,15 @@ impl NodeBuilder {
     /// Takes a snapshot (and compacts the log) every `entries` entries.
     pub fn snapshot_every(mut self, entries: u64) -> Self {
         self.snapshot_every = entries.max(1);
+        self
+    }
+
+    /// How long a statement waits for another connection's write
+    /// transaction to end before it fails with "database is locked"
+    /// (dqlite's busy timeout; default 0, fail at once, as dqlite; LXD
+    /// uses 5 s).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
         self
     }
 
@@ -215,6 +225,10 @@ async fn start_raft(
         raft,
         vfs,
         sql,
+        busy: BusyWait {
+            timeout: builder.busy_timeout,
+            released: Arc::default(),
+        },
         metadata: Mutex::new(Metadata::default()),
         barrier_term: Arc::new(AtomicU64::new(0)),
         stop: Mutex::new(Some(stop)),
@@ -247,6 +261,7 @@ struct Inner {
     raft: Raft,
     vfs: Vfs,
     sql: SqlLock,
+    busy: BusyWait,
     metadata: Mutex<Metadata>,
     /// Term in which a barrier last completed (0: none yet).
     barrier_term: Arc<AtomicU64>,
@@ -307,6 +322,7 @@ impl Node {
             dir: dir.into(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            busy_timeout: Duration::ZERO,
             listener: None,
         }
     }
@@ -330,6 +346,7 @@ impl Node {
             self.inner.barrier_term.clone(),
             self.inner.vfs,
             self.inner.sql.clone(),
+            self.inner.busy.clone(),
             db,
         )
     }

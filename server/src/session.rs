@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use dqlite_protocol::Value;
@@ -59,6 +60,7 @@ pub struct Session {
     barrier_term: Arc<AtomicU64>,
     vfs: Vfs,
     lock: SqlLock,
+    busy: BusyWait,
     conn: Connection,
     db: String,
 }
@@ -68,6 +70,19 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session").field("db", &self.db).finish()
     }
 }
+
+/// How long a statement waits for another connection's write transaction
+/// to end before it fails with "database is locked" (dqlite's busy
+/// timeout), and the signal that one may have ended.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BusyWait {
+    pub(crate) timeout: Duration,
+    /// Notified whenever a session finishes a statement or closes.
+    pub(crate) released: Arc<tokio::sync::Notify>,
+}
+
+/// Longest pause between retries when no release is signalled.
+const MAX_BUSY_PAUSE: Duration = Duration::from_millis(16);
 
 /// Where a query's ROWS messages go.
 type RowsSink = mpsc::Sender<Bytes>;
@@ -79,6 +94,7 @@ impl Session {
         barrier_term: Arc<AtomicU64>,
         vfs: Vfs,
         lock: SqlLock,
+        busy: BusyWait,
         db: &str,
     ) -> Result<Self> {
         let conn = {
@@ -91,6 +107,7 @@ impl Session {
             barrier_term,
             vfs,
             lock,
+            busy,
             conn,
             db: db.to_owned(),
         })
@@ -298,8 +315,38 @@ impl Session {
     }
 
     /// Runs `job` on this session's connection, then replicates the write
-    /// transaction it committed, if any, before returning its result.
-    async fn run<R>(&self, job: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+    /// transaction it committed, if any, before returning its result. A
+    /// job refused because another connection holds the write lock is run
+    /// again when that may have changed, until the busy timeout.
+    async fn run<R>(&self, mut job: impl FnMut(&Connection) -> Result<R>) -> Result<R> {
+        let deadline = tokio::time::Instant::now() + self.busy.timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            // Registered before the attempt, so a release during it counts.
+            let released = self.busy.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            let result = self.run_once(&mut job).await;
+            let now = tokio::time::Instant::now();
+            match result {
+                Err(e) if e.is_busy() && now < deadline => {
+                    let wait = pause.min(deadline - now);
+                    tokio::select! {
+                        () = &mut released => {}
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    pause = (pause * 2).min(MAX_BUSY_PAUSE);
+                }
+                result => {
+                    self.busy.released.notify_waiters();
+                    return result;
+                }
+            }
+        }
+    }
+
+    /// One attempt of [`run`](Self::run).
+    async fn run_once<R>(&self, job: &mut impl FnMut(&Connection) -> Result<R>) -> Result<R> {
         self.barrier().await?;
         let (result, frames) = {
             let _sql = self.lock.hold();
@@ -412,6 +459,13 @@ fn check_param_count(
         });
     }
     Ok(())
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Closing rolls back an open transaction: a waiting writer may go.
+        self.busy.released.notify_waiters();
+    }
 }
 
 /// The names of a statement's result columns.

@@ -10,8 +10,9 @@
 //!
 //! Truncation, purge and the vote go through the same queue, so they take
 //! effect in submission order, and are awaited: each returns once it is on
-//! disk. The committed log id, a restart hint only, is written by the
-//! thread without a sync into its own small file. After any write fails,
+//! disk. The committed log id, a restart hint only, is written in place
+//! into its own small file by the caller, without a sync: a page-cache
+//! write costs less than waking the writer thread. After any write fails,
 //! every later operation fails too: a failed `fdatasync` is never retried
 //! as if the data could still be trusted.
 
@@ -50,8 +51,6 @@ enum Op {
     },
     /// A change of the log file, answered once durable.
     Run(Job, tokio::sync::oneshot::Sender<io::Result<()>>),
-    /// A new committed log id, already serialized.
-    Committed(Vec<u8>),
 }
 
 /// Bytes of entries the cache keeps once they are written.
@@ -163,7 +162,8 @@ impl Drop for Writer {
 pub struct LogStore {
     shared: Arc<Shared>,
     writer: Arc<Writer>,
-    committed: Arc<Path>,
+    committed_path: Arc<Path>,
+    committed: Arc<File>,
 }
 
 impl Debug for LogStore {
@@ -193,22 +193,24 @@ impl LogStore {
             log: Mutex::new(LogFile::open(dir)?),
             cache: Mutex::new(Cache::default()),
         });
-        let committed = OpenOptions::new()
+        let committed: Arc<File> = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(dir.join(COMMITTED_FILE))?;
+            .open(dir.join(COMMITTED_FILE))?
+            .into();
         let (ops, inbox) = mpsc::channel();
         let thread = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("raft-log".into())
-                .spawn(move || write_loop(&shared, &committed, &inbox))?
+                .spawn(move || write_loop(&shared, &inbox))?
         };
         Ok(Self {
             shared,
-            committed: dir.join(COMMITTED_FILE).into(),
+            committed_path: dir.join(COMMITTED_FILE).into(),
+            committed,
             writer: Arc::new(Writer {
                 ops: Some(ops),
                 thread: Some(thread),
@@ -239,7 +241,7 @@ impl LogStore {
 
 /// The writer thread: drains the queue, writing consecutive appends as one
 /// synced batch, until every sender is gone.
-fn write_loop(shared: &Shared, committed: &File, inbox: &mpsc::Receiver<Op>) {
+fn write_loop(shared: &Shared, inbox: &mpsc::Receiver<Op>) {
     let mut failed: Option<String> = None;
     while let Ok(first) = inbox.recv() {
         let mut group = Vec::new();
@@ -260,11 +262,6 @@ fn write_loop(shared: &Shared, committed: &File, inbox: &mpsc::Receiver<Op>) {
                         failed = Some(format!("an earlier log write failed: {e}"));
                     }
                     let _ = reply.send(result);
-                }
-                Op::Committed(bytes) => {
-                    if let Err(e) = write_committed(committed, &bytes) {
-                        tracing::warn!(error = %e, "could not record the committed log id");
-                    }
                 }
             }
         }
@@ -431,14 +428,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     /// The committed log id only spares re-election work after a restart
     /// (openraft re-applies up to it at once), so it is written without
-    /// fsync and without waiting: after a crash it may be older or
+    /// fsync (a page-cache write): after a crash it may be older or
     /// unreadable, and then it is just ignored.
     async fn save_committed(&mut self, committed: Option<LogId>) -> io::Result<()> {
-        self.writer.send(Op::Committed(encode(&committed)?))
+        if let Err(e) = write_committed(&self.committed, &encode(&committed)?) {
+            tracing::warn!(error = %e, "could not record the committed log id");
+        }
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
-        Ok(read_committed_record(&self.committed)
+        Ok(read_committed_record(&self.committed_path)
             .and_then(|b| decode::<Option<LogId>>(&b).ok())
             .flatten())
     }

@@ -260,3 +260,66 @@ async fn concurrent_writers_never_replicate_each_others_transactions() {
     );
     node.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_busy_timeout_queues_a_second_writer_until_the_first_commits() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::builder(1, "127.0.0.1:9001", dir.path())
+        .busy_timeout(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    let a = node.session("app").await.unwrap();
+    let b = node.session("app").await.unwrap();
+    a.exec("CREATE TABLE t(x)").await.unwrap();
+    a.exec("BEGIN").await.unwrap();
+    a.exec("INSERT INTO t VALUES (1)").await.unwrap();
+    let started = Instant::now();
+    // B's insert waits for A's transaction; A commits 300 ms later.
+    let (waited, committed) = tokio::join!(b.exec("INSERT INTO t VALUES (2)"), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        a.exec("COMMIT").await
+    });
+    committed.unwrap();
+    waited.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "woken by the commit"
+    );
+    assert_eq!(
+        b.query("SELECT x FROM t ORDER BY x").await.unwrap(),
+        [[Value::Integer(1)], [Value::Integer(2)]]
+    );
+    node.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_busy_timeout_expires_with_database_is_locked() {
+    use std::time::{Duration, Instant};
+    for timeout in [Duration::ZERO, Duration::from_millis(400)] {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::builder(1, "127.0.0.1:9001", dir.path())
+            .busy_timeout(timeout)
+            .start()
+            .await
+            .unwrap();
+        let a = node.session("app").await.unwrap();
+        let b = node.session("app").await.unwrap();
+        a.exec("CREATE TABLE t(x)").await.unwrap();
+        a.exec("BEGIN").await.unwrap();
+        a.exec("INSERT INTO t VALUES (1)").await.unwrap();
+        let started = Instant::now();
+        let err = b.exec("INSERT INTO t VALUES (2)").await.unwrap_err();
+        let waited = started.elapsed();
+        assert!(matches!(err, Error::Sqlite { code: 5, .. }), "{err}");
+        assert_eq!(err.failure(), (5, "database is locked".into()));
+        assert!(waited >= timeout, "{waited:?} < {timeout:?}");
+        assert!(waited < timeout + Duration::from_secs(2), "{waited:?}");
+        // Closing A rolls its transaction back; B can write at once.
+        drop(a);
+        b.exec("INSERT INTO t VALUES (3)").await.unwrap();
+        node.stop().await.unwrap();
+    }
+}
