@@ -261,12 +261,14 @@ async fn concurrent_writers_never_replicate_each_others_transactions() {
     node.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_busy_timeout_queues_a_second_writer_until_the_first_commits() {
-    use std::time::{Duration, Instant};
-    let dir = tempfile::tempdir().unwrap();
-    let node = Node::builder(1, "127.0.0.1:9001", dir.path())
-        .busy_timeout(Duration::from_secs(5))
+/// A node with `timeout` as busy timeout and two sessions, the first
+/// inside a write transaction.
+async fn writer_holding_the_lock(
+    dir: &std::path::Path,
+    timeout: std::time::Duration,
+) -> (Node, dqlite_server::Session, dqlite_server::Session) {
+    let node = Node::builder(1, "127.0.0.1:9001", dir)
+        .busy_timeout(timeout)
         .start()
         .await
         .unwrap();
@@ -275,6 +277,14 @@ async fn a_busy_timeout_queues_a_second_writer_until_the_first_commits() {
     a.exec("CREATE TABLE t(x)").await.unwrap();
     a.exec("BEGIN").await.unwrap();
     a.exec("INSERT INTO t VALUES (1)").await.unwrap();
+    (node, a, b)
+}
+
+#[tokio::test]
+async fn a_busy_timeout_queues_a_second_writer_until_the_first_commits() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let (node, a, b) = writer_holding_the_lock(dir.path(), Duration::from_secs(5)).await;
     let started = Instant::now();
     // B's insert waits for A's transaction; A commits 300 ms later.
     let (waited, committed) = tokio::join!(b.exec("INSERT INTO t VALUES (2)"), async {
@@ -300,16 +310,7 @@ async fn a_busy_timeout_expires_with_database_is_locked() {
     use std::time::{Duration, Instant};
     for timeout in [Duration::ZERO, Duration::from_millis(400)] {
         let dir = tempfile::tempdir().unwrap();
-        let node = Node::builder(1, "127.0.0.1:9001", dir.path())
-            .busy_timeout(timeout)
-            .start()
-            .await
-            .unwrap();
-        let a = node.session("app").await.unwrap();
-        let b = node.session("app").await.unwrap();
-        a.exec("CREATE TABLE t(x)").await.unwrap();
-        a.exec("BEGIN").await.unwrap();
-        a.exec("INSERT INTO t VALUES (1)").await.unwrap();
+        let (node, a, b) = writer_holding_the_lock(dir.path(), timeout).await;
         let started = Instant::now();
         let err = b.exec("INSERT INTO t VALUES (2)").await.unwrap_err();
         let waited = started.elapsed();
