@@ -8,7 +8,7 @@
 //! the committed log after it (the log store implements `save_committed`).
 
 use std::io::{self, Cursor};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::{Stream, TryStreamExt};
@@ -51,10 +51,10 @@ struct StoredSnapshot {
 struct Inner {
     node_id: u64,
     vfs: Vfs,
-    dir: PathBuf,
     last_applied: Option<LogId>,
     membership: StoredMembership,
-    snapshot: Option<StoredSnapshot>,
+    /// The latest snapshot, as kept on disk.
+    snapshot: Option<Arc<StoredSnapshot>>,
 }
 
 /// The state machine; cheap to clone (clones share state).
@@ -63,6 +63,42 @@ pub struct StateMachine {
     inner: Arc<Mutex<Inner>>,
     /// Held while the databases change or are copied.
     sql: SqlLock,
+    disk: SnapshotFile,
+}
+
+/// The snapshot file. Written on a blocking thread, never on the node's:
+/// a snapshot holds every database, and writing it takes a while.
+#[derive(Debug, Clone)]
+struct SnapshotFile {
+    path: Arc<Path>,
+    /// The last log id of the snapshot on disk; held while writing, so
+    /// writers never interleave and an older snapshot never replaces a
+    /// newer one.
+    written: Arc<std::sync::Mutex<Option<LogId>>>,
+}
+
+impl SnapshotFile {
+    /// Writes `stored` unless the file already holds a snapshot as new.
+    fn store(&self, stored: &StoredSnapshot) -> io::Result<()> {
+        let mut written = self
+            .written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *written >= stored.meta.last_log_id && written.is_some() {
+            return Ok(());
+        }
+        let bytes = postcard::to_allocvec(stored).map_err(invalid)?;
+        crate::fs_util::replace_atomically(&self.path, &bytes)?;
+        *written = stored.meta.last_log_id;
+        Ok(())
+    }
+
+    async fn store_in_background(&self, stored: Arc<StoredSnapshot>) -> io::Result<()> {
+        let file = self.clone();
+        tokio::task::spawn_blocking(move || file.store(&stored))
+            .await
+            .map_err(io::Error::other)?
+    }
 }
 
 fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
@@ -88,17 +124,19 @@ impl StateMachine {
         let mut inner = Inner {
             node_id,
             vfs,
-            dir,
             last_applied: None,
             membership: StoredMembership::default(),
             snapshot: None,
         };
-        match std::fs::read(inner.snapshot_path()) {
+        let path = dir.join("snapshot");
+        let mut written = None;
+        match std::fs::read(&path) {
             Ok(bytes) => {
                 let stored: StoredSnapshot = postcard::from_bytes(&bytes).map_err(invalid)?;
                 let _sql = sql.hold();
                 inner.restore(&stored)?;
-                inner.snapshot = Some(stored);
+                written = stored.meta.last_log_id;
+                inner.snapshot = Some(Arc::new(stored));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -106,15 +144,15 @@ impl StateMachine {
         Ok(Self {
             inner: Arc::new(Mutex::new(inner)),
             sql,
+            disk: SnapshotFile {
+                path: path.into(),
+                written: Arc::new(std::sync::Mutex::new(written)),
+            },
         })
     }
 }
 
 impl Inner {
-    fn snapshot_path(&self) -> PathBuf {
-        self.dir.join("snapshot")
-    }
-
     fn apply(&mut self, command: &Command) -> io::Result<()> {
         match command {
             Command::Frames { db, origin, frames } => {
@@ -160,35 +198,37 @@ impl Inner {
         Ok(())
     }
 
-    fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+    /// Copies every database (with the SQL lock held): the content of a
+    /// snapshot of the current state, still to be encoded.
+    fn capture(&self) -> io::Result<(SnapshotMeta, Image)> {
         let mut names = self.vfs.databases();
         names.sort();
         let databases = names
             .iter()
             .map(|name| self.vfs.image(name).map_err(vfs_error))
             .collect::<io::Result<Vec<_>>>()?;
-        let image = Image {
-            format: SNAPSHOT_FORMAT,
-            databases,
-        };
         let meta = SnapshotMeta {
             last_log_id: self.last_applied,
             last_membership: self.membership.clone(),
         };
-        let stored = StoredSnapshot {
-            meta: meta.clone(),
-            data: postcard::to_allocvec(&image).map_err(invalid)?,
-        };
-        self.save(stored)?;
-        self.current()
-            .ok_or_else(|| io::Error::other("snapshot vanished"))
+        Ok((
+            meta,
+            Image {
+                format: SNAPSHOT_FORMAT,
+                databases,
+            },
+        ))
     }
 
-    fn save(&mut self, stored: StoredSnapshot) -> io::Result<()> {
-        let bytes = postcard::to_allocvec(&stored).map_err(invalid)?;
-        crate::fs_util::replace_atomically(&self.snapshot_path(), &bytes)?;
-        self.snapshot = Some(stored);
-        Ok(())
+    /// Keeps `stored` as the current snapshot unless one as new is kept.
+    fn keep(&mut self, stored: Arc<StoredSnapshot>) {
+        let newer = match &self.snapshot {
+            Some(current) => current.meta.last_log_id < stored.meta.last_log_id,
+            None => true,
+        };
+        if newer {
+            self.snapshot = Some(stored);
+        }
     }
 
     fn current(&self) -> Option<Snapshot> {
@@ -202,10 +242,32 @@ impl Inner {
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     type SnapshotData = SnapshotData;
 
+    /// Copies the databases on the node's thread (a memory copy, under
+    /// the locks), then encodes and writes the snapshot on a blocking
+    /// thread, while entries go on being applied.
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
-        let mut inner = self.inner.lock().await;
-        let _sql = self.sql.hold();
-        inner.build_snapshot()
+        let (meta, image) = {
+            let inner = self.inner.lock().await;
+            let _sql = self.sql.hold();
+            inner.capture()?
+        };
+        let file = self.disk.clone();
+        let stored = tokio::task::spawn_blocking(move || {
+            let stored = Arc::new(StoredSnapshot {
+                meta,
+                data: postcard::to_allocvec(&image).map_err(invalid)?,
+            });
+            file.store(&stored)?;
+            Ok::<_, io::Error>(stored)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        let snapshot = Snapshot {
+            meta: stored.meta.clone(),
+            snapshot: Cursor::new(stored.data.clone()),
+        };
+        self.inner.lock().await.keep(stored);
+        Ok(snapshot)
     }
 }
 
@@ -252,16 +314,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: SnapshotData,
     ) -> io::Result<()> {
-        let stored = StoredSnapshot {
+        let stored = Arc::new(StoredSnapshot {
             meta: meta.clone(),
             data: snapshot.into_inner(),
-        };
-        let mut inner = self.inner.lock().await;
+        });
         {
+            let mut inner = self.inner.lock().await;
             let _sql = self.sql.hold();
             inner.restore(&stored)?;
         }
-        inner.save(stored)
+        self.disk.store_in_background(stored.clone()).await?;
+        self.inner.lock().await.keep(stored);
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
