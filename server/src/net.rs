@@ -19,6 +19,9 @@ use tokio::task::JoinSet;
 use crate::gateway::{Gateway, Next};
 use crate::node::Node;
 
+/// Bytes of free buffer space a connection reads into.
+const READ_ROOM: usize = 64 * 1024;
+
 /// Default largest request body: 64 MiB.
 pub const DEFAULT_MAX_FRAME: usize = dqlite_protocol::frame::DEFAULT_MAX_BODY;
 /// Default most simultaneous client connections.
@@ -135,6 +138,11 @@ async fn connection(stream: TcpStream, node: Node, limits: Limits) -> std::io::R
         let frame = match frames.split_frame(&mut buf) {
             Ok(Some(frame)) => frame,
             Ok(None) => {
+                // Room for a whole typical request in one read: a nearly
+                // full buffer would split it over two system calls.
+                if buf.capacity() - buf.len() < READ_ROOM / 4 {
+                    buf.reserve(READ_ROOM);
+                }
                 if reader.read_buf(&mut buf).await? == 0 {
                     if !buf.is_empty() {
                         tracing::debug!(buffered = buf.len(), "connection closed mid-message");
