@@ -42,6 +42,13 @@ pub enum Error {
     /// Raft failed in a way that is not about leadership.
     #[error("raft error: {0}")]
     Raft(String),
+    /// A cluster change refused as dqlite refuses it (FAILURE code 1), for
+    /// example "server ID is not valid".
+    #[error("{0}")]
+    Refused(String),
+    /// Another cluster configuration change is still being committed.
+    #[error("a configuration change is already in progress")]
+    ChangeInProgress,
     /// The node is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -74,6 +81,8 @@ impl Error {
             Self::NotLeader => (codes::NOT_LEADER, "not leader".into()),
             Self::LeadershipLost(_) => (codes::LEADERSHIP_LOST, "leadership lost".into()),
             Self::ShuttingDown => (codes::SQLITE_ABORT, "abort".into()),
+            Self::Refused(message) => (codes::SQLITE_ERROR, message.clone()),
+            Self::ChangeInProgress => (codes::SQLITE_BUSY, self.to_string()),
             other => (codes::SQLITE_IOERR, other.to_string()),
         }
     }

@@ -2,10 +2,13 @@
 //! binary.
 //!
 //! **Status:** a complete single-voter node (project issue 3); clusters of
-//! several nodes are issue 4. Where things are:
+//! several nodes (issue 4) replicate, fail over and change membership, with
+//! more to come (joining by address, handover, write pipelining). Where
+//! things are:
 //!
 //! - [`Node`] (`node.rs`): the embeddable node, running on a thread of its
-//!   own (bootstrap, restart, snapshots, serving clients); [`Session`]
+//!   own (bootstrap, restart, snapshots, serving clients), and
+//!   `node/membership.rs` (ADD, ASSIGN, REMOVE, TRANSFER); [`Session`]
 //!   (`session.rs`): one SQLite connection, driven inline; each committed
 //!   write transaction is replicated through Raft before the call returns.
 //! - [`net`] and `gateway/`: TCP serving with limits, and the dqlite

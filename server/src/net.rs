@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::gateway::{Gateway, Next};
 use crate::node::Node;
+use crate::raft::network::{PEER_MAGIC, serve_peer};
 
 /// Bytes of free buffer space a connection reads into.
 const READ_ROOM: usize = 64 * 1024;
@@ -100,38 +101,57 @@ pub(crate) async fn serve(
     connections.shutdown().await;
 }
 
-/// One client connection: handshake, then request after request.
-async fn connection(stream: TcpStream, node: Node, limits: Limits) -> std::io::Result<()> {
+/// What the first word of a connection says it is.
+enum First {
+    Client(ProtocolVersion),
+    Peer,
+}
+
+/// One connection: a client's (handshake, then request after request), or
+/// another node's (Raft calls).
+async fn connection(mut stream: TcpStream, node: Node, limits: Limits) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    let (mut reader, writer) = stream.into_split();
-    let mut out = BufWriter::new(writer);
     let mut buf = BytesMut::with_capacity(4096);
     let frames = FrameLimits {
         max_body: limits.max_frame,
     };
 
-    let version = tokio::time::timeout(limits.handshake_timeout, async {
+    let first = tokio::time::timeout(limits.handshake_timeout, async {
         loop {
-            match ProtocolVersion::decode(&buf) {
-                Ok(Some(version)) => return std::io::Result::Ok(Some(version)),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, "bad handshake");
-                    return Ok(None);
+            if let Some(word) = buf.first_chunk::<8>() {
+                let word = u64::from_le_bytes(*word);
+                if word == PEER_MAGIC {
+                    return std::io::Result::Ok(Some(First::Peer));
                 }
+                return Ok(match ProtocolVersion::from_word(word) {
+                    Ok(version) => Some(First::Client(version)),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "bad handshake");
+                        None
+                    }
+                });
             }
-            if reader.read_buf(&mut buf).await? == 0 {
+            if stream.read_buf(&mut buf).await? == 0 {
                 return Ok(None);
             }
         }
     })
     .await
     .unwrap_or(Ok(None))?;
-    let Some(version) = version else {
-        return Ok(());
+    let version = match first {
+        None => return Ok(()),
+        Some(First::Peer) => {
+            let _ = buf.split_to(8);
+            tracing::debug!("node-to-node connection");
+            serve_peer(stream, buf, node.raft().clone()).await;
+            return Ok(());
+        }
+        Some(First::Client(version)) => version,
     };
     let _ = buf.split_to(8);
     tracing::debug!(?version, "handshake");
+    let (mut reader, writer) = stream.into_split();
+    let mut out = BufWriter::new(writer);
 
     let mut gateway = Gateway::new(node, version);
     loop {

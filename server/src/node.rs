@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::BasicNode;
+use dqlite_protocol::Role;
 use tokio::sync::{oneshot, watch};
 
 use crate::error::{Error, Result};
@@ -39,10 +39,12 @@ use crate::net::{self, Limits};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachine;
-use crate::raft::typ::TypeConfig;
+use crate::raft::typ::{NodeInfo, TypeConfig};
 use crate::session::{BusyWait, Session};
 use crate::sql::SqlLock;
 use crate::vfs::Vfs;
+
+mod membership;
 
 pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
 
@@ -198,6 +200,8 @@ async fn start_raft(
         election_timeout_min: 300,
         election_timeout_max: 600,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(builder.snapshot_every),
+        // A snapshot travels whole (see `raft::network`): give it time.
+        install_snapshot_timeout: 30_000,
         max_in_snapshot_log_to_keep: 0,
         ..Default::default()
     }
@@ -207,7 +211,13 @@ async fn start_raft(
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
     if fresh && builder.id == 1 {
-        let members = BTreeMap::from([(builder.id, BasicNode::new(&builder.address))]);
+        let members = BTreeMap::from([(
+            builder.id,
+            NodeInfo {
+                address: builder.address.clone(),
+                standby: false,
+            },
+        )]);
         raft.initialize(members)
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
@@ -300,8 +310,15 @@ pub struct Member {
     pub id: u64,
     /// Node address.
     pub address: String,
-    /// Whether it votes (otherwise it is a stand-by).
-    pub voter: bool,
+    /// Its dqlite role.
+    pub role: Role,
+}
+
+impl Member {
+    /// Whether it votes.
+    pub fn is_voter(&self) -> bool {
+        self.role == Role::Voter
+    }
 }
 
 impl std::fmt::Debug for Node {
@@ -325,6 +342,11 @@ impl Node {
             busy_timeout: Duration::ZERO,
             listener: None,
         }
+    }
+
+    /// The node's Raft instance.
+    pub(crate) fn raft(&self) -> &Raft {
+        &self.inner.raft
     }
 
     /// This node's id.
@@ -370,7 +392,7 @@ impl Node {
         };
         let id = leader?;
         let node = membership.membership().get_node(&id)?;
-        Some((id, node.addr.clone()))
+        Some((id, node.address.clone()))
     }
 
     /// The members of the current configuration, in id order.
@@ -384,8 +406,14 @@ impl Node {
             .nodes()
             .map(|(id, node)| Member {
                 id: *id,
-                address: node.addr.clone(),
-                voter: voters.contains(id),
+                address: node.address.clone(),
+                role: if voters.contains(id) {
+                    Role::Voter
+                } else if node.standby {
+                    Role::StandBy
+                } else {
+                    Role::Spare
+                },
             })
             .collect()
     }

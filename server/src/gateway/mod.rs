@@ -133,10 +133,10 @@ impl Gateway {
                 Response::Empty(resp::Empty)
             }
             Request::Dump(dump) => self.dump(dump).await,
-            Request::Add(add) => self.add(&add),
-            Request::Assign(assign) => self.assign(assign),
-            Request::Remove(remove) => self.remove(remove),
-            Request::Transfer(transfer) => self.transfer(transfer),
+            Request::Add(add) => done(self.node.add_node(add.id, &add.address).await),
+            Request::Assign(assign) => self.assign(assign).await,
+            Request::Remove(remove) => done(self.node.remove_node(remove.id).await),
+            Request::Transfer(transfer) => done(self.node.transfer(transfer.id).await),
             // Node-to-node traffic does not belong on a client connection.
             Request::Connect(_) => return Ok(Next::Close),
             // HEARTBEAT was never implemented by dqlite; latest answers this.
@@ -203,7 +203,7 @@ impl Gateway {
                     .node
                     .members()
                     .iter()
-                    .any(|m| m.id == self.node.id() && m.voter);
+                    .any(|m| m.id == self.node.id() && m.is_voter());
                 let (id, address) = leader.filter(|_| voter).unwrap_or_default();
                 Response::Server(resp::Server { id, address })
             }
@@ -334,11 +334,7 @@ impl Gateway {
             .map(|m| NodeInfo {
                 id: m.id,
                 address: m.address,
-                role: cluster.wants_roles().then_some(if m.voter {
-                    Role::Voter
-                } else {
-                    Role::StandBy
-                }),
+                role: cluster.wants_roles().then_some(m.role),
             })
             .collect();
         Response::Servers(resp::Servers { nodes })
@@ -380,65 +376,20 @@ impl Gateway {
         }
     }
 
-    fn add(&self, add: &req::Add) -> Response {
-        let members = self.node.members();
-        if add.id == 0 {
-            failure(codes::SQLITE_ERROR, "server ID is not valid")
-        } else if members.iter().any(|m| m.id == add.id) {
-            failure(codes::SQLITE_ERROR, "server ID already in use")
-        } else if members.iter().any(|m| m.address == add.address) {
-            failure(codes::SQLITE_ERROR, "server address already in use")
-        } else {
-            failure(
-                codes::SQLITE_ERROR,
-                "adding nodes needs the node-to-node transport, which this single-voter build lacks",
-            )
-        }
-    }
-
-    fn assign(&self, assign: req::Assign) -> Response {
-        let role = assign.role.unwrap_or(0);
-        if Role::from_code(role).is_none() {
+    async fn assign(&self, assign: req::Assign) -> Response {
+        // No role word: the legacy PROMOTE, to voter.
+        let Some(role) = Role::from_code(assign.role.unwrap_or(0)) else {
             return failure(codes::SQLITE_ERROR, "server role is not valid");
-        }
-        match self.node.members().iter().find(|m| m.id == assign.id) {
-            None => failure(codes::SQLITE_ERROR, "server ID is not valid"),
-            Some(m) if m.voter && role == 0 => {
-                failure(codes::SQLITE_ERROR, "server role is not valid")
-            }
-            Some(_) => failure(
-                codes::SQLITE_ERROR,
-                "the only voter of the cluster cannot change its role",
-            ),
-        }
+        };
+        done(self.node.assign(assign.id, role).await)
     }
+}
 
-    fn remove(&self, remove: req::Remove) -> Response {
-        if self.node.members().iter().any(|m| m.id == remove.id) {
-            failure(
-                codes::SQLITE_ERROR,
-                "the only voter of the cluster cannot be removed",
-            )
-        } else {
-            failure(codes::SQLITE_ERROR, "server ID is not valid")
-        }
-    }
-
-    fn transfer(&self, transfer: req::Transfer) -> Response {
-        let other_voters = self
-            .node
-            .members()
-            .into_iter()
-            .filter(|m| m.voter && m.id != self.node.id())
-            .count();
-        if transfer.id == 0 && other_voters == 0 {
-            failure(
-                codes::SQLITE_ERROR,
-                "no other voter to transfer leadership to",
-            )
-        } else {
-            failure(codes::SQLITE_ERROR, "server ID is not valid")
-        }
+/// EMPTY, or the failure.
+fn done(outcome: crate::Result<()>) -> Response {
+    match outcome {
+        Ok(()) => Response::Empty(resp::Empty),
+        Err(e) => from_error(&e),
     }
 }
 

@@ -10,8 +10,8 @@
 //!   thread with group commit and a cache of the latest entries.
 //! - [`state_machine`]: openraft's `RaftStateMachine` over the [`crate::vfs`]
 //!   databases, with snapshots kept on disk.
-//! - [`network`]: the node-to-node transport (single voter for now: every
-//!   peer is unreachable; issue 4 adds the transport).
+//! - [`network`]: the node-to-node transport: openraft's RPCs over the
+//!   node's one address, told apart from clients by their first word.
 //!
 //! Both storage halves pass openraft's conformance suite
 //! (`openraft::testing::log::Suite`). [`crate::Node`] runs `Raft`.

@@ -1,51 +1,221 @@
-//! Outbound node-to-node RPCs.
+//! The node-to-node transport: openraft's RPCs over the node's one
+//! address, next to client traffic.
 //!
-//! A single-voter node never sends any: openraft only dials peers that are
-//! in the membership. Until the node-to-node transport exists (multi-node
-//! clusters, project issue 4), every RPC to a peer reports the peer as
-//! unreachable with that explanation, which openraft handles as a network
-//! failure (retry with backoff) rather than a crash.
+//! # On the wire
+//!
+//! A node dials a peer's address and sends [`PEER_MAGIC`] where a client
+//! would send its protocol version word (1, or the legacy word), so the
+//! listener tells the two apart by the first 8 bytes. Then each side sends
+//! frames of a 4-byte big-endian length and a postcard-encoded
+//! [`PeerRequest`] or [`PeerResponse`]; requests and responses alternate.
+//! A frame longer than [`MAX_PEER_FRAME`] closes the connection.
+//!
+//! # Failures
+//!
+//! A peer that cannot be dialed is *unreachable* (openraft backs off); a
+//! connection that breaks mid-call is a *network* error (retried at once);
+//! a call past openraft's deadline is a *timeout*. Every failure drops the
+//! connection, and the next call dials again.
 
 use std::future::Future;
+use std::time::Duration;
 
-use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use futures_util::{SinkExt, StreamExt};
+use openraft::error::{
+    NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, OptionalSend};
+use openraft::{OptionalSend, RPCTypes};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
-use super::state_machine::{Snapshot, SnapshotData};
-use super::typ::{TypeConfig, Vote};
+use super::state_machine::{Snapshot, SnapshotData, StateMachine};
+use super::typ::{NodeInfo, SnapshotMeta, TypeConfig, Vote};
 
-const NO_TRANSPORT: &str =
-    "no node-to-node transport in this build: only single-voter clusters are supported";
+/// The first word of a node-to-node connection (`"dqlrsrft"`), which no
+/// dqlite client sends.
+pub const PEER_MAGIC: u64 = u64::from_le_bytes(*b"dqlrsrft");
+
+/// Largest frame between nodes: a batch of entries or a whole snapshot.
+pub const MAX_PEER_FRAME: usize = 256 * 1024 * 1024;
+
+/// How long dialing a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Raft = openraft::Raft<TypeConfig, StateMachine>;
+
+/// A call from one node to another.
+#[derive(Debug, Serialize, Deserialize)]
+enum PeerRequest {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    Snapshot {
+        vote: Vote,
+        meta: SnapshotMeta,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
+}
+
+/// The answer; `Err` carries the callee's Raft failure (it is stopping).
+#[derive(Debug, Serialize, Deserialize)]
+enum PeerResponse {
+    Append(Result<AppendEntriesResponse<TypeConfig>, String>),
+    Vote(Result<VoteResponse<TypeConfig>, String>),
+    Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
+    TransferLeader(Result<TransferLeaderResponse<TypeConfig>, String>),
+}
+
+fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_PEER_FRAME)
+        .new_codec()
+}
 
 /// Creates [`Peer`] clients.
 #[derive(Debug, Clone, Default)]
 pub struct Network;
 
-/// A client for one peer.
-#[derive(Debug, Clone)]
+/// A client for one peer: one connection, dialed on first use and again
+/// after any failure.
+#[derive(Debug)]
 pub struct Peer {
     target: u64,
-}
-
-impl Peer {
-    fn unreachable(&self) -> Unreachable<TypeConfig> {
-        let error = std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            format!("node {}: {NO_TRANSPORT}", self.target),
-        );
-        Unreachable::new(&error)
-    }
+    address: String,
+    conn: Option<Framed<TcpStream, LengthDelimitedCodec>>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Self::Network {
-        Peer { target }
+    async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Self::Network {
+        Peer {
+            target,
+            address: node.address.clone(),
+            conn: None,
+        }
+    }
+}
+
+/// Why a call failed, before it is told in openraft's terms.
+enum CallError {
+    Dial(std::io::Error),
+    Broken(std::io::Error),
+    Timeout,
+}
+
+impl Peer {
+    async fn dial(&self) -> std::io::Result<Framed<TcpStream, LengthDelimitedCodec>> {
+        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.address))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+            })??;
+        stream.set_nodelay(true)?;
+        stream.write_all(&PEER_MAGIC.to_le_bytes()).await?;
+        Ok(Framed::new(stream, codec()))
+    }
+
+    /// Sends `request` and reads the answer, within `ttl`.
+    async fn call(
+        &mut self,
+        request: &PeerRequest,
+        ttl: Duration,
+    ) -> Result<PeerResponse, CallError> {
+        let body = postcard::to_allocvec(request)
+            .map_err(|e| CallError::Broken(std::io::Error::other(e)))?;
+        let exchange = async {
+            if self.conn.is_none() {
+                self.conn = Some(self.dial().await.map_err(CallError::Dial)?);
+            }
+            let conn = self.conn.as_mut().ok_or(CallError::Timeout)?;
+            conn.send(bytes::Bytes::from(body))
+                .await
+                .map_err(CallError::Broken)?;
+            let frame = conn
+                .next()
+                .await
+                .ok_or_else(|| {
+                    CallError::Broken(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the peer closed the connection",
+                    ))
+                })?
+                .map_err(CallError::Broken)?;
+            postcard::from_bytes(&frame).map_err(|e| {
+                CallError::Broken(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            })
+        };
+        let result = match tokio::time::timeout(ttl, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Timeout),
+        };
+        if result.is_err() {
+            // Whatever was half sent or half read is lost with it.
+            self.conn = None;
+        }
+        result
+    }
+
+    fn rpc_error(&self, error: CallError, action: RPCTypes, ttl: Duration) -> RPCError<TypeConfig> {
+        match error {
+            CallError::Dial(e) => RPCError::Unreachable(Unreachable::new(&e)),
+            CallError::Broken(e) => RPCError::Network(NetworkError::new(&e)),
+            CallError::Timeout => RPCError::Timeout(Timeout {
+                action,
+                id: 0,
+                target: self.target,
+                timeout: ttl,
+            }),
+        }
+    }
+
+    fn unexpected(&self, response: &PeerResponse) -> RPCError<TypeConfig> {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("node {} answered with {response:?}", self.target),
+        );
+        RPCError::Network(NetworkError::new(&e))
+    }
+
+    fn remote(&self, message: String) -> RPCError<TypeConfig> {
+        let e = std::io::Error::other(format!("node {}: {message}", self.target));
+        RPCError::Network(NetworkError::new(&e))
+    }
+
+    /// Calls the peer and picks the answer out of its response with
+    /// `answer` (`None` for a response of the wrong kind).
+    async fn rpc<T>(
+        &mut self,
+        request: &PeerRequest,
+        action: RPCTypes,
+        option: &RPCOption,
+        answer: fn(PeerResponse) -> Result<Result<T, String>, PeerResponse>,
+    ) -> Result<T, RPCError<TypeConfig>> {
+        let ttl = option.hard_ttl();
+        match self.call(request, ttl).await.map(answer) {
+            Ok(Ok(Ok(response))) => Ok(response),
+            Ok(Ok(Err(message))) => Err(self.remote(message)),
+            Ok(Err(other)) => Err(self.unexpected(&other)),
+            Err(e) => Err(self.rpc_error(e, action, ttl)),
+        }
+    }
+}
+
+fn vote_answer(
+    response: PeerResponse,
+) -> Result<Result<VoteResponse<TypeConfig>, String>, PeerResponse> {
+    match response {
+        PeerResponse::Vote(answer) => Ok(answer),
+        other => Err(other),
     }
 }
 
@@ -54,27 +224,137 @@ impl RaftNetworkV2<TypeConfig> for Peer {
 
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(self.unreachable()))
+        let request = PeerRequest::Append(rpc);
+        self.rpc(&request, RPCTypes::AppendEntries, &option, |r| match r {
+            PeerResponse::Append(answer) => Ok(answer),
+            other => Err(other),
+        })
+        .await
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(self.unreachable()))
+        let request = PeerRequest::Vote(rpc);
+        self.rpc(&request, RPCTypes::Vote, &option, vote_answer)
+            .await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let request = PeerRequest::PreVote(rpc);
+        self.rpc(&request, RPCTypes::Vote, &option, vote_answer)
+            .await
     }
 
     async fn full_snapshot(
         &mut self,
-        _vote: Vote,
-        _snapshot: Snapshot,
-        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
-        _option: RPCOption,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        Err(StreamingError::Unreachable(self.unreachable()))
+        let ttl = option.hard_ttl();
+        let request = PeerRequest::Snapshot {
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot.into_inner(),
+        };
+        let result = tokio::select! {
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            result = self.call(&request, ttl) => result,
+        };
+        match result {
+            Ok(PeerResponse::Snapshot(Ok(response))) => Ok(response),
+            Ok(PeerResponse::Snapshot(Err(message))) => Err(self.remote(message).into()),
+            Ok(other) => Err(self.unexpected(&other).into()),
+            Err(e) => Err(self.rpc_error(e, RPCTypes::InstallSnapshot, ttl).into()),
+        }
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let request = PeerRequest::TransferLeader(req);
+        self.rpc(&request, RPCTypes::TransferLeader, &option, |r| match r {
+            PeerResponse::TransferLeader(answer) => Ok(answer),
+            other => Err(other),
+        })
+        .await
+    }
+}
+
+/// Answers a peer's calls on a connection whose magic word was read.
+/// Returns when the peer hangs up or sends something unreadable.
+pub(crate) async fn serve_peer(stream: TcpStream, buffered: bytes::BytesMut, raft: Raft) {
+    let mut parts = tokio_util::codec::FramedParts::new::<bytes::Bytes>(stream, codec());
+    parts.read_buf = buffered;
+    let mut conn = Framed::from_parts(parts);
+    while let Some(frame) = conn.next().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::debug!(error = %e, "closing a peer connection on a bad frame");
+                return;
+            }
+        };
+        let request: PeerRequest = match postcard::from_bytes(&frame) {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::debug!(error = %e, "closing a peer connection on an unreadable call");
+                return;
+            }
+        };
+        let response = answer(&raft, request).await;
+        let body = match postcard::to_allocvec(&response) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot encode an answer to a peer");
+                return;
+            }
+        };
+        if conn.send(bytes::Bytes::from(body)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn answer(raft: &Raft, request: PeerRequest) -> PeerResponse {
+    match request {
+        PeerRequest::Append(rpc) => {
+            PeerResponse::Append(raft.append_entries(rpc).await.map_err(|e| e.to_string()))
+        }
+        PeerRequest::Vote(rpc) => {
+            PeerResponse::Vote(raft.vote(rpc).await.map_err(|e| e.to_string()))
+        }
+        PeerRequest::PreVote(rpc) => {
+            PeerResponse::Vote(raft.pre_vote(rpc).await.map_err(|e| e.to_string()))
+        }
+        PeerRequest::Snapshot { vote, meta, data } => {
+            let snapshot = Snapshot {
+                meta,
+                snapshot: std::io::Cursor::new(data),
+            };
+            PeerResponse::Snapshot(
+                raft.install_full_snapshot(vote, snapshot)
+                    .await
+                    .map_err(|e| e.to_string()),
+            )
+        }
+        PeerRequest::TransferLeader(req) => PeerResponse::TransferLeader(
+            raft.handle_transfer_leader(req)
+                .await
+                .map_err(|e| e.to_string()),
+        ),
     }
 }

@@ -35,17 +35,36 @@ impl fmt::Display for Command {
     }
 }
 
+/// What the cluster configuration records about a node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The node's address, for clients and for the other nodes.
+    pub address: String,
+    /// dqlite role when the node does not vote: stand-by (it keeps a copy
+    /// of the log, ready to become a voter) or spare. Both are openraft
+    /// learners here, so a spare receives the log too.
+    pub standby: bool,
+}
+
+impl fmt::Display for NodeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let role = if self.standby { "stand-by" } else { "spare" };
+        write!(f, "{} ({role} unless voting)", self.address)
+    }
+}
+
 /// What applying an entry answers to the proposer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied;
 
 openraft::declare_raft_types!(
-    /// Our Raft types: node ids are dqlite's u64 ids, nodes carry an address.
+    /// Our Raft types: node ids are dqlite's u64 ids, nodes carry an
+    /// address and a non-voting role.
     pub TypeConfig:
         D = Command,
         R = Applied,
         NodeId = u64,
-        Node = openraft::BasicNode,
+        Node = NodeInfo,
 );
 
 /// A log entry.

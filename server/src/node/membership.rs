@@ -1,0 +1,200 @@
+//! Changing the cluster on the leader: dqlite's ADD, ASSIGN, REMOVE and
+//! TRANSFER, with dqlite's refusals (spec §8.4).
+//!
+//! Roles map onto openraft's membership: voters are voters; stand-bys and
+//! spares are learners, told apart by [`NodeInfo::standby`] (so a spare
+//! receives the log too: it costs the spare some work and makes its
+//! promotion quick). A node is promoted to voter only once it has caught
+//! up, and a node that does not catch up in time is refused rather than
+//! left hanging (dqlite 1.11 never answers then).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use dqlite_protocol::Role;
+use openraft::ChangeMembers;
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+
+use super::Node;
+use crate::error::{Error, Result};
+use crate::raft::typ::{NodeInfo, TypeConfig};
+
+/// How long a node being promoted to voter may take to catch up.
+pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long TRANSFER waits for another node to take over.
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn refused(message: &str) -> Error {
+    Error::Refused(message.to_owned())
+}
+
+/// dqlite's mapping of Raft errors (spec §8.4).
+fn change_error(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> Error {
+    if e.forward_to_leader().is_some() {
+        return Error::NotLeader;
+    }
+    match e.api_error() {
+        Some(ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_))) => {
+            Error::ChangeInProgress
+        }
+        Some(other) => Error::Refused(other.to_string()),
+        None => Error::LeadershipLost(e.to_string()),
+    }
+}
+
+impl Node {
+    fn member(&self, id: u64) -> Option<crate::Member> {
+        self.members().into_iter().find(|m| m.id == id)
+    }
+
+    async fn change(&self, change: ChangeMembers<u64, NodeInfo>, retain: bool) -> Result<()> {
+        self.inner
+            .raft
+            .change_membership(change, retain)
+            .await
+            .map(|_| ())
+            .map_err(change_error)
+    }
+
+    /// Adds node `id`, reachable at `address`, as a spare (ADD).
+    pub async fn add_node(&self, id: u64, address: &str) -> Result<()> {
+        let members = self.members();
+        if id == 0 {
+            return Err(refused("server ID is not valid"));
+        }
+        if members.iter().any(|m| m.id == id) {
+            return Err(refused("server ID already in use"));
+        }
+        if members.iter().any(|m| m.address == address) {
+            return Err(refused("server address already in use"));
+        }
+        let info = NodeInfo {
+            address: address.to_owned(),
+            standby: false,
+        };
+        self.inner
+            .raft
+            .add_learner(id, info, false)
+            .await
+            .map(|_| ())
+            .map_err(change_error)
+    }
+
+    /// Gives node `id` the role `role` (ASSIGN). A voter is only made once
+    /// it has caught up with the log.
+    pub async fn assign(&self, id: u64, role: Role) -> Result<()> {
+        let Some(member) = self.member(id) else {
+            return Err(refused("server ID is not valid"));
+        };
+        if member.role == role {
+            return Err(refused("server role is not valid"));
+        }
+        let voters = self.members().iter().filter(|m| m.is_voter()).count();
+        if member.is_voter() && voters == 1 {
+            return Err(refused(
+                "the only voter of the cluster cannot change its role",
+            ));
+        }
+        match role {
+            Role::Voter => {
+                self.wait_caught_up(id).await?;
+                self.change(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
+                    .await
+            }
+            Role::StandBy | Role::Spare => {
+                let info = NodeInfo {
+                    address: member.address.clone(),
+                    standby: role == Role::StandBy,
+                };
+                self.change(ChangeMembers::SetNodes(BTreeMap::from([(id, info)])), true)
+                    .await?;
+                if member.is_voter() {
+                    self.change(ChangeMembers::RemoveVoters(BTreeSet::from([id])), true)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes node `id` from the cluster (REMOVE).
+    pub async fn remove_node(&self, id: u64) -> Result<()> {
+        let Some(member) = self.member(id) else {
+            return Err(refused("server ID is not valid"));
+        };
+        let voters = self.members().iter().filter(|m| m.is_voter()).count();
+        if member.is_voter() {
+            if voters == 1 {
+                return Err(refused("the only voter of the cluster cannot be removed"));
+            }
+            self.change(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                .await
+        } else {
+            self.change(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+                .await
+        }
+    }
+
+    /// Hands leadership to voter `id` (another voter for 0) and returns
+    /// once this node no longer leads (TRANSFER).
+    pub async fn transfer(&self, id: u64) -> Result<()> {
+        let me = self.id();
+        let others: Vec<u64> = self
+            .members()
+            .into_iter()
+            .filter(|m| m.is_voter() && m.id != me)
+            .map(|m| m.id)
+            .collect();
+        let target = match id {
+            0 => *others
+                .first()
+                .ok_or_else(|| refused("no other voter to transfer leadership to"))?,
+            id if others.contains(&id) => id,
+            _ => return Err(refused("server ID is not valid")),
+        };
+        self.inner
+            .raft
+            .trigger()
+            .transfer_leader(target)
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+        let moved = self
+            .inner
+            .raft
+            .wait(Some(TRANSFER_TIMEOUT))
+            .metrics(|m| m.current_leader != Some(me), "leadership moved")
+            .await;
+        moved
+            .map(|_| ())
+            .map_err(|_| refused("leadership transfer failed"))
+    }
+
+    /// Waits, up to [`CATCH_UP_TIMEOUT`], until learner `id` has every
+    /// entry this leader had when asked.
+    async fn wait_caught_up(&self, id: u64) -> Result<()> {
+        let target = {
+            let metrics = self.inner.raft.metrics();
+            let m = metrics.borrow_watched();
+            m.last_log_index
+        };
+        let caught_up = self
+            .inner
+            .raft
+            .wait(Some(CATCH_UP_TIMEOUT))
+            .metrics(
+                |m| {
+                    m.replication.as_ref().is_some_and(|r| {
+                        r.get(&id)
+                            .is_some_and(|matched| matched.map(|l| l.index) >= target)
+                    })
+                },
+                "the node caught up",
+            )
+            .await;
+        caught_up
+            .map(|_| ())
+            .map_err(|_| refused("the node did not catch up with the log in time: is it running?"))
+    }
+}
