@@ -6,10 +6,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
 use dqlite_server::Node;
 use dqlite_server::net::{self, Limits};
+
+/// How long `--join` keeps trying to reach the cluster.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A dqlite-compatible, Raft-replicated SQLite server.
 #[derive(Debug, Parser)]
@@ -25,7 +28,9 @@ struct Args {
     /// Data directory (Raft log, snapshots, node identity).
     #[arg(long, default_value = "dqlite-data")]
     dir: PathBuf,
-    /// Addresses of cluster members to join, comma-separated.
+    /// Addresses of cluster members to join, comma-separated: the node
+    /// adds itself and takes the role the cluster lacks (voter up to 3,
+    /// then stand-by up to 3, then spare).
     #[arg(long, value_delimiter = ',')]
     join: Vec<String>,
     /// Most simultaneous client connections.
@@ -53,11 +58,6 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    if !args.join.is_empty() {
-        bail!(
-            "--join: joining a cluster needs the node-to-node transport, which this build does not have yet"
-        );
-    }
     let listener = std::net::TcpListener::bind(&args.address)
         .with_context(|| format!("cannot listen on {}", args.address))?;
     // With port 0, advertise the port actually bound.
@@ -85,6 +85,11 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(id = args.id, %address, dir = %args.dir.display(), "listening");
+    if !args.join.is_empty() {
+        node.join(&args.join, JOIN_TIMEOUT)
+            .await
+            .with_context(|| format!("cannot join the cluster of {}", args.join.join(", ")))?;
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     tokio::time::timeout(Duration::from_secs(5), node.stop())

@@ -44,6 +44,7 @@ use crate::session::{BusyWait, Session};
 use crate::sql::SqlLock;
 use crate::vfs::Vfs;
 
+mod join;
 mod membership;
 
 pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;

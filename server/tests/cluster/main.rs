@@ -156,3 +156,51 @@ async fn membership_changes_follow_dqlite_rules() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_join_by_address_and_fill_the_roles() {
+    let cluster = Cluster::start(5).await;
+    // Each joins through the node before it, not always the leader.
+    for id in 2..=5u64 {
+        let via = cluster.addresses[usize::try_from(id - 2).unwrap()].clone();
+        cluster
+            .node(id)
+            .join(&[via], Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    let roles: Vec<(u64, Role)> = cluster
+        .node(1)
+        .members()
+        .iter()
+        .map(|m| (m.id, m.role))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            (1, Role::Voter),
+            (2, Role::Voter),
+            (3, Role::Voter),
+            (4, Role::StandBy),
+            (5, Role::StandBy)
+        ]
+    );
+    // Joining again (a restart with --join) changes nothing.
+    cluster
+        .node(4)
+        .join(&[cluster.addresses[0].clone()], Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(cluster.node(1).members().len(), 5);
+    // A joiner whose address is taken is refused at once.
+    let dir = tempfile::tempdir().unwrap();
+    let impostor = Node::builder(6, cluster.addresses[1].clone(), dir.path())
+        .start()
+        .await
+        .unwrap();
+    let err = impostor
+        .join(&[cluster.addresses[0].clone()], Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert_eq!(err.failure(), (1, "server address already in use".into()));
+}

@@ -1,0 +1,197 @@
+//! Joining a cluster by address, as go-dqlite's `app` package does for a
+//! new node: ask any member for the leader, ADD this node there, then ask
+//! for the role the cluster lacks most. Everything goes through the dqlite
+//! client protocol, so the members may be C nodes as well as ours.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use dqlite_protocol::request::{Add, Assign, Cluster, Leader, Request};
+use dqlite_protocol::response::{Response, ResponseContext};
+use dqlite_protocol::{Frame, FrameLimits, ProtocolVersion, Role, codes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::Node;
+use crate::error::{Error, Result};
+
+/// Voters a cluster grows to before new nodes become stand-bys (dqlite's
+/// default).
+pub const WANTED_VOTERS: usize = 3;
+/// Stand-bys a cluster grows to before new nodes stay spares.
+pub const WANTED_STANDBYS: usize = 3;
+
+/// How long one exchange with a member may take.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A client connection to a member.
+struct Client {
+    stream: TcpStream,
+}
+
+impl Client {
+    async fn connect(address: &str) -> std::io::Result<Self> {
+        let mut stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        stream.write_all(&ProtocolVersion::V1.to_bytes()).await?;
+        Ok(Self { stream })
+    }
+
+    async fn call(&mut self, request: impl Into<Request>) -> std::io::Result<Response> {
+        let request = request.into();
+        let invalid = |e: &dyn std::fmt::Display| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+        };
+        let mut out = BytesMut::new();
+        request.encode(&mut out).map_err(|e| invalid(&e))?;
+        self.stream.write_all(&out).await?;
+        let mut message = vec![0u8; 8];
+        self.stream.read_exact(&mut message).await?;
+        let words = u32::from_le_bytes([message[0], message[1], message[2], message[3]]);
+        let body = usize::try_from(words)
+            .ok()
+            .and_then(|w| w.checked_mul(8))
+            .filter(|&b| b <= FrameLimits::default().max_body)
+            .ok_or_else(|| invalid(&"answer too large"))?;
+        message.resize(8 + body, 0);
+        self.stream.read_exact(&mut message[8..]).await?;
+        let frame =
+            Frame::from_message(&message, &FrameLimits::default()).map_err(|e| invalid(&e))?;
+        Response::decode_frame(&frame, &ResponseContext::default()).map_err(|e| invalid(&e))
+    }
+}
+
+/// How one round of [`Node::join`] through one peer ended.
+enum Round {
+    Joined,
+    /// No leader known there, or it changed meanwhile: try again later,
+    /// also through these voters the peer knows of.
+    Retry(Vec<String>),
+}
+
+/// One round of [`Node::join`] through `peer`.
+async fn join_once(node: &Node, peer: &str) -> Result<Round> {
+    let exchange = async {
+        let mut client = Client::connect(peer).await?;
+        let Response::Server(leader) = client.call(Leader).await? else {
+            return Ok(Round::Retry(Vec::new()));
+        };
+        if leader.address.is_empty() {
+            // A stand-by or spare does not name the leader; it knows the
+            // voters, though.
+            let voters = match client.call(Cluster { format: 1 }).await? {
+                Response::Servers(servers) => servers
+                    .nodes
+                    .into_iter()
+                    .filter(|n| n.role == Some(Role::Voter))
+                    .map(|n| n.address)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            return Ok(Round::Retry(voters));
+        }
+        let mut leader = Client::connect(&leader.address).await?;
+        let added = leader
+            .call(Add {
+                id: node.id(),
+                address: node.address().to_owned(),
+            })
+            .await?;
+        match added {
+            Response::Empty(_) => {}
+            // A restart of a node that joined before.
+            Response::Failure(f) if f.message == "server ID already in use" => {}
+            Response::Failure(f) if f.code == codes::NOT_LEADER => {
+                return Ok(Round::Retry(Vec::new()));
+            }
+            Response::Failure(f) => return Err(Error::Refused(f.message)),
+            other => return Err(Error::Refused(format!("unexpected answer {other:?}"))),
+        }
+        let Response::Servers(servers) = leader.call(Cluster { format: 1 }).await? else {
+            return Ok(Round::Retry(Vec::new()));
+        };
+        let count = |role| {
+            servers
+                .nodes
+                .iter()
+                .filter(|n| n.id != node.id() && n.role == Some(role))
+                .count()
+        };
+        let mine = servers
+            .nodes
+            .iter()
+            .find(|n| n.id == node.id())
+            .and_then(|n| n.role);
+        let wanted = if count(Role::Voter) < WANTED_VOTERS {
+            Role::Voter
+        } else if count(Role::StandBy) < WANTED_STANDBYS {
+            Role::StandBy
+        } else {
+            Role::Spare
+        };
+        if mine == Some(wanted) || mine == Some(Role::Voter) {
+            return Ok(Round::Joined);
+        }
+        match leader
+            .call(Assign {
+                id: node.id(),
+                role: Some(wanted.code()),
+            })
+            .await?
+        {
+            Response::Empty(_) => Ok(Round::Joined),
+            Response::Failure(f) if f.code == codes::NOT_LEADER => Ok(Round::Retry(Vec::new())),
+            Response::Failure(f) => Err(Error::Refused(f.message)),
+            other => Err(Error::Refused(format!("unexpected answer {other:?}"))),
+        }
+    };
+    match tokio::time::timeout(EXCHANGE_TIMEOUT, exchange).await {
+        Ok(result) => result,
+        Err(_) => Ok(Round::Retry(Vec::new())),
+    }
+}
+
+impl Node {
+    /// Makes this node a member of the cluster `peers` belong to: finds
+    /// the leader through them, ADDs this node (a node that already is a
+    /// member goes on), then takes the role the cluster lacks most: voter
+    /// while it has fewer than [`WANTED_VOTERS`], else stand-by while it
+    /// has fewer than [`WANTED_STANDBYS`], else it stays a spare. Peers
+    /// (and the voters they name) are tried in turn, again and again, for
+    /// up to `timeout`; a refusal (say, the address is taken) ends at once.
+    pub async fn join(&self, peers: &[String], timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(100);
+        let mut last = String::from("no peer given");
+        let mut candidates: Vec<String> = peers.to_vec();
+        loop {
+            let mut i = 0;
+            while let Some(peer) = candidates.get(i).cloned() {
+                i += 1;
+                match join_once(self, &peer).await {
+                    Ok(Round::Joined) => {
+                        tracing::info!(%peer, "joined the cluster");
+                        return Ok(());
+                    }
+                    Ok(Round::Retry(voters)) => {
+                        last = format!("{peer}: no leader yet");
+                        for voter in voters {
+                            if !candidates.contains(&voter) && voter != self.address() {
+                                candidates.push(voter);
+                            }
+                        }
+                    }
+                    Err(Error::Storage(e)) => last = format!("{peer}: {e}"),
+                    Err(e) => return Err(e),
+                }
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(Error::Refused(format!(
+                    "could not join the cluster: {last}"
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+}
