@@ -61,6 +61,15 @@ impl Client {
     }
 }
 
+/// Failures that a later round may not meet: the leader changed, or
+/// another configuration change (another node joining) was under way.
+fn retryable(code: u64) -> bool {
+    matches!(
+        code,
+        codes::NOT_LEADER | codes::LEADERSHIP_LOST | codes::SQLITE_BUSY
+    )
+}
+
 /// How one round of [`Node::join`] through one peer ended.
 enum Round {
     Joined,
@@ -101,9 +110,8 @@ async fn join_once(node: &Node, peer: &str) -> Result<Round> {
             Response::Empty(_) => {}
             // A restart of a node that joined before.
             Response::Failure(f) if f.message == "server ID already in use" => {}
-            Response::Failure(f) if f.code == codes::NOT_LEADER => {
-                return Ok(Round::Retry(Vec::new()));
-            }
+            // Not leader any more, or another node joining right now.
+            Response::Failure(f) if retryable(f.code) => return Ok(Round::Retry(Vec::new())),
             Response::Failure(f) => return Err(Error::Refused(f.message)),
             other => return Err(Error::Refused(format!("unexpected answer {other:?}"))),
         }
@@ -140,7 +148,7 @@ async fn join_once(node: &Node, peer: &str) -> Result<Round> {
             .await?
         {
             Response::Empty(_) => Ok(Round::Joined),
-            Response::Failure(f) if f.code == codes::NOT_LEADER => Ok(Round::Retry(Vec::new())),
+            Response::Failure(f) if retryable(f.code) => Ok(Round::Retry(Vec::new())),
             Response::Failure(f) => Err(Error::Refused(f.message)),
             other => Err(Error::Refused(format!("unexpected answer {other:?}"))),
         }
