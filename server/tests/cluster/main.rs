@@ -204,3 +204,25 @@ async fn nodes_join_by_address_and_fill_the_roles() {
         .unwrap_err();
     assert_eq!(err.failure(), (1, "server address already in use".into()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_joining_at_the_same_time_all_get_in() {
+    let cluster = Cluster::start(4).await;
+    let seed = vec![cluster.addresses[0].clone()];
+    let timeout = Duration::from_secs(20);
+    let (a, b, c) = tokio::join!(
+        cluster.node(2).join(&seed, timeout),
+        cluster.node(3).join(&seed, timeout),
+        cluster.node(4).join(&seed, timeout),
+    );
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    let members = cluster.node(1).members();
+    assert_eq!(members.len(), 4);
+    // Each joiner reads the roles, then asks for one: joiners racing each
+    // other can overshoot to a fourth voter (no rebalancing yet), but
+    // nobody is left out and no voter is lost.
+    let voters = members.iter().filter(|m| m.is_voter()).count();
+    assert!((3..=4).contains(&voters), "{members:?}");
+}
