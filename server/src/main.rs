@@ -92,6 +92,9 @@ async fn main() -> anyhow::Result<()> {
     }
     shutdown_signal().await;
     tracing::info!("shutting down");
+    if node.handover().await {
+        tracing::info!("handed leadership over");
+    }
     tokio::time::timeout(Duration::from_secs(5), node.stop())
         .await
         .context("node did not stop within 5 s")??;

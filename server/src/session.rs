@@ -378,9 +378,13 @@ impl Session {
     ///
     /// A sole voter that already passed a barrier in its current term
     /// skips it: every entry committed since was applied before its writer
-    /// was answered. With other voters the full ReadIndex round runs every
-    /// time, so a deposed leader cannot serve stale data.
+    /// was answered. With other voters, the leader's lease (openraft's: a
+    /// quorum acknowledged it within the last election timeout, so no
+    /// other leader can exist yet) proves leadership without a network
+    /// round; when the lease has lapsed, a ReadIndex round asks a quorum.
+    /// Either way a deposed leader never serves stale data.
     async fn barrier(&self) -> Result<()> {
+        use openraft::ReadPolicy;
         use openraft::async_runtime::WatchReceiver;
         let (term, sole_leader) = {
             let metrics = self.raft.metrics();
@@ -394,11 +398,12 @@ impl Session {
         if sole_leader && self.barrier_term.load(Ordering::Acquire) == term {
             return Ok(());
         }
-        match self
-            .raft
-            .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
-            .await
-        {
+        let confirmed = match self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
+            Ok(read) => Ok(read),
+            Err(e) if e.forward_to_leader().is_some() => return Err(Error::NotLeader),
+            Err(_) => self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await,
+        };
+        match confirmed {
             Ok(_) => {
                 self.barrier_term.store(term, Ordering::Release);
                 Ok(())

@@ -171,6 +171,23 @@ impl Node {
             .map_err(|_| refused("leadership transfer failed"))
     }
 
+    /// Before this node goes away: if it leads and another voter exists,
+    /// hands leadership over (bounded by [`TRANSFER_TIMEOUT`]), so the
+    /// cluster does not wait for an election timeout. Returns whether
+    /// leadership moved; a node that does not lead has nothing to do.
+    pub async fn handover(&self) -> bool {
+        if !self.is_leader() {
+            return false;
+        }
+        match self.transfer(0).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!(error = %e, "no leadership handover");
+                false
+            }
+        }
+    }
+
     /// Waits, up to [`CATCH_UP_TIMEOUT`], until learner `id` has every
     /// entry this leader had when asked.
     async fn wait_caught_up(&self, id: u64) -> Result<()> {

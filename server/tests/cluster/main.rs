@@ -226,3 +226,44 @@ async fn nodes_joining_at_the_same_time_all_get_in() {
     let voters = members.iter().filter(|m| m.is_voter()).count();
     assert!((3..=4).contains(&voters), "{members:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_hands_over_before_it_stops() {
+    let mut cluster = Cluster::start(3).await;
+    let seed = vec![cluster.addresses[0].clone()];
+    for id in [2, 3] {
+        cluster
+            .node(id)
+            .join(&seed, Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    let s = cluster.node(1).session("app").await.unwrap();
+    s.exec("CREATE TABLE t(x)").await.unwrap();
+    drop(s);
+    let started = Instant::now();
+    assert!(cluster.node(1).handover().await);
+    cluster.nodes[0].take().unwrap().stop().await.unwrap();
+    // Another node leads at once, without waiting out an election timeout.
+    let leader = cluster.leader().await;
+    leader
+        .session("app")
+        .await
+        .unwrap()
+        .exec("INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // A node that does not lead has nothing to hand over.
+    let follower = cluster
+        .nodes
+        .iter()
+        .flatten()
+        .find(|n| !n.is_leader())
+        .unwrap();
+    assert!(!follower.handover().await);
+}
