@@ -38,7 +38,7 @@ import (
 )
 
 var (
-	addr     = flag.String("addr", "127.0.0.1:9001", "dqlite node address")
+	addr     = flag.String("addr", "127.0.0.1:9001", "dqlite node addresses, comma-separated")
 	workload = flag.String("workload", "kvwrite", "kvwrite, read, tx100 or scan")
 	clients  = flag.Int("clients", 1, "concurrent clients")
 	duration = flag.Duration("duration", 5*time.Second, "how long to run")
@@ -63,7 +63,11 @@ func main() {
 		*dbName = "bench-" + *workload
 	}
 	store := client.NewInmemNodeStore()
-	if err := store.Set(context.Background(), []client.NodeInfo{{Address: *addr}}); err != nil {
+	var nodes []client.NodeInfo
+	for _, a := range strings.Split(*addr, ",") {
+		nodes = append(nodes, client.NodeInfo{Address: a})
+	}
+	if err := store.Set(context.Background(), nodes); err != nil {
 		log.Fatal(err)
 	}
 	drv, err := driver.New(store)

@@ -75,6 +75,7 @@ def main():
     parser.add_argument("--duration", default="5s")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated workloads")
+    parser.add_argument("--nodes", type=int, default=1, help="cluster size (1 or 3 make sense)")
     args = parser.parse_args()
     if not shutil.which("dqlite-demo"):
         sys.exit("dqlite-demo not found: apt-get install go-dqlite")
@@ -89,22 +90,32 @@ def main():
         check=True,
     )
 
-    ours_port, c_port, c_api = free_port(), free_port(), free_port()
-    servers = {
-        "ours": subprocess.Popen(
-            [os.path.join(ROOT, "target/release/dqlite-server"), "--address", f"127.0.0.1:{ours_port}",
-             "--dir", os.path.join(work, "ours")],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "ours.log"), "w"), env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}),
-        "c": subprocess.Popen(
-            ["dqlite-demo", "--api", f"127.0.0.1:{c_api}", "--db", f"127.0.0.1:{c_port}",
-             "--dir", os.path.join(work, "c")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    }
-    ports = {"ours": ours_port, "c": c_port}
+    env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+    servers = {"ours": [], "c": []}
+    addresses = {"ours": [], "c": []}
     try:
-        for name, proc in servers.items():
-            wait_port(ports[name], proc)
-        time.sleep(1)  # let the C node finish electing itself
+        for i in range(args.nodes):
+            port = free_port()
+            command = [os.path.join(ROOT, "target/release/dqlite-server"), "--id", str(i + 1),
+                       "--address", f"127.0.0.1:{port}", "--dir", os.path.join(work, f"ours{i + 1}")]
+            if i > 0:
+                command += ["--join", addresses["ours"][0]]
+            servers["ours"].append(subprocess.Popen(
+                command, stdout=subprocess.DEVNULL,
+                stderr=open(os.path.join(work, f"ours{i + 1}.log"), "w"), env=env))
+            addresses["ours"].append(f"127.0.0.1:{port}")
+            c_port, c_api = free_port(), free_port()
+            command = ["dqlite-demo", "--api", f"127.0.0.1:{c_api}", "--db", f"127.0.0.1:{c_port}",
+                       "--dir", os.path.join(work, f"c{i + 1}")]
+            if i > 0:
+                command += ["--join", addresses["c"][0]]
+            servers["c"].append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            addresses["c"].append(f"127.0.0.1:{c_port}")
+            for name in ("ours", "c"):
+                wait_port(int(addresses[name][-1].rsplit(":", 1)[1]), servers[name][-1])
+        # Let the C node elect itself, and clusters settle their roles
+        # (dqlite-demo's role management runs every few seconds).
+        time.sleep(1 if args.nodes == 1 else 10)
         only = set(filter(None, args.only.split(",")))
         rows = []
         for workload, clients in SCENARIOS:
@@ -113,25 +124,27 @@ def main():
             samples = {"ours": [], "c": []}
             for run in range(args.runs):
                 for name in ("ours", "c"):
-                    before = cpu_seconds(servers[name].pid)
+                    before = sum(cpu_seconds(p.pid) for p in servers[name])
                     out = subprocess.run(
-                        [bench, "-addr", f"127.0.0.1:{ports[name]}", "-workload", workload,
+                        [bench, "-addr", ",".join(addresses[name]), "-workload", workload,
                          "-clients", str(clients), "-duration", args.duration,
                          "-db", f"bench-{workload}-{clients}"],
                         capture_output=True, text=True, timeout=600)
                     if out.returncode != 0:
                         sys.exit(f"{name} {workload}: {out.stderr.strip()}")
                     result = json.loads(out.stdout)
-                    result["cpu_ms_per_op"] = 1000 * (cpu_seconds(servers[name].pid) - before) / max(result["ops"], 1)
+                    after = sum(cpu_seconds(p.pid) for p in servers[name])
+                    result["cpu_ms_per_op"] = 1000 * (after - before) / max(result["ops"], 1)
                     samples[name].append(result)
             med = {n: {k: statistics.median(r[k] for r in s) for k in ("ops_per_sec", "p99_ms", "cpu_ms_per_op")}
                    for n, s in samples.items()}
             rows.append((f"{workload} x{clients}", med))
-        rss = {n: peak_rss_mib(p.pid) for n, p in servers.items()}
+        rss = {n: max(peak_rss_mib(p.pid) for p in procs) for n, procs in servers.items()}
     finally:
-        for proc in servers.values():
+        everything = [p for procs in servers.values() for p in procs]
+        for proc in everything:
             proc.terminate()
-        for proc in servers.values():
+        for proc in everything:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -150,7 +163,8 @@ def main():
               f"{o['p99_ms']:>7.2f}ms {c['p99_ms']:>7.2f}ms "
               f"{o['cpu_ms_per_op']:>10.3f}ms {c['cpu_ms_per_op']:>8.3f}ms "
               f"{o['cpu_ms_per_op'] / max(c['cpu_ms_per_op'], 1e-9):>8.2f}x")
-    print(f"peak RSS: ours {rss['ours']:.0f} MiB, C server (dqlite-demo process) {rss['c']:.0f} MiB")
+    print(f"{args.nodes} node(s); CPU per op summed over all nodes")
+    print(f"peak RSS per node: ours {rss['ours']:.0f} MiB, C server (dqlite-demo process) {rss['c']:.0f} MiB")
 
 
 if __name__ == "__main__":
