@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use crate::util::Client;
 
 /// A port nobody listens on right now (bound, then released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -28,10 +28,10 @@ fn free_port() -> u16 {
 
 /// A server process that is killed when dropped, so a failing test never
 /// leaves it running.
-struct ServerProcess(Child);
+pub(crate) struct ServerProcess(Child);
 
 impl ServerProcess {
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -43,11 +43,17 @@ impl Drop for ServerProcess {
     }
 }
 
-fn spawn_server(address: &str, dir: &std::path::Path) -> ServerProcess {
+pub(crate) fn spawn_server(address: &str, dir: &std::path::Path) -> ServerProcess {
+    spawn_node(address, dir, &[])
+}
+
+/// The binary with more flags (`--id`, `--join`).
+pub(crate) fn spawn_node(address: &str, dir: &std::path::Path, extra: &[&str]) -> ServerProcess {
     ServerProcess(
         Command::new(env!("CARGO_BIN_EXE_dqlite-server"))
             .args(["--address", address, "--dir"])
             .arg(dir)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -80,7 +86,7 @@ async fn connect(address: &str) -> TcpStream {
 }
 
 /// One request and its reply; `None` once the connection is gone.
-async fn request(stream: &mut TcpStream, request: &Request) -> Option<Response> {
+pub(crate) async fn request(stream: &mut TcpStream, request: &Request) -> Option<Response> {
     let mut buf = BytesMut::new();
     request.encode(&mut buf).unwrap();
     stream.write_all(&buf).await.ok()?;
@@ -94,7 +100,7 @@ async fn request(stream: &mut TcpStream, request: &Request) -> Option<Response> 
     Response::decode_frame(&frame, &ResponseContext::default()).ok()
 }
 
-fn exec(sql: String) -> Request {
+pub(crate) fn exec(sql: String) -> Request {
     Request::from(ExecSql {
         db_id: 0,
         sql,

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
+mod cluster_kill;
 mod durability;
 mod util;
 
