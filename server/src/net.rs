@@ -142,7 +142,6 @@ async fn connection(mut stream: TcpStream, node: Node, limits: Limits) -> std::i
         None => return Ok(()),
         Some(First::Peer) => {
             let _ = buf.split_to(8);
-            tracing::debug!("node-to-node connection");
             serve_peer(stream, buf, node.raft().clone()).await;
             return Ok(());
         }

@@ -208,7 +208,7 @@ async fn start_raft(
     }
     .validate()
     .map_err(|e| Error::Config(e.to_string()))?;
-    let raft = Raft::new(builder.id, Arc::new(config), Network, log, sm)
+    let raft = Raft::new(builder.id, Arc::new(config), Network(builder.id), log, sm)
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
     if fresh && builder.id == 1 {

@@ -81,6 +81,11 @@ pub(crate) struct BusyWait {
     pub(crate) released: Arc<tokio::sync::Notify>,
 }
 
+/// How long a leader waits for a quorum (to commit a write, or to confirm
+/// its leadership before a statement) before it answers "leadership lost":
+/// a leader cut off from the other voters refuses work instead of hanging.
+pub const QUORUM_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Longest pause between retries when no release is signalled.
 const MAX_BUSY_PAUSE: Duration = Duration::from_millis(16);
 
@@ -401,7 +406,17 @@ impl Session {
         let confirmed = match self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
             Ok(read) => Ok(read),
             Err(e) if e.forward_to_leader().is_some() => return Err(Error::NotLeader),
-            Err(_) => self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await,
+            Err(_) => {
+                let read_index = self.raft.ensure_linearizable(ReadPolicy::ReadIndex);
+                match tokio::time::timeout(QUORUM_TIMEOUT, read_index).await {
+                    Ok(confirmed) => confirmed,
+                    Err(_) => {
+                        return Err(Error::LeadershipLost(format!(
+                            "no quorum confirmed this leader within {QUORUM_TIMEOUT:?}"
+                        )));
+                    }
+                }
+            }
         };
         match confirmed {
             Ok(_) => {
@@ -419,7 +434,22 @@ impl Session {
             origin: self.node_id,
             frames,
         };
-        match self.raft.client_write(command).await {
+        let written =
+            match tokio::time::timeout(QUORUM_TIMEOUT, self.raft.client_write(command)).await {
+                Ok(written) => written,
+                Err(_) => {
+                    // Still leader as far as Raft knows, but no quorum took the
+                    // entry: its fate is open, so the transaction stays pending
+                    // (holding the write lock) until Raft commits it (then it
+                    // is published) or a new leader's log replaces it (then it
+                    // is dropped). Nothing can be built on top of it meanwhile.
+                    tracing::warn!(db = %self.db, "a write was not committed in time");
+                    return Err(Error::LeadershipLost(format!(
+                        "not committed by a quorum within {QUORUM_TIMEOUT:?}"
+                    )));
+                }
+            };
+        match written {
             Ok(_) => Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, db = %self.db, "replication failed");

@@ -5,7 +5,9 @@
 //!
 //! A node dials a peer's address and sends [`PEER_MAGIC`] where a client
 //! would send its protocol version word (1, or the legacy word), so the
-//! listener tells the two apart by the first 8 bytes. Then each side sends
+//! listener tells the two apart by the first 8 bytes; its own node id
+//! follows (u64 LE), for logs and for tests that cut links between
+//! nodes. Then each side sends
 //! frames of a 4-byte big-endian length and a postcard-encoded
 //! [`PeerRequest`] or [`PeerResponse`]; requests and responses alternate.
 //! A frame longer than [`MAX_PEER_FRAME`] closes the connection.
@@ -80,14 +82,15 @@ fn codec() -> LengthDelimitedCodec {
         .new_codec()
 }
 
-/// Creates [`Peer`] clients.
+/// Creates [`Peer`] clients for node `0`.
 #[derive(Debug, Clone, Default)]
-pub struct Network;
+pub struct Network(pub u64);
 
 /// A client for one peer: one connection, dialed on first use and again
 /// after any failure.
 #[derive(Debug)]
 pub struct Peer {
+    me: u64,
     target: u64,
     address: String,
     conn: Option<Framed<TcpStream, LengthDelimitedCodec>>,
@@ -98,6 +101,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Self::Network {
         Peer {
+            me: self.0,
             target,
             address: node.address.clone(),
             conn: None,
@@ -120,7 +124,9 @@ impl Peer {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
             })??;
         stream.set_nodelay(true)?;
-        stream.write_all(&PEER_MAGIC.to_le_bytes()).await?;
+        let mut hello = PEER_MAGIC.to_le_bytes().to_vec();
+        hello.extend_from_slice(&self.me.to_le_bytes());
+        stream.write_all(&hello).await?;
         Ok(Framed::new(stream, codec()))
     }
 
@@ -296,7 +302,18 @@ impl RaftNetworkV2<TypeConfig> for Peer {
 
 /// Answers a peer's calls on a connection whose magic word was read.
 /// Returns when the peer hangs up or sends something unreadable.
-pub(crate) async fn serve_peer(stream: TcpStream, buffered: bytes::BytesMut, raft: Raft) {
+pub(crate) async fn serve_peer(mut stream: TcpStream, mut buffered: bytes::BytesMut, raft: Raft) {
+    use tokio::io::AsyncReadExt;
+    // The caller's node id follows the magic word.
+    while buffered.len() < 8 {
+        match tokio::time::timeout(CONNECT_TIMEOUT, stream.read_buf(&mut buffered)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+    }
+    let id = buffered.split_to(8);
+    let from = u64::from_le_bytes(id[..].try_into().unwrap_or_default());
+    tracing::debug!(from, "node-to-node connection");
     let mut parts = tokio_util::codec::FramedParts::new::<bytes::Bytes>(stream, codec());
     parts.read_buf = buffered;
     let mut conn = Framed::from_parts(parts);

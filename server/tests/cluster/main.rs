@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
+mod proxy;
+
 use std::time::{Duration, Instant};
 
 use dqlite_protocol::Role;
@@ -359,4 +361,102 @@ async fn a_restarted_node_catches_up_from_a_snapshot_and_the_log() {
         .query_row("SELECT count(DISTINCT i) FROM t", [], |r| r.get(0))
         .unwrap();
     assert_eq!(count, 210);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_leader_refuses_writes_and_the_cluster_heals() {
+    // Every node advertises a proxy, so links between nodes can be cut.
+    let mut proxies = Vec::new();
+    let mut nodes = Vec::new();
+    let mut dirs = Vec::new();
+    for id in 1..=3u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = proxy::Proxy::start(listener.local_addr().unwrap().to_string()).await;
+        let node = Node::builder(id, proxy.address.clone(), dir.path())
+            .serve(listener, Limits::default())
+            .start()
+            .await
+            .unwrap();
+        proxies.push(proxy);
+        nodes.push(node);
+        dirs.push(dir);
+    }
+    for node in &nodes[1..] {
+        node.join(&[proxies[0].address.clone()], Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    let s = nodes[0].session("app").await.unwrap();
+    s.exec("CREATE TABLE t(x)").await.unwrap();
+    s.exec("INSERT INTO t VALUES ('before')").await.unwrap();
+
+    // Cut node 1 (the leader) off from nodes 2 and 3, both ways.
+    proxies[0].block(&[2, 3]);
+    proxies[1].block(&[1]);
+    proxies[2].block(&[1]);
+    let started = Instant::now();
+    let err = s
+        .exec("INSERT INTO t VALUES ('minority')")
+        .await
+        .unwrap_err();
+    let (code, _) = err.failure();
+    assert!(
+        code == dqlite_protocol::codes::NOT_LEADER
+            || code == dqlite_protocol::codes::LEADERSHIP_LOST,
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The majority elects a leader of its own and takes writes.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let majority = loop {
+        if let Some(n) = nodes[1..].iter().find(|n| n.is_leader()) {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "the majority elected no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    majority
+        .session("app")
+        .await
+        .unwrap()
+        .exec("INSERT INTO t VALUES ('majority')")
+        .await
+        .unwrap();
+
+    // Healed, node 1 follows and converges; the minority write is gone.
+    for proxy in &proxies {
+        proxy.block(&[]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let image = loop {
+        let mut images = Vec::new();
+        for node in &nodes {
+            images.push(node.session("app").await.unwrap().dump().await.unwrap());
+        }
+        if images.windows(2).all(|w| w[0] == w[1]) {
+            break images.pop().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the nodes did not converge");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!nodes[0].is_leader() || nodes[1..].iter().all(|n| !n.is_leader()));
+    let path = dirs[0].path().join("image.db");
+    std::fs::write(&path, image).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut stmt = conn.prepare("SELECT x FROM t ORDER BY rowid").unwrap();
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, ["before", "majority"]);
+    for node in nodes {
+        node.stop().await.unwrap();
+    }
 }
