@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,14 +36,59 @@ type clientAPI struct {
 	describe func(ctx context.Context) (weight uint64, err error)
 	weight   func(ctx context.Context, w uint64) error
 	dump     func(ctx context.Context, db string) ([]file, error)
-	close    func() error
+	// add adds a node with role "voter", "stand-by" or "spare" (Client.Add).
+	add func(ctx context.Context, n node) error
+	// assign gives node id the role "voter", "stand-by" or "spare".
+	assign func(ctx context.Context, id uint64, role string) error
+	remove func(ctx context.Context, id uint64) error
+	close  func() error
 }
+
+// clientVersion is how one go-dqlite version makes clients: of one node,
+// or of the leader found through a node store.
+type clientVersion struct {
+	connect    func(ctx context.Context, addr string) (clientAPI, error)
+	findLeader func(ctx context.Context, nodes []node) (clientAPI, error)
+}
+
+var clientsV1 = clientVersion{connect: newClientV1, findLeader: findLeaderV1}
+var clientsV3 = clientVersion{connect: newClientV3, findLeader: findLeaderV3}
 
 func newClientV1(ctx context.Context, addr string) (clientAPI, error) {
 	c, err := client1.New(ctx, addr)
 	if err != nil {
 		return clientAPI{}, err
 	}
+	return wrapClientV1(c), nil
+}
+
+// findLeaderV1 is client.FindLeader with an in-memory store of nodes.
+func findLeaderV1(ctx context.Context, nodes []node) (clientAPI, error) {
+	store := client1.NewInmemNodeStore()
+	infos := make([]client1.NodeInfo, 0, len(nodes))
+	for _, n := range nodes {
+		infos = append(infos, client1.NodeInfo{ID: n.ID, Address: n.Address})
+	}
+	if err := store.Set(ctx, infos); err != nil {
+		return clientAPI{}, err
+	}
+	c, err := client1.FindLeader(ctx, store)
+	if err != nil {
+		return clientAPI{}, err
+	}
+	return wrapClientV1(c), nil
+}
+
+func roleV1(role string) (client1.NodeRole, error) {
+	for _, r := range []client1.NodeRole{client1.Voter, client1.StandBy, client1.Spare} {
+		if r.String() == role {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("no role %q", role)
+}
+
+func wrapClientV1(c *client1.Client) clientAPI {
 	return clientAPI{
 		leader: func(ctx context.Context) (node, error) {
 			n, err := c.Leader(ctx)
@@ -75,8 +121,23 @@ func newClientV1(ctx context.Context, addr string) (clientAPI, error) {
 			}
 			return out, err
 		},
-		close: c.Close,
-	}, nil
+		add: func(ctx context.Context, n node) error {
+			role, err := roleV1(n.Role)
+			if err != nil {
+				return err
+			}
+			return c.Add(ctx, client1.NodeInfo{ID: n.ID, Address: n.Address, Role: role})
+		},
+		assign: func(ctx context.Context, id uint64, role string) error {
+			r, err := roleV1(role)
+			if err != nil {
+				return err
+			}
+			return c.Assign(ctx, id, r)
+		},
+		remove: c.Remove,
+		close:  c.Close,
+	}
 }
 
 func newClientV3(ctx context.Context, addr string) (clientAPI, error) {
@@ -84,6 +145,36 @@ func newClientV3(ctx context.Context, addr string) (clientAPI, error) {
 	if err != nil {
 		return clientAPI{}, err
 	}
+	return wrapClientV3(c), nil
+}
+
+// findLeaderV3 is client.FindLeader with an in-memory store of nodes.
+func findLeaderV3(ctx context.Context, nodes []node) (clientAPI, error) {
+	store := client3.NewInmemNodeStore()
+	infos := make([]client3.NodeInfo, 0, len(nodes))
+	for _, n := range nodes {
+		infos = append(infos, client3.NodeInfo{ID: n.ID, Address: n.Address})
+	}
+	if err := store.Set(ctx, infos); err != nil {
+		return clientAPI{}, err
+	}
+	c, err := client3.FindLeader(ctx, store)
+	if err != nil {
+		return clientAPI{}, err
+	}
+	return wrapClientV3(c), nil
+}
+
+func roleV3(role string) (client3.NodeRole, error) {
+	for _, r := range []client3.NodeRole{client3.Voter, client3.StandBy, client3.Spare} {
+		if r.String() == role {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("no role %q", role)
+}
+
+func wrapClientV3(c *client3.Client) clientAPI {
 	return clientAPI{
 		leader: func(ctx context.Context) (node, error) {
 			n, err := c.Leader(ctx)
@@ -116,8 +207,23 @@ func newClientV3(ctx context.Context, addr string) (clientAPI, error) {
 			}
 			return out, err
 		},
-		close: c.Close,
-	}, nil
+		add: func(ctx context.Context, n node) error {
+			role, err := roleV3(n.Role)
+			if err != nil {
+				return err
+			}
+			return c.Add(ctx, client3.NodeInfo{ID: n.ID, Address: n.Address, Role: role})
+		},
+		assign: func(ctx context.Context, id uint64, role string) error {
+			r, err := roleV3(role)
+			if err != nil {
+				return err
+			}
+			return c.Assign(ctx, id, r)
+		},
+		remove: c.Remove,
+		close:  c.Close,
+	}
 }
 
 // testClient: the client package against a one-node cluster: node

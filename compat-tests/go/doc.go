@@ -4,9 +4,10 @@
 //
 // The tests live in the _test.go files; this file only documents the package.
 // They read the node's address from the environment variable DQLITE_ADDRESS
-// and fail (they do not skip) when it is missing. Normally they are run by the
-// Rust harness in ../tests/go.rs, which starts the Rust server in-process, builds
-// this package once with
+// and fail (they do not skip) when it is missing (the cluster scenarios
+// excepted, see below). Normally they are run by the Rust harness in
+// ../tests/go.rs, which starts the Rust server in-process, builds this
+// package once with
 //
 //	CGO_ENABLED=0 go test -c -tags nosqlite3 -o <dir>/dqlite-compat.test
 //
@@ -24,6 +25,21 @@
 // Every test uses database names of its own (see dbName), so the tests can
 // share one node. Every scenario exists twice, TestV1Xxx for go-dqlite 1.11.x
 // and TestV3Xxx for go-dqlite v3, sharing one implementation (see flavor).
+//
+// The cluster scenarios (cluster_test.go, TestV1Cluster... and
+// TestV3Cluster...) need a cluster rather than one node: they read the
+// members' addresses from DQLITE_CLUSTER (comma-separated; node ids 1, 2,
+// 3... in that order) and, for the membership scenarios, the address of a
+// running node that is not a member yet from DQLITE_NEW_NODE (its id is the
+// number of members plus one); they skip when these are not set. Those that
+// need the cluster acted upon (its leader stopped, its members' copies of a
+// database compared) ask the harness through files in the directory
+// DQLITE_HANDSHAKE (see askHarness) and skip without it. The Rust harness
+// in ../tests/cluster.rs sets all three. By hand, against a cluster started
+// as the top-level README shows:
+//
+//	DQLITE_CLUSTER=127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 CGO_ENABLED=0 \
+//		go test -tags nosqlite3 -v -run ClusterClient ./...
 //
 // A test that fails because the server misbehaves (not because of the test)
 // is kept and marked with t.Skip("SERVER BUG: ...") until the server is fixed.

@@ -108,9 +108,11 @@ func dbName(t testing.TB) string {
 // flavor is one go-dqlite version: the scenarios are written once against
 // database/sql and run with both.
 type flavor struct {
-	// open returns a database/sql handle on database dbname, closed at the
-	// end of the test.
-	open func(t *testing.T, dbname string) *sql.DB
+	// name is "v1" or "v3".
+	name string
+	// openNodes returns a database/sql handle on database dbname through a
+	// node store holding nodes, closed at the end of the test.
+	openNodes func(t *testing.T, dbname string, nodes []node) *sql.DB
 	// sqlError extracts the driver.Error of this version from err.
 	sqlError func(err error) (code int, message string, ok bool)
 	// maxParams is the most parameters the client sends (v1 refuses more
@@ -118,18 +120,38 @@ type flavor struct {
 	maxParams int
 }
 
+// open returns a database/sql handle on database dbname of the node at
+// DQLITE_ADDRESS, closed at the end of the test.
+func (f flavor) open(t *testing.T, dbname string) *sql.DB {
+	t.Helper()
+	return f.openNodes(t, dbname, []node{{ID: 1, Address: address(t)}})
+}
+
+// Driver settings of every test: bounded connection attempts and few
+// retries, so that a test fails rather than hangs.
+const (
+	connectionTimeout = 5 * time.Second
+	contextTimeout    = 10 * time.Second
+	retryLimit        = 3
+)
+
 var v1 = flavor{
-	open: func(t *testing.T, dbname string) *sql.DB {
+	name: "v1",
+	openNodes: func(t *testing.T, dbname string, nodes []node) *sql.DB {
 		t.Helper()
 		ctx := testContext(t)
 		store := client1.NewInmemNodeStore()
-		if err := store.Set(ctx, []client1.NodeInfo{{ID: 1, Address: address(t)}}); err != nil {
+		infos := make([]client1.NodeInfo, 0, len(nodes))
+		for _, n := range nodes {
+			infos = append(infos, client1.NodeInfo{ID: n.ID, Address: n.Address})
+		}
+		if err := store.Set(ctx, infos); err != nil {
 			t.Fatalf("node store: %v", err)
 		}
 		drv, err := driver1.New(store,
-			driver1.WithConnectionTimeout(5*time.Second),
-			driver1.WithContextTimeout(10*time.Second),
-			driver1.WithRetryLimit(3),
+			driver1.WithConnectionTimeout(connectionTimeout),
+			driver1.WithContextTimeout(contextTimeout),
+			driver1.WithRetryLimit(retryLimit),
 		)
 		if err != nil {
 			t.Fatalf("driver.New: %v", err)
@@ -153,17 +175,22 @@ var v1 = flavor{
 }
 
 var v3 = flavor{
-	open: func(t *testing.T, dbname string) *sql.DB {
+	name: "v3",
+	openNodes: func(t *testing.T, dbname string, nodes []node) *sql.DB {
 		t.Helper()
 		ctx := testContext(t)
 		store := client3.NewInmemNodeStore()
-		if err := store.Set(ctx, []client3.NodeInfo{{ID: 1, Address: address(t)}}); err != nil {
+		infos := make([]client3.NodeInfo, 0, len(nodes))
+		for _, n := range nodes {
+			infos = append(infos, client3.NodeInfo{ID: n.ID, Address: n.Address})
+		}
+		if err := store.Set(ctx, infos); err != nil {
 			t.Fatalf("node store: %v", err)
 		}
 		drv, err := driver3.New(store,
-			driver3.WithConnectionTimeout(5*time.Second),
-			driver3.WithContextTimeout(10*time.Second),
-			driver3.WithRetryLimit(3),
+			driver3.WithConnectionTimeout(connectionTimeout),
+			driver3.WithContextTimeout(contextTimeout),
+			driver3.WithRetryLimit(retryLimit),
 		)
 		if err != nil {
 			t.Fatalf("driver.New: %v", err)

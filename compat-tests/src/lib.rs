@@ -9,12 +9,30 @@
 //!   `github.com/canonical/go-dqlite`) and `TestV3Xxx` (go-dqlite v3). They
 //!   read the node address from `DQLITE_ADDRESS` and fail when it is missing.
 //!   `go/doc.go` tells how to run them by hand.
+//! - `go/cluster_test.go`: the cluster scenarios, `TestV1Cluster…` and
+//!   `TestV3Cluster…`, against three nodes rather than one: the client
+//!   package (`FindLeader`, `Leader` and `Cluster` on every member), the
+//!   `database/sql` driver with a node store of every member (rows with
+//!   `random()`, `randomblob()` and `datetime('now')` read back the same, and
+//!   every member holds a byte-identical copy), failover (a writer keeps
+//!   writing through one `*sql.DB` while the leader is stopped, retrying
+//!   the errors of the leadership change as an application does; no
+//!   acknowledged row is lost) and membership changes through the client
+//!   (`Add` as spare, `Assign` stand-by, `Remove`, `Add` as voter, `Remove`).
+//!   They read the members' addresses from `DQLITE_CLUSTER` (comma-separated,
+//!   node ids 1, 2, 3… in that order), a fourth running node that is not a
+//!   member from `DQLITE_NEW_NODE` (id 4), and skip when they are missing.
 //! - `src/lib.rs` (this file): the harness. [`Server`] runs our node
-//!   in-process on `127.0.0.1:0`; [`go_test_binary`] builds the Go tests once
-//!   per test process (`CGO_ENABLED=0 go test -c -tags nosqlite3`);
-//!   [`run_go_test`] runs one Go test in its own process against its own
-//!   server; [`shell`] runs the `dqlite` shell.
-//! - `tests/go.rs`: one Rust `#[test]` per Go test, one line each.
+//!   in-process on `127.0.0.1:0`; [`Cluster`] (`src/cluster.rs`) runs
+//!   several, joined into one cluster; [`go_test_binary`] builds the Go
+//!   tests once per test process (`CGO_ENABLED=0 go test -c -tags
+//!   nosqlite3`); [`run_go_test`] runs one Go test in its own process
+//!   against its own server, [`run_go_cluster_test`] one cluster scenario
+//!   against its own cluster; [`shell`] runs the `dqlite` shell.
+//! - `tests/go.rs`: one Rust `#[test]` per Go test, one line each (the
+//!   cluster scenarios excepted).
+//! - `tests/cluster.rs`: one Rust `#[test]` per cluster scenario, one line
+//!   each.
 //! - `tests/shell.rs`: the Debian `dqlite` shell (go-dqlite 1.11.5) against
 //!   the server.
 //! - `tests/differential.rs`: the same raw request bytes sent to our server
@@ -22,8 +40,23 @@
 //!   run by [`CServer`]); the replies must be byte-identical except for the
 //!   documented deliberate differences.
 //!
-//! Every test gets a fresh server with its own temporary data directory, so
-//! a scenario that breaks the server cannot break the others.
+//! Every test gets a fresh server (or cluster) with its own temporary data
+//! directories, so a scenario that breaks the server cannot break the
+//! others.
+//!
+//! # Cluster scenarios and the harness
+//!
+//! A Go test cannot stop one of the in-process nodes, nor look inside them;
+//! it asks the harness, through files in the directory named by
+//! `DQLITE_HANDSHAKE` ([`HANDSHAKE_ENV`]): it writes `<seq>-<step>.request`
+//! (holding an argument) and waits, bounded, for `<seq>-<step>.reply` or
+//! `<seq>-<step>.error`, which the harness writes while it waits for the Go
+//! process (every 20 ms it looks for new requests). Both sides write under
+//! a temporary name and rename, so neither reads half a file. The steps
+//! ([`Cluster::handle`]): `stop-leader` stops the current leader as a crash
+//! would (no handover; the port closes) and answers its address;
+//! `converged <database>` waits (up to 20 s) until every running member
+//! holds a byte-identical image of the database.
 //!
 //! A Go test that fails because of a server bug is kept and skipped with a
 //! message starting `SERVER BUG:` (helper `knownServerBug` in
@@ -40,7 +73,7 @@
 //! | `DQLITE_COMPAT_DEMO` | `/usr/bin/dqlite-demo` | the Debian `dqlite-demo` (C server) for the differential tests |
 //! | `DQLITE_COMPAT_BUILD_TIMEOUT_SECS` | `600` | limit for building the Go tests (the first build may download modules through the Go module proxy) |
 //! | `DQLITE_COMPAT_TIMEOUT_SECS` | `120` | limit for one Go test or one shell command; the Go test gets `-test.timeout` a little shorter so it prints its goroutines first |
-//! | `DQLITE_COMPAT_ADDRESS` | unset | run against this already running node (e.g. the C server) instead of starting our server; the Go tests use fresh database names, so one node can serve every test |
+//! | `DQLITE_COMPAT_ADDRESS` | unset | run against this already running node (e.g. the C server) instead of starting our server; the Go tests use fresh database names, so one node can serve every test (not the cluster scenarios: they always start our nodes) |
 //! | `DQLITE_COMPAT_NODE_ID` | `1` | with `DQLITE_COMPAT_ADDRESS`: that node's id, which the client tests check (passed to them as `DQLITE_NODE_ID`) |
 //! | `DQLITE_COMPAT_KNOWN_BUGS` | unset | when set (to anything non-empty), the Go tests marked `SERVER BUG` run instead of skipping (passed through to the Go tests) |
 //! | `DQLITE_COMPAT_LOG` | unset | a `tracing` filter (e.g. `info`, `dqlite_server=debug`) for the in-process server's logs, shown with the test output |
@@ -48,15 +81,18 @@
 use std::ffi::OsStr;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use dqlite_server::Node;
 use dqlite_server::net::Limits;
 
 mod c_server;
+mod cluster;
 pub use c_server::{C_NODE_ID, CServer, DEFAULT_DEMO};
+pub use cluster::Cluster;
 
 /// Name of the Go test binary built in the output directory.
 pub const GO_TEST_BINARY: &str = "dqlite-compat.test";
@@ -286,56 +322,103 @@ pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> Output {
 ///
 /// If it cannot be started, or on timeout (with the output so far).
 pub fn run_with_input(command: &mut Command, input: Option<&str>, timeout: Duration) -> Output {
-    let description = format!("{command:?}");
-    let mut child = command
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {description}: {e}"));
-    if let Some(input) = input {
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let input = input.to_owned();
-        // A writer thread, so that a child that does not read cannot block us.
-        std::thread::spawn(move || {
-            use std::io::Write;
-            let _ = stdin.write_all(input.as_bytes());
-        });
-    }
-    let stdout = reader(child.stdout.take().expect("piped stdout"));
-    let stderr = reader(child.stderr.take().expect("piped stderr"));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break Err(format!("timed out after {timeout:?}; killed"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => break Err(format!("wait failed: {e}")),
+    Collecting::spawn(command, input).wait(timeout, &mut || {})
+}
+
+/// A running child whose output threads collect; killed on drop if it is
+/// still running (say, the caller panicked meanwhile).
+struct Collecting {
+    description: String,
+    child: Child,
+    readers: Option<(JoinHandle<String>, JoinHandle<String>)>,
+}
+
+impl Collecting {
+    /// Starts `command`, feeding it `input` (or closing its stdin).
+    ///
+    /// # Panics
+    ///
+    /// If it cannot be started.
+    fn spawn(command: &mut Command, input: Option<&str>) -> Self {
+        let description = format!("{command:?}");
+        let mut child = command
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {description}: {e}"));
+        if let Some(input) = input {
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            let input = input.to_owned();
+            // A writer thread, so that a child that does not read cannot block us.
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = stdin.write_all(input.as_bytes());
+            });
         }
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    match status {
-        Ok(status) => Output {
-            status,
-            stdout,
-            stderr,
-        },
-        Err(why) => {
-            panic!("{description}: {why}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}")
+        let stdout = reader(child.stdout.take().expect("piped stdout"));
+        let stderr = reader(child.stderr.take().expect("piped stderr"));
+        Self {
+            description,
+            child,
+            readers: Some((stdout, stderr)),
+        }
+    }
+
+    /// Waits for the child to exit, calling `tick` every 20 ms meanwhile;
+    /// kills it after `timeout`.
+    ///
+    /// # Panics
+    ///
+    /// On timeout (with the output so far).
+    fn wait(mut self, timeout: Duration, tick: &mut dyn FnMut()) -> Output {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break Err(format!("timed out after {timeout:?}; killed"));
+                }
+                Ok(None) => {
+                    tick();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => break Err(format!("wait failed: {e}")),
+            }
+        };
+        let (stdout, stderr) = self.readers.take().expect("collected once");
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        match status {
+            Ok(status) => Output {
+                status,
+                stdout,
+                stderr,
+            },
+            Err(why) => panic!(
+                "{}: {why}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+                self.description
+            ),
         }
     }
 }
 
-fn reader(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+impl Drop for Collecting {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn reader(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         let _ = pipe.read_to_end(&mut bytes);
@@ -400,6 +483,20 @@ fn build_go_tests(go: &Path, out_dir: &Path) -> Result<PathBuf, String> {
     Ok(binary)
 }
 
+/// The Go test binary, built once per process into `out_dir`; `None`
+/// (after a skip message) without a Go toolchain, unless `CI` is set.
+///
+/// # Panics
+///
+/// If the build fails, or there is no Go toolchain and `CI` is set.
+fn go_binary_or_skip(out_dir: &str) -> Option<&'static Path> {
+    let go = require_tool("the Go toolchain", "DQLITE_COMPAT_GO", "go")?;
+    match go_test_binary(&go, Path::new(out_dir)) {
+        Ok(binary) => Some(binary),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// Runs Go test `name` (e.g. `TestV1Types`) against a fresh server, with
 /// the Go tests built into `out_dir`. Prints the Go output; skips (or, with
 /// `CI`, fails) without a Go toolchain.
@@ -408,33 +505,154 @@ fn build_go_tests(go: &Path, out_dir: &Path) -> Result<PathBuf, String> {
 ///
 /// If the Go test fails, does not run, or times out.
 pub fn run_go_test(out_dir: &str, name: &str) {
-    let Some(go) = require_tool("the Go toolchain", "DQLITE_COMPAT_GO", "go") else {
+    let Some(binary) = go_binary_or_skip(out_dir) else {
         return;
     };
-    let binary = match go_test_binary(&go, Path::new(out_dir)) {
-        Ok(binary) => binary,
-        Err(e) => panic!("{e}"),
+    let server = Server::start();
+    let env = [
+        ("DQLITE_ADDRESS", server.address().to_owned()),
+        ("DQLITE_NODE_ID", server.id().to_string()),
+    ];
+    let (out, elapsed) = run_go_process(binary, name, &env, &mut |step, _| {
+        Err(format!(
+            "step {step:?}: a single-node test has no harness steps"
+        ))
+    });
+    drop(server);
+    check_go_output(name, &out, elapsed);
+}
+
+/// Runs cluster scenario `name` (e.g. `TestV1ClusterSQL`, from
+/// `go/cluster_test.go`) against a fresh [`Cluster`] of `joined` members
+/// plus `extra` nodes that run without being members, with the Go tests
+/// built into `out_dir`. The Go test gets the members' addresses in
+/// `DQLITE_CLUSTER` (comma-separated, node 1 first; node ids follow that
+/// order), the first extra node's address in `DQLITE_NEW_NODE` (its id is
+/// `joined + 1`), and asks the harness for the steps it cannot take itself
+/// (stopping the leader, comparing the nodes' databases) through files in
+/// `DQLITE_HANDSHAKE` (see [`Cluster::handle`]). Prints the Go output;
+/// skips (or, with `CI`, fails) without a Go toolchain.
+///
+/// # Panics
+///
+/// If the cluster does not start, or the Go test fails, does not run, or
+/// times out.
+pub fn run_go_cluster_test(out_dir: &str, name: &str, joined: usize, extra: usize) {
+    let Some(binary) = go_binary_or_skip(out_dir) else {
+        return;
     };
+    let started = Instant::now();
+    let mut cluster = Cluster::start(joined, extra);
+    eprintln!(
+        "started a {joined}-member cluster (+{extra} other nodes) in {:.1?}: {:?}, leader node {:?}",
+        started.elapsed(),
+        cluster.addresses(),
+        cluster.leader()
+    );
+    let mut env = vec![("DQLITE_CLUSTER", cluster.addresses().join(","))];
+    if let Some(address) = cluster.extra_addresses().first() {
+        env.push(("DQLITE_NEW_NODE", (*address).to_owned()));
+    }
+    let (out, elapsed) = run_go_process(binary, name, &env, &mut |step, argument| {
+        cluster.handle(step, argument)
+    });
+    drop(cluster);
+    check_go_output(name, &out, elapsed);
+}
+
+/// Runs Go test `name` with `env` and a fresh handshake directory in
+/// `DQLITE_HANDSHAKE`, answering its requests with `on_request` while it
+/// runs (see [`serve_requests`]). Returns its output and run time.
+fn run_go_process(
+    binary: &Path,
+    name: &str,
+    env: &[(&str, String)],
+    on_request: &mut dyn FnMut(&str, &str) -> Result<String, String>,
+) -> (Output, Duration) {
     let timeout = env_secs("DQLITE_COMPAT_TIMEOUT_SECS", DEFAULT_TIMEOUT);
     // Go's own timeout fires first and dumps every goroutine.
     let go_timeout = timeout
         .saturating_sub(Duration::from_secs(5))
         .max(Duration::from_secs(1));
-    let server = Server::start();
+    let handshake = tempfile::Builder::new()
+        .prefix("dqlite-compat-handshake-")
+        .tempdir()
+        .expect("a temporary handshake directory");
+    let mut command = Command::new(binary);
+    command
+        .arg("-test.run")
+        .arg(format!("^{name}$"))
+        .args(["-test.v", "-test.count=1"])
+        .arg(format!("-test.timeout={}s", go_timeout.as_secs()))
+        .current_dir(go_dir())
+        .env(HANDSHAKE_ENV, handshake.path());
+    for (var, value) in env {
+        command.env(var, value);
+    }
     let started = Instant::now();
-    let out = run_with_timeout(
-        Command::new(binary)
-            .arg("-test.run")
-            .arg(format!("^{name}$"))
-            .args(["-test.v", "-test.count=1"])
-            .arg(format!("-test.timeout={}s", go_timeout.as_secs()))
-            .current_dir(go_dir())
-            .env("DQLITE_ADDRESS", server.address())
-            .env("DQLITE_NODE_ID", server.id().to_string()),
-        timeout,
-    );
-    let elapsed = started.elapsed();
-    drop(server);
+    let mut handled = std::collections::HashSet::new();
+    let out = Collecting::spawn(&mut command, None).wait(timeout, &mut || {
+        serve_requests(handshake.path(), &mut handled, on_request);
+    });
+    (out, started.elapsed())
+}
+
+/// Environment variable naming the handshake directory of a Go test.
+pub const HANDSHAKE_ENV: &str = "DQLITE_HANDSHAKE";
+
+/// Answers the Go test's new requests in the handshake directory `dir`:
+/// the Go side (`askHarness` in `go/cluster_test.go`) writes
+/// `<seq>-<step>.request` holding an argument (renamed into place, so it is
+/// complete when seen) and waits for `<seq>-<step>.reply` (the answer) or
+/// `<seq>-<step>.error` (why the step failed), which this writes the same
+/// way.
+///
+/// # Panics
+///
+/// If an answer cannot be written.
+fn serve_requests(
+    dir: &Path,
+    handled: &mut std::collections::HashSet<String>,
+    on_request: &mut dyn FnMut(&str, &str) -> Result<String, String>,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut requests: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".request"))
+        .collect();
+    requests.sort_unstable();
+    for request in requests {
+        if !handled.insert(request.clone()) {
+            continue;
+        }
+        let base = request.trim_end_matches(".request");
+        let step = base.split_once('-').map_or(base, |(_, step)| step);
+        let argument = std::fs::read_to_string(dir.join(&request)).unwrap_or_default();
+        let started = Instant::now();
+        let (kind, text) = match on_request(step, argument.trim()) {
+            Ok(reply) => ("reply", reply),
+            Err(why) => ("error", why),
+        };
+        eprintln!(
+            "harness step {step:?} {argument:?}: {kind} after {:.1?}: {text}",
+            started.elapsed()
+        );
+        let tmp = dir.join(format!("{base}.{kind}.tmp"));
+        let path = dir.join(format!("{base}.{kind}"));
+        std::fs::write(&tmp, text.as_bytes())
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
+}
+
+/// Checks that Go test `name` passed (or skipped), printing its output.
+///
+/// # Panics
+///
+/// If it failed or did not run.
+fn check_go_output(name: &str, out: &Output, elapsed: Duration) {
     assert!(
         out.status.success(),
         "Go test {name} failed ({}) after {elapsed:.1?}\n{}",
@@ -463,6 +681,38 @@ pub fn run_go_test(out_dir: &str, name: &str) {
     } else {
         eprintln!("Go test {name} passed in {elapsed:.1?}");
     }
+}
+
+/// Whether Go test `name` is a cluster scenario (`TestV1Cluster…`,
+/// `TestV3Cluster…` in `go/cluster_test.go`), run by `tests/cluster.rs`
+/// through [`run_go_cluster_test`] rather than by `tests/go.rs`.
+pub fn is_cluster_go_test(name: &str) -> bool {
+    ["TestV1Cluster", "TestV3Cluster"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
+/// The Go tests the binary holds (`-test.list`), built into `out_dir`;
+/// `None` without a Go toolchain (unless `CI` is set).
+///
+/// # Panics
+///
+/// If the build or the listing fails.
+pub fn listed_go_tests(out_dir: &str) -> Option<Vec<String>> {
+    let binary = go_binary_or_skip(out_dir)?;
+    let out = run_with_timeout(
+        Command::new(binary).args(["-test.list", ".*"]),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", out.transcript());
+    let mut listed: Vec<String> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("Test"))
+        .map(str::to_owned)
+        .collect();
+    listed.sort_unstable();
+    Some(listed)
 }
 
 /// Runs the `dqlite` shell with `args`, feeding it `input` on stdin if
