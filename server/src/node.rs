@@ -44,8 +44,8 @@ use crate::session::{BusyWait, Session};
 use crate::sql::SqlLock;
 use crate::vfs::Vfs;
 
-mod join;
-mod membership;
+pub(crate) mod join;
+pub(crate) mod membership;
 
 pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
 

@@ -163,8 +163,9 @@ impl Node {
     /// Makes this node a member of the cluster `peers` belong to: finds
     /// the leader through them, ADDs this node (a node that already is a
     /// member goes on), then takes the role the cluster lacks most: voter
-    /// while it has fewer than [`WANTED_VOTERS`], else stand-by while it
-    /// has fewer than [`WANTED_STANDBYS`], else it stays a spare. Peers
+    /// while it has fewer than [`WANTED_VOTERS`](crate::WANTED_VOTERS), else
+    /// stand-by while it has fewer than
+    /// [`WANTED_STANDBYS`](crate::WANTED_STANDBYS), else it stays a spare. Peers
     /// (and the voters they name) are tried in turn, again and again, for
     /// up to `timeout`; a refusal (say, the address is taken) ends at once.
     pub async fn join(&self, peers: &[String], timeout: Duration) -> Result<()> {

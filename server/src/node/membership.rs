@@ -172,7 +172,7 @@ impl Node {
     }
 
     /// Before this node goes away: if it leads and another voter exists,
-    /// hands leadership over (bounded by [`TRANSFER_TIMEOUT`]), so the
+    /// hands leadership over (bounded by [`TRANSFER_TIMEOUT`](crate::TRANSFER_TIMEOUT)), so the
     /// cluster does not wait for an election timeout. Returns whether
     /// leadership moved; a node that does not lead has nothing to do.
     pub async fn handover(&self) -> bool {

@@ -9,7 +9,7 @@
 //! follows (u64 LE), for logs and for tests that cut links between
 //! nodes. Then each side sends
 //! frames of a 4-byte big-endian length and a postcard-encoded
-//! [`PeerRequest`] or [`PeerResponse`]; requests and responses alternate.
+//! `PeerRequest` or `PeerResponse`; requests and responses alternate.
 //! A frame longer than [`MAX_PEER_FRAME`] closes the connection.
 //!
 //! # Failures
