@@ -39,5 +39,6 @@ pub mod vfs;
 pub use error::{Error, Result};
 pub use node::join::{WANTED_STANDBYS, WANTED_VOTERS};
 pub use node::membership::{CATCH_UP_TIMEOUT, TRANSFER_TIMEOUT};
+pub use node::roles::NODE_FAILURE_TIMEOUT;
 pub use node::{DEFAULT_SNAPSHOT_EVERY, Member, Metadata, Node, NodeBuilder};
 pub use session::{ExecOutcome, Prepared, QUORUM_TIMEOUT, Session};

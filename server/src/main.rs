@@ -74,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
     let node = Node::builder(args.id, address.clone(), &args.dir)
         .snapshot_every(args.snapshot_every)
         .busy_timeout(Duration::from_millis(args.busy_timeout))
+        .manage_roles(true)
         .serve(listener, limits)
         .start()
         .await

@@ -46,6 +46,7 @@ use crate::vfs::Vfs;
 
 pub(crate) mod join;
 pub(crate) mod membership;
+pub(crate) mod roles;
 
 pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
 
@@ -64,6 +65,7 @@ pub struct NodeBuilder {
     startup_timeout: Duration,
     snapshot_every: u64,
     busy_timeout: Duration,
+    manage_roles: bool,
     listener: Option<(std::net::TcpListener, Limits)>,
 }
 
@@ -83,6 +85,16 @@ impl NodeBuilder {
     /// uses 5 s).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// Whether this node, while it leads, keeps the roles balanced as
+    /// go-dqlite's `app` does: up to 3 voters and 3 stand-bys among the
+    /// nodes that answer, and a stand-by (or spare) in place of a voter
+    /// silent for [`NODE_FAILURE_TIMEOUT`](crate::NODE_FAILURE_TIMEOUT).
+    /// Off by default: applications on go-dqlite's `app` do it themselves.
+    pub fn manage_roles(mut self, on: bool) -> Self {
+        self.manage_roles = on;
         self
     }
 
@@ -146,6 +158,7 @@ fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
         let (stopped_tx, stopped_rx) = watch::channel(false);
         let mut builder = builder;
         let listener = builder.listener.take();
+        let manage_roles = builder.manage_roles;
         let started = async {
             let listener = listener
                 .map(|(listener, limits)| {
@@ -169,6 +182,9 @@ fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
         };
         if ready.send(Ok(inner)).is_err() {
             tracing::warn!("the starter of the node went away");
+        }
+        if manage_roles {
+            tokio::task::spawn_local(node.clone().manage_roles());
         }
         let stop = async {
             let _ = stop_rx.await;
@@ -341,6 +357,7 @@ impl Node {
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             busy_timeout: Duration::ZERO,
+            manage_roles: false,
             listener: None,
         }
     }

@@ -17,6 +17,7 @@ struct Cluster {
     addresses: Vec<String>,
     dirs: Vec<tempfile::TempDir>,
     snapshot_every: u64,
+    manage_roles: bool,
 }
 
 impl Cluster {
@@ -26,11 +27,16 @@ impl Cluster {
     }
 
     async fn start_with(n: u64, snapshot_every: u64) -> Self {
+        Self::start_full(n, snapshot_every, false).await
+    }
+
+    async fn start_full(n: u64, snapshot_every: u64, manage_roles: bool) -> Self {
         let mut cluster = Self {
             nodes: Vec::new(),
             addresses: Vec::new(),
             dirs: Vec::new(),
             snapshot_every,
+            manage_roles,
         };
         for _ in 1..=n {
             let dir = tempfile::tempdir().unwrap();
@@ -51,6 +57,7 @@ impl Cluster {
         let i = usize::try_from(id - 1).unwrap();
         let node = Node::builder(id, self.addresses[i].clone(), self.dirs[i].path())
             .snapshot_every(self.snapshot_every)
+            .manage_roles(self.manage_roles)
             .serve(listener, Limits::default())
             .start()
             .await
@@ -459,4 +466,72 @@ async fn a_partitioned_leader_refuses_writes_and_the_cluster_heals() {
     for node in nodes {
         node.stop().await.unwrap();
     }
+}
+
+/// The roles node `at` lists, in id order, once they equal `want`
+/// (waiting, bounded).
+async fn roles_become(at: &Node, want: &[(u64, Role)]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let roles: Vec<(u64, Role)> = at.members().iter().map(|m| (m.id, m.role)).collect();
+        if roles == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "roles stayed {roles:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_roles_replace_a_voter_that_went_away() {
+    let mut cluster = Cluster::start_full(4, dqlite_server::DEFAULT_SNAPSHOT_EVERY, true).await;
+    let seed = vec![cluster.addresses[0].clone()];
+    // Joining at once can overshoot to four voters; the leader corrects it.
+    let timeout = Duration::from_secs(20);
+    let (a, b, c) = tokio::join!(
+        cluster.node(2).join(&seed, timeout),
+        cluster.node(3).join(&seed, timeout),
+        cluster.node(4).join(&seed, timeout),
+    );
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let standby = loop {
+        let members = cluster.node(1).members();
+        let voters = members.iter().filter(|m| m.is_voter()).count();
+        let standbys: Vec<u64> = members
+            .iter()
+            .filter(|m| m.role == Role::StandBy)
+            .map(|m| m.id)
+            .collect();
+        if voters == 3 && standbys.len() == 1 {
+            break standbys[0];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "roles did not settle: {members:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // A voter that is not the leader goes away: the stand-by replaces it.
+    let leader = cluster.leader().await.id();
+    let gone = (1..=4).find(|&id| id != leader && id != standby).unwrap();
+    cluster.stop(gone).await;
+    let mut want: Vec<(u64, Role)> = (1..=4)
+        .map(|id| {
+            let role = if id == gone { Role::Spare } else { Role::Voter };
+            (id, role)
+        })
+        .collect();
+    want.sort_unstable_by_key(|(id, _)| *id);
+    let leader = cluster.leader().await;
+    roles_become(leader, &want).await;
+    // It comes back as a spare, and is made the stand-by again.
+    cluster.restart(gone).await;
+    want[usize::try_from(gone - 1).unwrap()].1 = Role::StandBy;
+    roles_become(cluster.leader().await, &want).await;
 }
