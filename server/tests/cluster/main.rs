@@ -65,6 +65,20 @@ impl Cluster {
         self.nodes[i] = Some(node);
     }
 
+    /// Nodes 2, 3 and 4 join through node 1, all at the same time.
+    async fn join_2_to_4_at_once(&self) {
+        let seed = vec![self.addresses[0].clone()];
+        let timeout = Duration::from_secs(20);
+        let (a, b, c) = tokio::join!(
+            self.node(2).join(&seed, timeout),
+            self.node(3).join(&seed, timeout),
+            self.node(4).join(&seed, timeout),
+        );
+        a.unwrap();
+        b.unwrap();
+        c.unwrap();
+    }
+
     /// Stops node `id`.
     async fn stop(&mut self, id: u64) {
         let i = usize::try_from(id - 1).unwrap();
@@ -264,20 +278,11 @@ async fn nodes_join_by_address_and_fill_the_roles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_joining_at_the_same_time_all_get_in() {
     let cluster = Cluster::start(4).await;
-    let seed = vec![cluster.addresses[0].clone()];
-    let timeout = Duration::from_secs(20);
-    let (a, b, c) = tokio::join!(
-        cluster.node(2).join(&seed, timeout),
-        cluster.node(3).join(&seed, timeout),
-        cluster.node(4).join(&seed, timeout),
-    );
-    a.unwrap();
-    b.unwrap();
-    c.unwrap();
+    cluster.join_2_to_4_at_once().await;
     let members = cluster.node(1).members();
     assert_eq!(members.len(), 4);
     // Each joiner reads the roles, then asks for one: joiners racing each
-    // other can overshoot to a fourth voter (no rebalancing yet), but
+    // other can overshoot to a fourth voter (without managed roles), but
     // nobody is left out and no voter is lost.
     let voters = members.iter().filter(|m| m.is_voter()).count();
     assert!((3..=4).contains(&voters), "{members:?}");
@@ -488,17 +493,8 @@ async fn roles_become(at: &Node, want: &[(u64, Role)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn managed_roles_replace_a_voter_that_went_away() {
     let mut cluster = Cluster::start_full(4, dqlite_server::DEFAULT_SNAPSHOT_EVERY, true).await;
-    let seed = vec![cluster.addresses[0].clone()];
     // Joining at once can overshoot to four voters; the leader corrects it.
-    let timeout = Duration::from_secs(20);
-    let (a, b, c) = tokio::join!(
-        cluster.node(2).join(&seed, timeout),
-        cluster.node(3).join(&seed, timeout),
-        cluster.node(4).join(&seed, timeout),
-    );
-    a.unwrap();
-    b.unwrap();
-    c.unwrap();
+    cluster.join_2_to_4_at_once().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let standby = loop {
         let members = cluster.node(1).members();
