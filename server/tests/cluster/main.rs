@@ -65,6 +65,17 @@ impl Cluster {
         self.nodes[i] = Some(node);
     }
 
+    /// Nodes 2 and 3 join through node 1, one after the other.
+    async fn join_2_and_3(&self) {
+        let seed = vec![self.addresses[0].clone()];
+        for id in [2, 3] {
+            self.node(id)
+                .join(&seed, Duration::from_secs(20))
+                .await
+                .unwrap();
+        }
+    }
+
     /// Nodes 2, 3 and 4 join through node 1, all at the same time.
     async fn join_2_to_4_at_once(&self) {
         let seed = vec![self.addresses[0].clone()];
@@ -291,14 +302,7 @@ async fn nodes_joining_at_the_same_time_all_get_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_hands_over_before_it_stops() {
     let mut cluster = Cluster::start(3).await;
-    let seed = vec![cluster.addresses[0].clone()];
-    for id in [2, 3] {
-        cluster
-            .node(id)
-            .join(&seed, Duration::from_secs(20))
-            .await
-            .unwrap();
-    }
+    cluster.join_2_and_3().await;
     let s = cluster.node(1).session("app").await.unwrap();
     s.exec("CREATE TABLE t(x)").await.unwrap();
     drop(s);
@@ -334,14 +338,7 @@ async fn a_restarted_node_catches_up_from_a_snapshot_and_the_log() {
     // Snapshots every 32 entries: the leader compacts its log while node 3
     // is down, so node 3 needs a snapshot, then the entries after it.
     let mut cluster = Cluster::start_with(3, 32).await;
-    let seed = vec![cluster.addresses[0].clone()];
-    for id in [2, 3] {
-        cluster
-            .node(id)
-            .join(&seed, Duration::from_secs(20))
-            .await
-            .unwrap();
-    }
+    cluster.join_2_and_3().await;
     let s = cluster.node(1).session("app").await.unwrap();
     s.exec("CREATE TABLE t(i INTEGER, r INTEGER)")
         .await
