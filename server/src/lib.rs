@@ -31,6 +31,7 @@ mod fs_util;
 mod gateway;
 pub mod net;
 mod node;
+mod pipeline;
 pub mod raft;
 mod session;
 mod sql;

@@ -36,11 +36,12 @@ use tokio::sync::{oneshot, watch};
 
 use crate::error::{Error, Result};
 use crate::net::{self, Limits};
+use crate::pipeline::{self, LeaderId, Proposer};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{NodeInfo, TypeConfig};
-use crate::session::{BusyWait, Session};
+use crate::session::{BusyWait, Session, Shared};
 use crate::sql::SqlLock;
 use crate::vfs::Vfs;
 
@@ -246,6 +247,14 @@ async fn start_raft(
             .map_err(|e| Error::Raft(e.to_string()))?;
     }
     tracing::info!(id = builder.id, address = %builder.address, fresh, "node started");
+    let (proposer, proposals) = Proposer::new();
+    tokio::task::spawn_local(pipeline::run(
+        proposals,
+        builder.id,
+        raft.clone(),
+        vfs,
+        sql.clone(),
+    ));
     Ok(Arc::new(Inner {
         id: builder.id,
         address: builder.address,
@@ -257,7 +266,8 @@ async fn start_raft(
             released: Arc::default(),
         },
         metadata: Mutex::new(Metadata::default()),
-        barrier_term: Arc::new(AtomicU64::new(0)),
+        confirmed: Arc::default(),
+        proposer,
         stop: Mutex::new(Some(stop)),
         stopped,
     }))
@@ -290,8 +300,10 @@ struct Inner {
     sql: SqlLock,
     busy: BusyWait,
     metadata: Mutex<Metadata>,
-    /// Term in which a barrier last completed (0: none yet).
-    barrier_term: Arc<AtomicU64>,
+    /// The leadership a barrier last confirmed.
+    confirmed: Arc<Mutex<Option<LeaderId>>>,
+    /// Where sessions queue their write transactions for Raft.
+    proposer: Proposer,
     /// Tells the node's thread to stop.
     stop: Mutex<Option<oneshot::Sender<()>>>,
     /// Becomes true when the node's thread has stopped Raft.
@@ -380,15 +392,16 @@ impl Node {
     /// Opens a session on database `db` (created if new): one SQLite
     /// connection, as a client's OPEN does.
     pub async fn session(&self, db: &str) -> Result<Session> {
-        Session::open(
-            self.inner.id,
-            self.inner.raft.clone(),
-            self.inner.barrier_term.clone(),
-            self.inner.vfs,
-            self.inner.sql.clone(),
-            self.inner.busy.clone(),
-            db,
-        )
+        let shared = Shared {
+            node_id: self.inner.id,
+            raft: self.inner.raft.clone(),
+            confirmed: self.inner.confirmed.clone(),
+            vfs: self.inner.vfs,
+            lock: self.inner.sql.clone(),
+            busy: self.inner.busy.clone(),
+            proposer: self.inner.proposer.clone(),
+        };
+        Session::open(shared, db)
     }
 
     /// Whether this node is the leader now (as far as it knows).

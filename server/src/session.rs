@@ -1,17 +1,24 @@
 //! A client's handle on one database: one SQLite connection, driven
 //! directly by the task that owns the session (on a node's own thread,
-//! every client connection's task). Every call that commits a write
-//! transaction replicates its WAL frames through Raft before it returns.
+//! every client connection's task).
 //!
 //! SQLite runs inline, between awaits, as in the C server's event loop: a
 //! point query costs no thread switch. Each synchronous stretch of SQLite
-//! work holds the node's SQL lock ([`crate::sql::SqlLock`]), so sessions
-//! used from other threads never drive the VFS concurrently; no lock is
-//! held across an await. A query's rows are produced one ROWS message at a
-//! time, each sent before the next is stepped.
+//! work (a *job*) holds the node's SQL lock ([`crate::sql::SqlLock`]), so
+//! sessions used from other threads never drive the VFS concurrently; no
+//! lock is held across an await.
+//!
+//! Writes pipeline (see [`crate::vfs`] and [`crate::pipeline`]): a job
+//! that commits a write transaction queues its frames for Raft and frees
+//! the write lock at once, so the next write transaction, of this session
+//! or another, builds on it while Raft replicates. No answer leaves a
+//! session before every transaction it could have seen is committed: after
+//! each job the session waits for the newest pending transaction's ticket.
+//! If that transaction is aborted (leadership lost), the answer is the
+//! "leadership lost" error, and a connection whose open transaction may
+//! have seen it is rolled back before its next statement.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,11 +29,11 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::node::Raft;
-use crate::raft::typ::Command;
+use crate::pipeline::{LeaderId, Proposal, Proposer};
 use crate::sql::SqlLock;
 use crate::sql::rows::{bind, column_kinds, next_batch};
 use crate::sql::split::first_statement_cached;
-use crate::vfs::{Frames, Vfs};
+use crate::vfs::{ConnectionId, TxState, TxTicket, Vfs};
 
 /// Outcome of statements that ran to completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,18 +57,28 @@ pub struct Prepared {
     pub nonempty_tail: bool,
 }
 
+/// What every session of a node shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) node_id: u64,
+    pub(crate) raft: Raft,
+    /// The leadership a barrier last confirmed.
+    pub(crate) confirmed: Arc<Mutex<Option<LeaderId>>>,
+    pub(crate) vfs: Vfs,
+    pub(crate) lock: SqlLock,
+    pub(crate) busy: BusyWait,
+    pub(crate) proposer: Proposer,
+}
+
 /// One SQLite connection to a database of a node.
 ///
 /// A session is `Send` but not `Sync`, and its futures are not `Send`:
 /// drive it from one task (on a current-thread runtime, or a `LocalSet`).
 pub struct Session {
-    node_id: u64,
-    raft: Raft,
-    barrier_term: Arc<AtomicU64>,
-    vfs: Vfs,
-    lock: SqlLock,
-    busy: BusyWait,
+    shared: Shared,
     conn: Connection,
+    /// The connection's handle in the VFS (for fencing).
+    file: Option<ConnectionId>,
     db: String,
 }
 
@@ -93,27 +110,17 @@ const MAX_BUSY_PAUSE: Duration = Duration::from_millis(16);
 type RowsSink = mpsc::Sender<Bytes>;
 
 impl Session {
-    pub(crate) fn open(
-        node_id: u64,
-        raft: Raft,
-        barrier_term: Arc<AtomicU64>,
-        vfs: Vfs,
-        lock: SqlLock,
-        busy: BusyWait,
-        db: &str,
-    ) -> Result<Self> {
-        let conn = {
-            let _sql = lock.hold();
-            vfs.open(db)?
+    pub(crate) fn open(shared: Shared, db: &str) -> Result<Self> {
+        let (conn, file) = {
+            let _sql = shared.lock.hold();
+            let conn = shared.vfs.open(db)?;
+            let file = shared.vfs.file_id(&conn);
+            (conn, file)
         };
         Ok(Self {
-            node_id,
-            raft,
-            barrier_term,
-            vfs,
-            lock,
-            busy,
+            shared,
             conn,
+            file,
             db: db.to_owned(),
         })
     }
@@ -219,10 +226,14 @@ impl Session {
     /// `sink`. Text without a statement, or
     /// with more than one, is refused as dqlite ≥ 1.15 does.
     pub async fn query_sql(&self, sql: &str, params: Vec<Value>, sink: RowsSink) -> Result<()> {
-        let first = {
-            let _sql = self.lock.hold();
-            first_statement_cached(&self.conn, sql)?.ok_or(Error::EmptyStatement)?
+        let (first, ticket) = {
+            let _sql = self.shared.lock.hold();
+            let first = first_statement_cached(&self.conn, sql);
+            (first, self.shared.vfs.last_tx(&self.db)?)
         };
+        // Compiling read the schema, which pending writes may have changed.
+        self.settle(ticket).await?;
+        let first = first?.ok_or(Error::EmptyStatement)?;
         if first.nonempty_tail {
             return Err(Error::NonemptyTail);
         }
@@ -261,17 +272,20 @@ impl Session {
         params: Vec<Value>,
         sink: RowsSink,
     ) -> Result<()> {
-        self.barrier().await?;
-        let mut stmt = {
-            let _sql = self.lock.hold();
-            let mut stmt = self.conn.prepare_cached(stmt_sql)?;
-            if stmt.column_count() == 0 {
-                return Err(Error::NoColumns);
-            }
-            check_param_count(&stmt, &params, "column index out of range")?;
-            bind(&mut stmt, &params)?;
-            stmt
+        let leader = self.confirm_leadership().await?;
+        let (stmt, ticket) = {
+            let _sql = self.shared.lock.hold();
+            self.enter(leader)?;
+            let stmt = self.conn.prepare_cached(stmt_sql).map_err(Error::from);
+            (stmt, self.shared.vfs.last_tx(&self.db)?)
         };
+        self.settle(ticket).await?;
+        let mut stmt = stmt?;
+        if stmt.column_count() == 0 {
+            return Err(Error::NoColumns);
+        }
+        check_param_count(&stmt, &params, "column index out of range")?;
+        bind(&mut stmt, &params)?;
         if !stmt.readonly() {
             drop(stmt);
             let held = self
@@ -297,38 +311,60 @@ impl Session {
         }
         let (names, kinds) = (column_names(&stmt), column_kinds(&stmt));
         let mut rows = stmt.raw_query();
-        loop {
-            let (batch, done) = {
-                let _sql = self.lock.hold();
-                next_batch(&mut rows, &names, &kinds)?
+        // The statement's snapshot is taken at its first step: it depends
+        // on the transactions pending then, and only on them.
+        let mut depends = None;
+        for batch_no in 0u64.. {
+            let (batch, ticket) = {
+                let _sql = self.shared.lock.hold();
+                if batch_no > 0 {
+                    self.check_fence()?;
+                }
+                let batch = next_batch(&mut rows, &names, &kinds);
+                if batch_no == 0 {
+                    depends = self.shared.vfs.last_tx(&self.db)?;
+                }
+                (batch, depends.clone())
             };
+            self.settle(ticket).await?;
+            let (batch, done) = batch?;
             sink.send(batch).await.map_err(|_| Error::ShuttingDown)?;
             if done {
                 return Ok(());
             }
         }
+        Ok(())
     }
 
     /// A standalone image of the database (DUMP): every page, with the WAL
     /// folded in.
     pub async fn dump(&self) -> Result<Vec<u8>> {
-        let _sql = self.lock.hold();
-        let mut dst = Connection::open_in_memory()?;
-        rusqlite::backup::Backup::new(&self.conn, &mut dst)?.step(-1)?;
-        let data = dst.serialize(rusqlite::MAIN_DB)?;
-        Ok(data.to_vec())
+        // Any node dumps what it holds (no barrier), but never pending
+        // writes before they commit.
+        let (data, ticket) = {
+            let _sql = self.shared.lock.hold();
+            let data = (|| {
+                let mut dst = Connection::open_in_memory()?;
+                rusqlite::backup::Backup::new(&self.conn, &mut dst)?.step(-1)?;
+                Ok::<_, Error>(dst.serialize(rusqlite::MAIN_DB)?.to_vec())
+            })();
+            (data, self.shared.vfs.last_tx(&self.db)?)
+        };
+        self.settle(ticket).await?;
+        data
     }
 
-    /// Runs `job` on this session's connection, then replicates the write
-    /// transaction it committed, if any, before returning its result. A
+    /// Runs `job` on this session's connection, queues the write
+    /// transaction it committed, if any, for Raft, and returns its result
+    /// once everything it could see is committed. A
     /// job refused because another connection holds the write lock is run
     /// again when that may have changed, until the busy timeout.
     async fn run<R>(&self, mut job: impl FnMut(&Connection) -> Result<R>) -> Result<R> {
-        let deadline = tokio::time::Instant::now() + self.busy.timeout;
+        let deadline = tokio::time::Instant::now() + self.shared.busy.timeout;
         let mut pause = Duration::from_millis(1);
         loop {
             // Registered before the attempt, so a release during it counts.
-            let released = self.busy.released.notified();
+            let released = self.shared.busy.released.notified();
             tokio::pin!(released);
             released.as_mut().enable();
             let result = self.run_once(&mut job).await;
@@ -343,7 +379,7 @@ impl Session {
                     pause = (pause * 2).min(MAX_BUSY_PAUSE);
                 }
                 result => {
-                    self.busy.released.notify_waiters();
+                    self.shared.busy.released.notify_waiters();
                     return result;
                 }
             }
@@ -352,29 +388,110 @@ impl Session {
 
     /// One attempt of [`run`](Self::run).
     async fn run_once<R>(&self, job: &mut impl FnMut(&Connection) -> Result<R>) -> Result<R> {
-        self.barrier().await?;
-        let (result, frames) = {
-            let _sql = self.lock.hold();
-            // Holding the SQL lock, no other connection runs: a pending
-            // transaction that appears during this job is this job's; one
-            // that was already there belongs to another session, whose
-            // own call replicates it.
-            let before = self.vfs.pending_tx(&self.db)?;
+        let leader = self.confirm_leadership().await?;
+        let (result, ticket) = {
+            let _sql = self.shared.lock.hold();
+            self.enter(leader)?;
+            let before = self.shared.vfs.last_tx(&self.db)?.map(|t| t.id);
             let result = job(&self.conn);
             // Even a failed job may have committed (a RETURNING write
             // reported as an error, say).
-            let after = self.vfs.pending_tx(&self.db)?;
-            let frames = if after.is_some() && after != before {
-                self.vfs.poll(&self.db)?
-            } else {
-                None
-            };
-            (result, frames)
+            self.propose_since(before, leader)?;
+            (result, self.shared.vfs.last_tx(&self.db)?)
         };
-        if let Some(frames) = frames {
-            self.replicate(frames).await?;
-        }
+        self.settle(ticket).await?;
         result
+    }
+
+    /// Runs before each job, with the SQL lock held: pending transactions
+    /// of an earlier leadership are dropped, and a connection whose open
+    /// transaction was cut short is rolled back and the job refused.
+    fn enter(&self, leader: LeaderId) -> Result<()> {
+        self.shared.vfs.begin_term(&self.db, leader.term)?;
+        self.check_fence()
+    }
+
+    /// Refuses to go on with a connection the VFS fenced (its transaction
+    /// may have seen frames that were dropped), rolling its transaction
+    /// back. Needs the SQL lock.
+    fn check_fence(&self) -> Result<()> {
+        let Some(file) = self.file else {
+            return Ok(());
+        };
+        if !self.shared.vfs.take_fenced(&self.db, file)? {
+            return Ok(());
+        }
+        self.rollback();
+        Err(Error::LeadershipLost(
+            "the transaction was aborted: it may have seen writes that were not committed".into(),
+        ))
+    }
+
+    /// Ends the connection's transaction, if any. Needs the SQL lock.
+    fn rollback(&self) {
+        if !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
+            tracing::warn!(error = %e, db = %self.db, "could not roll back");
+        }
+    }
+
+    /// Queues for Raft every transaction committed since `before` (this
+    /// job's), in order. Needs the SQL lock.
+    fn propose_since(&self, before: Option<u64>, leader: LeaderId) -> Result<()> {
+        for frames in self.shared.vfs.frames_after(&self.db, before)? {
+            let proposal = Proposal {
+                db: self.db.clone(),
+                leader,
+                frames,
+            };
+            if let Err(refused) = self.shared.proposer.propose(proposal) {
+                self.shared.vfs.abort_from(&self.db, refused.frames.tx_id)?;
+                return Err(Error::ShuttingDown);
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the transaction of `ticket` (the newest one a job could
+    /// see) is committed: only then may its result be answered.
+    async fn settle(&self, ticket: Option<TxTicket>) -> Result<()> {
+        let Some(mut ticket) = ticket else {
+            return Ok(());
+        };
+        if ticket.state() == TxState::Committed {
+            return Ok(());
+        }
+        match tokio::time::timeout(QUORUM_TIMEOUT, ticket.settled()).await {
+            Ok(TxState::Committed) => Ok(()),
+            Ok(_) => Err(Error::LeadershipLost(
+                "a write transaction was not committed: leadership changed".into(),
+            )),
+            Err(_) => {
+                // Still leader as far as Raft knows, but no quorum took the
+                // entry: its fate is open, so the transaction stays pending
+                // until Raft commits it or a new leader's log replaces it.
+                tracing::warn!(db = %self.db, "a write was not committed in time");
+                Err(Error::LeadershipLost(format!(
+                    "not committed by a quorum within {QUORUM_TIMEOUT:?}"
+                )))
+            }
+        }
+    }
+
+    /// Makes sure this node is the leader and has applied every committed
+    /// entry before a job runs (dqlite's barrier), and returns the
+    /// leadership confirmed. A connection left in a transaction by a
+    /// refusal is rolled back: this node cannot finish it.
+    async fn confirm_leadership(&self) -> Result<LeaderId> {
+        match self.barrier().await {
+            Ok(leader) => Ok(leader),
+            Err(e) => {
+                let _sql = self.shared.lock.hold();
+                self.rollback();
+                Err(e)
+            }
+        }
     }
 
     /// Waits until this node, confirmed as leader, has applied every
@@ -388,26 +505,36 @@ impl Session {
     /// other leader can exist yet) proves leadership without a network
     /// round; when the lease has lapsed, a ReadIndex round asks a quorum.
     /// Either way a deposed leader never serves stale data.
-    async fn barrier(&self) -> Result<()> {
+    async fn barrier(&self) -> Result<LeaderId> {
         use openraft::ReadPolicy;
         use openraft::async_runtime::WatchReceiver;
         let (term, sole_leader) = {
-            let metrics = self.raft.metrics();
+            let metrics = self.shared.raft.metrics();
             let m = metrics.borrow_watched();
             let voters = m.membership_config.membership().voter_ids().count();
             (
                 m.current_term,
-                m.current_leader == Some(self.node_id) && voters == 1,
+                m.current_leader == Some(self.shared.node_id) && voters == 1,
             )
         };
-        if sole_leader && self.barrier_term.load(Ordering::Acquire) == term {
-            return Ok(());
+        let confirmed = *self
+            .shared
+            .confirmed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if sole_leader && let Some(leader) = confirmed.filter(|l| l.term == term) {
+            return Ok(leader);
         }
-        let confirmed = match self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
+        let confirmed = match self
+            .shared
+            .raft
+            .ensure_linearizable(ReadPolicy::LeaseRead)
+            .await
+        {
             Ok(read) => Ok(read),
             Err(e) if e.forward_to_leader().is_some() => return Err(Error::NotLeader),
             Err(_) => {
-                let read_index = self.raft.ensure_linearizable(ReadPolicy::ReadIndex);
+                let read_index = self.shared.raft.ensure_linearizable(ReadPolicy::ReadIndex);
                 match tokio::time::timeout(QUORUM_TIMEOUT, read_index).await {
                     Ok(confirmed) => confirmed,
                     Err(_) => {
@@ -419,55 +546,17 @@ impl Session {
             }
         };
         match confirmed {
-            Ok(_) => {
-                self.barrier_term.store(term, Ordering::Release);
-                Ok(())
+            Ok(read) => {
+                let leader = *read.committed_leader_id();
+                *self
+                    .shared
+                    .confirmed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(leader);
+                Ok(leader)
             }
             Err(e) if e.forward_to_leader().is_some() => Err(Error::NotLeader),
             Err(e) => Err(Error::LeadershipLost(e.to_string())),
-        }
-    }
-
-    async fn replicate(&self, frames: Frames) -> Result<()> {
-        let command = Command::Frames {
-            db: self.db.clone(),
-            origin: self.node_id,
-            frames,
-        };
-        let written =
-            match tokio::time::timeout(QUORUM_TIMEOUT, self.raft.client_write(command)).await {
-                Ok(written) => written,
-                Err(_) => {
-                    // Still leader as far as Raft knows, but no quorum took the
-                    // entry: its fate is open, so the transaction stays pending
-                    // (holding the write lock) until Raft commits it (then it
-                    // is published) or a new leader's log replaces it (then it
-                    // is dropped). Nothing can be built on top of it meanwhile.
-                    tracing::warn!(db = %self.db, "a write was not committed in time");
-                    return Err(Error::LeadershipLost(format!(
-                        "not committed by a quorum within {QUORUM_TIMEOUT:?}"
-                    )));
-                }
-            };
-        match written {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::warn!(error = %e, db = %self.db, "replication failed");
-                // The entry may or may not commit later; locally it must
-                // not stay pending (it would hold the write lock forever).
-                let aborted = {
-                    let _sql = self.lock.hold();
-                    self.vfs.abort(&self.db)
-                };
-                if let Err(abort) = aborted {
-                    tracing::error!(%abort, "could not abort a pending transaction");
-                }
-                Err(if e.forward_to_leader().is_some() {
-                    Error::NotLeader
-                } else {
-                    Error::LeadershipLost(e.to_string())
-                })
-            }
         }
     }
 }
@@ -499,7 +588,7 @@ fn check_param_count(
 impl Drop for Session {
     fn drop(&mut self) {
         // Closing rolls back an open transaction: a waiting writer may go.
-        self.busy.released.notify_waiters();
+        self.shared.busy.released.notify_waiters();
     }
 }
 

@@ -156,14 +156,15 @@ impl Inner {
     fn apply(&mut self, command: &Command) -> io::Result<()> {
         match command {
             Command::Frames { db, origin, frames } => {
-                // Compare ids only: polling would copy the pending pages.
+                // Entries commit in the order their transactions were
+                // written, so a local one is the oldest pending.
                 let local = *origin == self.node_id
-                    && self.vfs.pending_tx(db).ok().flatten() == Some(frames.tx_id);
+                    && self.vfs.is_next_pending(db, frames.tx_id).unwrap_or(false);
                 if local {
                     self.vfs.publish(db, frames.tx_id).map_err(vfs_error)?;
                 } else {
-                    // A pending local transaction cannot survive an entry
-                    // from elsewhere: its leader term is over.
+                    // Pending local transactions cannot survive an entry
+                    // from elsewhere: their leader term is over.
                     if self.vfs.database_exists(db) {
                         self.vfs.abort(db).map_err(vfs_error)?;
                     }

@@ -78,7 +78,11 @@ mod frames {
     /// Runs `sql` on node 1's connection and returns the entry it becomes.
     fn capture(vfs: &Vfs, conn: &Connection, index: u64, sql: &str) -> Entry {
         conn.execute_batch(sql).unwrap();
-        let frames = vfs.poll("db").unwrap().expect("pending transaction");
+        let frames = vfs
+            .frames_after("db", None)
+            .unwrap()
+            .pop()
+            .expect("pending transaction");
         entry(
             index,
             Command::Frames {
@@ -120,12 +124,13 @@ mod frames {
                 2,
                 "INSERT INTO t VALUES (random(), datetime('now')), (random(), 'x')",
             );
-            assert!(rows(&reader).is_empty(), "invisible before apply");
+            assert_eq!(rows(&reader).len(), 2, "pending, visible on its node");
+            let ticket = leader_vfs.last_tx("db").unwrap().expect("pending");
             apply(&mut leader, vec![e2.clone()]).await;
             apply(&mut follower, vec![e2]).await;
-            assert_eq!(
-                leader_vfs.poll("db").unwrap(),
-                None,
+            assert_eq!(ticket.state(), crate::vfs::TxState::Committed);
+            assert!(
+                leader_vfs.frames_after("db", None).unwrap().is_empty(),
                 "published, not re-applied"
             );
             let expected = rows(&reader);

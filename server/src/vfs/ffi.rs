@@ -626,3 +626,32 @@ unsafe extern "C" fn x_get_last_error(
 ) -> c_int {
     0
 }
+
+/// The id of `conn`'s main database file handle, if this VFS opened it.
+pub(super) fn main_file_id(conn: &rusqlite::Connection) -> Option<FileId> {
+    let mut ptr: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    // SAFETY: `conn` is an open connection; FILE_POINTER writes the main
+    // database's `sqlite3_file` pointer into `ptr`.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&raw mut ptr).cast(),
+        )
+    };
+    if rc != ffi::SQLITE_OK || ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` is the connection's open main file; only files whose
+    // methods are ours are `File`s.
+    unsafe {
+        if !std::ptr::eq((*ptr).pMethods, &raw const IO_METHODS) {
+            return None;
+        }
+        match &file(ptr).kind {
+            Kind::Main { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+}

@@ -1,17 +1,21 @@
 //! An in-memory SQLite VFS that captures the WAL frames of each committed
-//! write transaction, so they can be replicated through Raft before anyone
-//! sees them.
+//! write transaction, so they can be replicated through Raft, and that
+//! lets the next write transaction start before Raft commits the last one.
 //!
 //! # How a write flows
 //!
 //! 1. A connection opened with [`Vfs::open`] runs a write transaction as
 //!    usual. Its frames go into the database's in-memory WAL.
-//! 2. When SQLite commits, the VFS hides the new wal-index header from
-//!    every other connection and keeps the WAL write lock: the transaction
-//!    is *pending*. [`Vfs::poll`] returns its [`Frames`].
-//! 3. The caller puts the frames in the Raft log. Once the entry is
-//!    committed, [`Vfs::publish`] makes the transaction visible and frees
-//!    the write lock; if the entry is lost, [`Vfs::abort`] drops it.
+//! 2. When SQLite commits, the transaction becomes *pending*: its frames
+//!    stay visible to this node's connections and the write lock is free,
+//!    so further write transactions build on it (pipelining).
+//!    [`Vfs::frames_after`] returns its [`Frames`] for the Raft log.
+//! 3. Nobody may answer a client on the strength of pending frames:
+//!    [`Vfs::last_tx`] gives a [`TxTicket`] for the newest one, which
+//!    settles once Raft commits it ([`Vfs::publish`], oldest first) or it
+//!    is dropped ([`Vfs::abort_from`]: it and everything built on it).
+//!    A connection whose snapshot may hold dropped frames is fenced
+//!    ([`Vfs::take_fenced`]) until it ends its transaction.
 //! 4. Nodes that did not run the transaction call [`Vfs::apply`] with the
 //!    same frames; the WAL grows by exactly those pages, so every node's
 //!    database holds the same bytes.
@@ -21,8 +25,8 @@
 //! All connections of one database must be driven one at a time (the
 //! server holds its SQL lock around every stretch of SQLite work). The VFS's own
 //! state is behind mutexes, but SQLite reads the shared wal-index memory
-//! directly, and hiding a commit relies on no other connection of the same
-//! database reading between SQLite's commit and the write-lock release.
+//! directly, and rewriting it relies on no other connection of the same
+//! database reading at the same time.
 //!
 //! # Layout
 //! - `wal`: the WAL and wal-index formats (checksums, headers).
@@ -32,6 +36,11 @@
 mod ffi;
 mod state;
 mod wal;
+
+pub use state::{TxState, TxTicket};
+
+/// Identifies one connection's handle on a database (see [`Vfs::file_id`]).
+pub type ConnectionId = u64;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -229,25 +238,57 @@ impl Vfs {
         Ok(f(&mut guard))
     }
 
-    /// The frames of `db`'s pending transaction, if SQLite committed one
-    /// that is not yet published or aborted.
-    pub fn poll(&self, db: &str) -> Result<Option<Frames>, VfsError> {
-        self.with(db, false, |db| db.poll())
+    /// The id of `conn`'s handle on its main database file, if `conn`
+    /// was opened by this VFS.
+    pub fn file_id(&self, conn: &Connection) -> Option<ConnectionId> {
+        ffi::main_file_id(conn)
     }
 
-    /// The id of `db`'s pending transaction, if any.
-    pub fn pending_tx(&self, db: &str) -> Result<Option<u64>, VfsError> {
-        self.with(db, false, |db| db.pending_tx())
+    /// Sets the leader term `db`'s next write transactions run in,
+    /// aborting pending transactions of earlier terms (see
+    /// `Database::begin_term`).
+    pub fn begin_term(&self, db: &str, term: u64) -> Result<(), VfsError> {
+        self.with(db, false, |db| db.begin_term(term))
     }
 
-    /// Makes pending transaction `tx_id` visible and releases the write lock.
+    /// A ticket for `db`'s newest pending transaction, if any.
+    pub fn last_tx(&self, db: &str) -> Result<Option<TxTicket>, VfsError> {
+        self.with(db, false, |db| db.last_tx())
+    }
+
+    /// The frames of `db`'s pending transactions newer than `after` (all
+    /// of them for `None`), oldest first.
+    pub fn frames_after(&self, db: &str, after: Option<u64>) -> Result<Vec<Frames>, VfsError> {
+        self.with(db, false, |db| db.frames_after(after))
+    }
+
+    /// Whether `tx_id` is `db`'s oldest pending transaction.
+    pub fn is_next_pending(&self, db: &str, tx_id: u64) -> Result<bool, VfsError> {
+        self.with(db, false, |db| db.is_next_pending(tx_id))
+    }
+
+    /// Commits `db`'s oldest pending transaction, which must be `tx_id`.
     pub fn publish(&self, db: &str, tx_id: u64) -> Result<(), VfsError> {
         self.with(db, false, |db| db.publish(tx_id))?
     }
 
-    /// Drops `db`'s pending transaction, if any, and releases the write lock.
+    /// Aborts pending transaction `tx_id` and every one built on it;
+    /// returns false if it is not pending.
+    pub fn abort_from(&self, db: &str, tx_id: u64) -> Result<bool, VfsError> {
+        self.with(db, false, |db| db.abort_from(tx_id))
+    }
+
+    /// Aborts every pending transaction of `db` and takes the write lock
+    /// from a connection in the middle of a write transaction.
     pub fn abort(&self, db: &str) -> Result<(), VfsError> {
-        self.with(db, false, |db| db.discard_pending())
+        self.with(db, false, |db| db.abort_all())
+    }
+
+    /// Whether connection `id` of `db` was fenced since it last checked:
+    /// its transaction may have seen frames that were dropped, and must be
+    /// rolled back before the connection is used again.
+    pub fn take_fenced(&self, db: &str, id: ConnectionId) -> Result<bool, VfsError> {
+        self.with(db, false, |db| db.take_fenced(id))
     }
 
     /// Appends frames produced by another node (creating the database if
@@ -279,7 +320,7 @@ impl Vfs {
     }
 
     /// The committed state of `db`: its main file and the applied part of
-    /// its WAL. A pending transaction is not included.
+    /// its WAL. Pending transactions are not included.
     pub fn image(&self, db: &str) -> Result<DatabaseImage, VfsError> {
         self.with(db, false, |state| DatabaseImage {
             name: db.to_owned(),
@@ -289,14 +330,15 @@ impl Vfs {
     }
 
     /// Replaces `db` (created if needed) by `image`. Fails with
-    /// [`VfsError::Busy`] while a write transaction holds the database.
+    /// [`VfsError::Busy`] while a transaction is pending or being written
+    /// (call [`abort`](Self::abort) first).
     pub fn restore(&self, image: &DatabaseImage) -> Result<(), VfsError> {
         self.with(&image.name, true, |db| db.restore(&image.main, &image.wal))?
     }
 
-    /// Folds `db`'s WAL into its main image once it holds at least
-    /// `threshold` frames and no connection is in a transaction. Returns
-    /// whether it did.
+    /// Folds `db`'s committed WAL frames into its main image once there
+    /// are at least `threshold` of them and no connection is in a
+    /// transaction. Returns whether it did.
     pub fn checkpoint_if_over(&self, db: &str, threshold: u32) -> Result<bool, VfsError> {
         self.with(db, false, |db| {
             db.committed_frames() >= threshold && db.checkpoint()

@@ -1,21 +1,33 @@
 //! The in-memory state of one database: its main file, its WAL, its
-//! shared memory (wal-index) and locks, and the write transaction being
-//! captured. Everything the FFI callbacks do is decided here, in safe Rust.
+//! shared memory (wal-index) and locks, and the write transactions waiting
+//! for Raft. Everything the FFI callbacks do is decided here, in safe Rust.
 //!
-//! Capture works on the WAL write lock (shm slot 0):
-//! - when a connection takes it, the two wal-index header copies are saved;
-//! - when it releases it after writing frames that SQLite committed (the
-//!   header's `mxFrame` grew), the new header is stashed, the saved one is
-//!   put back so no other connection can see the transaction, and the lock
-//!   stays held: the transaction is *pending*;
-//! - [`Database::publish`] (the entry was committed by Raft) writes the
-//!   stashed header and releases the lock; [`Database::discard`] (it was
-//!   not) drops the frames and releases the lock;
+//! Capture works on the WAL write lock (shm slot 0), and writes pipeline:
+//! - when a connection releases it after writing frames that SQLite
+//!   committed (the header's `mxFrame` grew), the transaction becomes
+//!   *pending*: its frames stay in the WAL, visible to every connection of
+//!   this node, and the lock is free, so the next write transaction builds
+//!   on top of it (early lock release) while Raft replicates it;
+//! - [`Database::publish`] (Raft committed the oldest pending transaction)
+//!   moves the committed mark over its frames; [`Database::abort_from`]
+//!   (its entry will never commit) drops it and every pending transaction
+//!   after it, because those were built on it;
 //! - frames written without a commit (rollback) are dropped at release.
 //!
+//! Whoever sees pending frames must not answer before they commit: each
+//! pending transaction carries a [`TxTicket`] channel that says when it
+//! committed or was aborted. A connection that held any shm lock when
+//! pending frames were dropped (its snapshot may include them) is *fenced*
+//! until it ends its transaction, and a connection caught in the middle of
+//! a write transaction loses the write lock; the server checks
+//! [`Database::take_fenced`] before every use of a connection.
+//!
 //! This relies on every connection of a database being driven from one
-//! thread at a time, so no reader can look at the header between SQLite
-//! writing it and the release hook restoring it.
+//! thread at a time (the server's SQL lock).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use tokio::sync::watch;
 
 use super::wal::{self, INDEX_HEADERS, WAL_HEADER};
 use super::{Frames, VfsError};
@@ -26,6 +38,8 @@ pub(crate) const SHM_REGION: usize = 32 * 1024;
 const SHM_LOCKS: usize = 8;
 /// The WAL write lock slot.
 const WRITE_LOCK: usize = 0;
+/// The checkpointer's lock slot.
+const CKPT_LOCK: usize = 1;
 
 /// Identifies one open main-database file handle (one connection).
 pub(crate) type FileId = u64;
@@ -61,17 +75,56 @@ struct ShmSlot {
 #[derive(Debug)]
 struct Capture {
     owner: FileId,
-    saved_headers: Option<[u8; INDEX_HEADERS]>,
     wrote_frames: bool,
+}
+
+/// What became of a pending transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxState {
+    /// Waiting for Raft.
+    Pending,
+    /// Committed by Raft: everyone may see it.
+    Committed,
+    /// Dropped: its entry will never commit, and nothing built on it
+    /// survives.
+    Aborted,
+}
+
+/// A handle on a pending transaction's fate.
+#[derive(Debug, Clone)]
+pub struct TxTicket {
+    /// The transaction's id.
+    pub id: u64,
+    state: watch::Receiver<TxState>,
+}
+
+impl TxTicket {
+    /// Waits until the transaction is committed or aborted.
+    pub async fn settled(&mut self) -> TxState {
+        match self.state.wait_for(|s| *s != TxState::Pending).await {
+            Ok(state) => *state,
+            // The database went away with the transaction.
+            Err(_) => TxState::Aborted,
+        }
+    }
+
+    /// The transaction's state now.
+    pub fn state(&self) -> TxState {
+        *self.state.borrow()
+    }
 }
 
 /// A transaction SQLite committed locally, waiting for Raft.
 #[derive(Debug)]
 struct Pending {
-    owner: FileId,
     tx_id: u64,
-    new_headers: [u8; INDEX_HEADERS],
+    /// Leader term it was written in.
+    term: u64,
+    /// Frames of the WAL before it.
+    after_frame: u32,
+    /// Its last frame.
     max_frame: u32,
+    state: watch::Sender<TxState>,
 }
 
 /// One database.
@@ -80,16 +133,24 @@ pub(crate) struct Database {
     pub(crate) main: Vec<u8>,
     pub(crate) wal: Vec<u8>,
     pub(crate) journal: Vec<u8>,
-    /// Frames of the WAL that are applied (visible to everyone).
+    /// Frames of the WAL that are applied (committed by Raft).
     committed_frames: u32,
     /// Page size of the WAL frames, once known.
     page_size: u32,
     /// Shared-memory regions; boxed so their addresses never move.
     shm: Vec<Box<[u64]>>,
     shm_locks: [ShmSlot; SHM_LOCKS],
+    /// The shm slots each connection holds (shared or exclusive).
+    holders: BTreeMap<FileId, u8>,
+    /// Connections whose transaction was cut short (see the module doc).
+    fenced: BTreeSet<FileId>,
     locks: FileLocks,
     capture: Option<Capture>,
-    pending: Option<Pending>,
+    /// Local transactions waiting for Raft, oldest first, each built on
+    /// the ones before it.
+    pending: VecDeque<Pending>,
+    /// Leader term new transactions are written in.
+    term: u64,
     next_tx_id: u64,
 }
 
@@ -222,6 +283,12 @@ impl Database {
         held_shared: &mut u8,
         held_exclusive: &mut u8,
     ) -> Result<(), Busy> {
+        // SQLite's own checkpointer (the checkpoint lock alone; recovery
+        // takes it with the next slot) would copy pending pages into the
+        // main file: it waits until nothing is pending.
+        if exclusive && offset == CKPT_LOCK && n == 1 && !self.pending.is_empty() {
+            return Err(Busy);
+        }
         let range = offset..(offset + n).min(SHM_LOCKS);
         for slot in range.clone() {
             let s = self.shm_locks[slot];
@@ -239,7 +306,6 @@ impl Database {
                 if slot == WRITE_LOCK {
                     self.capture = Some(Capture {
                         owner: file,
-                        saved_headers: self.index_headers(),
                         wrote_frames: false,
                     });
                 }
@@ -248,6 +314,7 @@ impl Database {
                 *held_shared |= bit;
             }
         }
+        self.note_holder(file, *held_shared | *held_exclusive);
         Ok(())
     }
 
@@ -263,11 +330,14 @@ impl Database {
         for slot in offset..(offset + n).min(SHM_LOCKS) {
             let bit = 1u8 << slot;
             if *held_exclusive & bit != 0 {
-                if slot == WRITE_LOCK && self.end_write(file) {
-                    // Committed locally: the lock stays held until Raft decides.
-                    continue;
+                if slot == WRITE_LOCK {
+                    self.end_write(file);
                 }
-                self.shm_locks[slot].exclusive = None;
+                // A lock taken away from a fenced connection may be
+                // someone else's by now.
+                if self.shm_locks[slot].exclusive == Some(file) {
+                    self.shm_locks[slot].exclusive = None;
+                }
                 *held_exclusive &= !bit;
             }
             if *held_shared & bit != 0 {
@@ -275,54 +345,56 @@ impl Database {
                 *held_shared &= !bit;
             }
         }
+        self.note_holder(file, *held_shared | *held_exclusive);
     }
 
-    /// Called when `file` releases the write lock: returns true if a
-    /// committed transaction became pending (and the lock must stay held).
-    fn end_write(&mut self, file: FileId) -> bool {
+    fn note_holder(&mut self, file: FileId, held: u8) {
+        if held == 0 {
+            self.holders.remove(&file);
+        } else {
+            self.holders.insert(file, held);
+        }
+    }
+
+    /// Called when `file` releases the write lock: a transaction SQLite
+    /// committed becomes pending; frames of one it rolled back are dropped.
+    fn end_write(&mut self, file: FileId) {
         let Some(capture) = self.capture.take_if(|c| c.owner == file) else {
-            return false;
+            return;
         };
         if !capture.wrote_frames {
-            // Recovery, checkpoint or a read-only write lock: nothing to hide.
-            return false;
+            // Recovery, checkpoint or a read-only write lock: nothing new.
+            return;
         }
-        let new_headers = self.index_headers();
-        let new_max = new_headers.as_ref().map_or(0, |h| wal::index_max_frame(h));
-        match new_headers {
-            Some(new_headers) if new_max > self.committed_frames => {
-                if let Some(saved) = capture.saved_headers {
-                    self.set_index_headers(&saved);
-                }
-                self.next_tx_id = self.next_tx_id.wrapping_add(1);
-                self.pending = Some(Pending {
-                    owner: file,
-                    tx_id: self.next_tx_id,
-                    new_headers,
-                    max_frame: new_max,
-                });
-                true
-            }
-            _ => {
-                // Rolled back: forget the frames.
-                self.truncate_wal_to_committed();
-                false
-            }
+        let last = self.last_frame();
+        let new_max = self.index_headers().map_or(0, |h| wal::index_max_frame(&h));
+        if new_max > last {
+            self.next_tx_id = self.next_tx_id.wrapping_add(1);
+            let (state, _) = watch::channel(TxState::Pending);
+            self.pending.push_back(Pending {
+                tx_id: self.next_tx_id,
+                term: self.term,
+                after_frame: last,
+                max_frame: new_max,
+                state,
+            });
+        } else {
+            // Rolled back: forget the frames.
+            self.truncate_wal_to(last);
         }
     }
 
-    /// Releases every shm lock of a closing connection. A pending
-    /// transaction of that connection is discarded.
+    /// Releases every shm lock of a closing connection; frames of a write
+    /// transaction it did not commit are dropped.
     pub(crate) fn shm_release_all(
         &mut self,
         file: FileId,
         held_shared: &mut u8,
         held_exclusive: &mut u8,
     ) {
-        if self.pending.as_ref().is_some_and(|p| p.owner == file) {
-            self.discard_pending();
+        if self.capture.take_if(|c| c.owner == file).is_some() {
+            self.truncate_wal_to(self.last_frame());
         }
-        self.capture.take_if(|c| c.owner == file);
         for slot in 0..SHM_LOCKS {
             let bit = 1u8 << slot;
             if *held_exclusive & bit != 0 && self.shm_locks[slot].exclusive == Some(file) {
@@ -334,16 +406,26 @@ impl Database {
         }
         *held_shared = 0;
         *held_exclusive = 0;
+        self.holders.remove(&file);
+        self.fenced.remove(&file);
+    }
+
+    /// Whether `file` was fenced (see the module doc); clears the mark.
+    /// The caller must end the connection's transaction before using it.
+    pub(crate) fn take_fenced(&mut self, file: FileId) -> bool {
+        self.fenced.remove(&file)
     }
 
     // ---- WAL writes (xWrite / xTruncate on the WAL) ----
 
-    /// Writes into the WAL file. Committed frames are immutable, except
-    /// that the header may be rewritten while no frame is committed.
+    /// Writes into the WAL file. Committed and pending frames are
+    /// immutable, except that the header may be rewritten while the WAL
+    /// holds no frame.
     pub(crate) fn write_wal(&mut self, offset: usize, data: &[u8]) -> Result<(), VfsError> {
-        let committed = self.committed_len();
-        let header_only = offset + data.len() <= WAL_HEADER && self.committed_frames == 0;
-        if offset < committed && !header_only {
+        let last = self.last_frame();
+        let immutable = wal::frames_end(last, self.page_size);
+        let header_only = offset + data.len() <= WAL_HEADER && last == 0;
+        if offset < immutable && !header_only {
             return Err(VfsError::CommittedFrameWrite { offset });
         }
         if offset >= WAL_HEADER {
@@ -359,7 +441,8 @@ impl Database {
         Ok(())
     }
 
-    /// Truncates the WAL (a checkpoint in TRUNCATE mode empties it).
+    /// Truncates the WAL (a checkpoint in TRUNCATE mode empties it; it
+    /// never runs while a transaction is pending).
     pub(crate) fn truncate_wal(&mut self, size: usize) {
         self.wal.truncate(size);
         if size < self.committed_len() {
@@ -375,9 +458,18 @@ impl Database {
         wal::frames_end(self.committed_frames, self.page_size)
     }
 
-    fn truncate_wal_to_committed(&mut self) {
-        let len = self.committed_len();
-        // Keep a header written for a WAL with no committed frame yet.
+    /// The last frame of the WAL that belongs to a committed or pending
+    /// transaction.
+    fn last_frame(&self) -> u32 {
+        self.pending
+            .back()
+            .map_or(self.committed_frames, |p| p.max_frame)
+    }
+
+    /// Cuts the WAL after frame `frames`.
+    fn truncate_wal_to(&mut self, frames: u32) {
+        let len = wal::frames_end(frames, self.page_size);
+        // Keep a header written for a WAL with no frame yet.
         let keep = if len == 0 {
             WAL_HEADER.min(self.wal.len())
         } else {
@@ -388,60 +480,124 @@ impl Database {
 
     // ---- replication ----
 
-    /// The frames of the pending transaction, for the Raft log.
-    pub(crate) fn poll(&self) -> Option<Frames> {
-        let pending = self.pending.as_ref()?;
-        let size = wal::frame_size(self.page_size);
-        let start = self.committed_len().max(WAL_HEADER);
-        let end = wal::frames_end(pending.max_frame, self.page_size);
-        let bytes = self.wal.get(start..end)?;
-        let mut pages = Vec::with_capacity(bytes.len() / size);
-        let mut db_size = 0;
-        for frame in bytes.chunks_exact(size) {
-            let (page_no, commit) = wal::frame_info(frame);
-            db_size = commit;
-            pages.push((page_no, frame[wal::FRAME_HEADER..].to_vec()));
+    /// Sets the leader term new write transactions run in. Pending
+    /// transactions of an earlier term are aborted: a leader that passed
+    /// its barrier in `term` applied every entry of theirs that reached
+    /// the log, so the rest never will.
+    pub(crate) fn begin_term(&mut self, term: u64) {
+        if term <= self.term {
+            return;
         }
-        Some(Frames {
-            tx_id: pending.tx_id,
-            page_size: self.page_size,
-            db_size,
-            pages,
+        self.term = term;
+        if let Some(stale) = self.pending.iter().find(|p| p.term < term).map(|p| p.tx_id) {
+            self.abort_from(stale);
+        }
+    }
+
+    /// A ticket for the newest pending transaction, if any: whoever saw
+    /// the WAL as it is now depends on it.
+    pub(crate) fn last_tx(&self) -> Option<TxTicket> {
+        self.pending.back().map(|p| TxTicket {
+            id: p.tx_id,
+            state: p.state.subscribe(),
         })
     }
 
-    /// The id of the pending transaction, if any.
-    pub(crate) fn pending_tx(&self) -> Option<u64> {
-        self.pending.as_ref().map(|p| p.tx_id)
+    /// The frames of every pending transaction newer than `after`, oldest
+    /// first, for the Raft log.
+    pub(crate) fn frames_after(&self, after: Option<u64>) -> Vec<Frames> {
+        let size = wal::frame_size(self.page_size);
+        self.pending
+            .iter()
+            .filter(|p| after.is_none_or(|a| p.tx_id > a))
+            .filter_map(|p| {
+                let start = wal::frames_end(p.after_frame, self.page_size).max(WAL_HEADER);
+                let end = wal::frames_end(p.max_frame, self.page_size);
+                let bytes = self.wal.get(start..end)?;
+                let mut pages = Vec::with_capacity(bytes.len() / size);
+                let mut db_size = 0;
+                for frame in bytes.chunks_exact(size) {
+                    let (page_no, commit) = wal::frame_info(frame);
+                    db_size = commit;
+                    pages.push((page_no, frame[wal::FRAME_HEADER..].to_vec()));
+                }
+                Some(Frames {
+                    tx_id: p.tx_id,
+                    page_size: self.page_size,
+                    db_size,
+                    pages,
+                })
+            })
+            .collect()
     }
 
-    /// Makes the pending transaction `tx_id` visible and releases the
-    /// write lock.
+    /// Whether `tx_id` is the oldest pending transaction (the next one
+    /// Raft may commit).
+    pub(crate) fn is_next_pending(&self, tx_id: u64) -> bool {
+        self.pending.front().is_some_and(|p| p.tx_id == tx_id)
+    }
+
+    /// Commits the oldest pending transaction, which must be `tx_id`.
     pub(crate) fn publish(&mut self, tx_id: u64) -> Result<(), VfsError> {
-        let pending = self
-            .pending
-            .take_if(|p| p.tx_id == tx_id)
-            .ok_or(VfsError::NoPendingTransaction { tx_id })?;
-        self.set_index_headers(&pending.new_headers);
-        self.committed_frames = pending.max_frame;
-        self.wal.truncate(self.committed_len());
-        self.shm_locks[WRITE_LOCK].exclusive = None;
+        if !self.is_next_pending(tx_id) {
+            return Err(VfsError::NoPendingTransaction { tx_id });
+        }
+        if let Some(pending) = self.pending.pop_front() {
+            self.committed_frames = pending.max_frame;
+            pending.state.send_replace(TxState::Committed);
+        }
         Ok(())
     }
 
-    /// Drops the pending transaction, if any, and releases the write lock.
-    pub(crate) fn discard_pending(&mut self) {
-        if self.pending.take().is_some() {
-            self.truncate_wal_to_committed();
-            self.shm_locks[WRITE_LOCK].exclusive = None;
+    /// Aborts pending transaction `tx_id` and every one after it (they
+    /// were built on it). Returns false, doing nothing, if `tx_id` is not
+    /// pending (already committed or aborted).
+    pub(crate) fn abort_from(&mut self, tx_id: u64) -> bool {
+        let Some(at) = self.pending.iter().position(|p| p.tx_id == tx_id) else {
+            return false;
+        };
+        let keep = self.pending[at].after_frame;
+        for aborted in self.pending.drain(at..) {
+            aborted.state.send_replace(TxState::Aborted);
+        }
+        self.evict_writer();
+        self.truncate_wal_to(keep);
+        // Whoever holds a snapshot may have seen the dropped frames.
+        self.fenced.extend(self.holders.keys().copied());
+        // Every connection rebuilds the wal-index from the WAL.
+        self.set_index_headers(&[0; INDEX_HEADERS]);
+        true
+    }
+
+    /// Aborts every pending transaction and takes the write lock away
+    /// from a connection in the middle of a write transaction: an entry
+    /// from another node is about to change the database.
+    pub(crate) fn abort_all(&mut self) {
+        if let Some(first) = self.pending.front().map(|p| p.tx_id) {
+            self.abort_from(first);
+        } else if self.capture.is_some() {
+            self.evict_writer();
+            self.truncate_wal_to(self.last_frame());
+            self.set_index_headers(&[0; INDEX_HEADERS]);
+        }
+    }
+
+    /// Takes the write lock from the connection writing now, if any, and
+    /// fences it.
+    fn evict_writer(&mut self) {
+        if let Some(capture) = self.capture.take() {
+            self.fenced.insert(capture.owner);
+            if self.shm_locks[WRITE_LOCK].exclusive == Some(capture.owner) {
+                self.shm_locks[WRITE_LOCK].exclusive = None;
+            }
         }
     }
 
     /// Appends frames produced elsewhere (by the leader) and makes them
     /// visible: SQLite connections rebuild the wal-index from the WAL on
-    /// their next read.
+    /// their next read. Call [`abort_all`](Self::abort_all) first.
     pub(crate) fn append(&mut self, frames: &Frames, salts: (u32, u32)) -> Result<(), VfsError> {
-        if self.pending.is_some() || self.shm_locks[WRITE_LOCK].exclusive.is_some() {
+        if !self.pending.is_empty() || self.shm_locks[WRITE_LOCK].exclusive.is_some() {
             return Err(VfsError::Busy);
         }
         let Some((last, rest)) = frames.pages.split_last() else {
@@ -482,13 +638,13 @@ impl Database {
         Ok(())
     }
 
-    /// Folds the applied WAL into the main image and empties the WAL, if
-    /// no connection holds any shm lock (no transaction reads or writes)
-    /// and nothing is pending. Returns whether it did. Each connection sees
-    /// the zeroed wal-index header on its next read and rebuilds its view.
+    /// Folds the committed WAL frames into the main image, if no
+    /// connection holds any shm lock (no transaction reads or writes).
+    /// Pending frames stay in the WAL, moved to its start. Returns whether
+    /// it did. Each connection sees the zeroed wal-index header on its next
+    /// read and rebuilds its view.
     pub(crate) fn checkpoint(&mut self) -> bool {
-        let busy = self.pending.is_some()
-            || self.capture.is_some()
+        let busy = self.capture.is_some()
             || self
                 .shm_locks
                 .iter()
@@ -510,7 +666,33 @@ impl Database {
             }
         }
         self.main.resize(db_pages * page_size, 0);
-        self.wal.clear();
+        let folded = self.committed_frames;
+        if self.pending.is_empty() {
+            self.wal.clear();
+        } else {
+            // Same header, the pending frames renumbered from 1 with their
+            // checksums chained anew.
+            let old = std::mem::take(&mut self.wal);
+            self.wal.extend_from_slice(&old[..WAL_HEADER]);
+            let mut seed = wal::chain_seed(&self.wal, 0, self.page_size);
+            for at in (end..old.len()).step_by(frame) {
+                let Some(whole) = old.get(at..at + frame) else {
+                    break;
+                };
+                let (page_no, commit) = wal::frame_info(whole);
+                seed = wal::append_frame(
+                    &mut self.wal,
+                    seed,
+                    page_no,
+                    commit,
+                    &whole[wal::FRAME_HEADER..],
+                );
+            }
+            for p in &mut self.pending {
+                p.after_frame -= folded;
+                p.max_frame -= folded;
+            }
+        }
         self.committed_frames = 0;
         self.set_index_headers(&[0; INDEX_HEADERS]);
         true
@@ -522,9 +704,9 @@ impl Database {
     }
 
     /// Replaces the files with a snapshot's; connections rebuild their
-    /// view on their next read.
+    /// view on their next read. Call [`abort_all`](Self::abort_all) first.
     pub(crate) fn restore(&mut self, main: &[u8], wal_bytes: &[u8]) -> Result<(), VfsError> {
-        if self.pending.is_some() || self.shm_locks[WRITE_LOCK].exclusive.is_some() {
+        if !self.pending.is_empty() || self.shm_locks[WRITE_LOCK].exclusive.is_some() {
             return Err(VfsError::Busy);
         }
         let frames = match wal::header_page_size(wal_bytes) {
@@ -543,6 +725,8 @@ impl Database {
         self.main = main.to_vec();
         self.wal = wal_bytes.to_vec();
         self.committed_frames = frames;
+        // Readers of the old content must start over.
+        self.fenced.extend(self.holders.keys().copied());
         self.set_index_headers(&[0; INDEX_HEADERS]);
         Ok(())
     }

@@ -18,11 +18,18 @@ fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |row| row.get(0)).unwrap()
 }
 
-/// Runs `sql` on the leader connection and replicates it: poll, publish
-/// locally, apply on each follower. Returns the frames.
+/// The frames of the one transaction pending on `vfs`.
+fn only_pending(vfs: &Vfs) -> Frames {
+    let mut all = vfs.frames_after("db", None).unwrap();
+    assert_eq!(all.len(), 1, "one pending transaction");
+    all.remove(0)
+}
+
+/// Runs `sql` on the leader connection and replicates it: take the
+/// frames, publish locally, apply on each follower. Returns the frames.
 fn replicate(leader: &Vfs, conn: &Connection, sql: &str, followers: &[&Vfs]) -> Frames {
     conn.execute_batch(sql).unwrap();
-    let frames = leader.poll("db").unwrap().expect("a pending transaction");
+    let frames = only_pending(leader);
     leader.publish("db", frames.tx_id).unwrap();
     for follower in followers {
         follower.apply("db", &frames).unwrap();
@@ -35,51 +42,169 @@ fn main_file(vfs: &Vfs) -> Vec<u8> {
 }
 
 #[test]
-fn a_commit_is_invisible_until_published() {
+fn commits_pipeline_and_publish_in_order() {
     let leader = vfs("leader");
     let writer = leader.open("db").unwrap();
-    let reader = leader.open("db").unwrap();
+    let other = leader.open("db").unwrap();
     writer.execute_batch("CREATE TABLE t(x)").unwrap();
-    let frames = leader.poll("db").unwrap().expect("pending");
-    assert!(!frames.pages.is_empty());
-    assert_eq!(frames.page_size, PAGE_SIZE);
-    assert_eq!(count(&reader, "SELECT count(*) FROM sqlite_master"), 0);
-    // The write lock is kept: another writer is refused meanwhile.
-    let err = reader.execute_batch("CREATE TABLE u(y)").unwrap_err();
-    assert_eq!(
-        err.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy)
-    );
-    leader.publish("db", frames.tx_id).unwrap();
-    assert_eq!(leader.poll("db").unwrap(), None);
-    assert_eq!(count(&reader, "SELECT count(*) FROM sqlite_master"), 1);
-    // Both connections can write again.
-    reader.execute_batch("INSERT INTO t VALUES (1)").unwrap();
-    let frames = leader.poll("db").unwrap().unwrap();
-    leader.publish("db", frames.tx_id).unwrap();
+    let first = only_pending(&leader);
+    assert!(!first.pages.is_empty());
+    assert_eq!(first.page_size, PAGE_SIZE);
+    let mut ticket = leader.last_tx("db").unwrap().expect("a ticket");
+    assert_eq!(ticket.id, first.tx_id);
+    assert_eq!(ticket.state(), TxState::Pending);
+    // The write lock is free at once: another connection builds on the
+    // pending transaction.
+    other.execute_batch("INSERT INTO t VALUES (1)").unwrap();
+    let both = leader.frames_after("db", None).unwrap();
+    assert_eq!(both.len(), 2);
+    let second = leader.frames_after("db", Some(first.tx_id)).unwrap();
+    assert_eq!(second, vec![both[1].clone()]);
     assert_eq!(count(&writer, "SELECT count(*) FROM t"), 1);
+    // Raft commits them oldest first.
+    assert!(leader.publish("db", second[0].tx_id).is_err());
+    leader.publish("db", first.tx_id).unwrap();
+    assert_eq!(ticket.state(), TxState::Committed);
+    let mut last = leader.last_tx("db").unwrap().expect("a ticket");
+    assert_eq!(last.id, second[0].tx_id);
+    leader.publish("db", second[0].tx_id).unwrap();
+    let settled = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async { (ticket.settled().await, last.settled().await) });
+    assert_eq!(settled, (TxState::Committed, TxState::Committed));
+    assert!(leader.last_tx("db").unwrap().is_none());
+    assert_eq!(leader.wal_frames("db").unwrap(), {
+        let n = first.pages.len() + second[0].pages.len();
+        u32::try_from(n).unwrap()
+    });
 }
 
 #[test]
-fn an_aborted_commit_never_becomes_visible() {
+fn an_abort_drops_a_transaction_and_everything_built_on_it() {
     let leader = vfs("leader");
     let writer = leader.open("db").unwrap();
     let reader = leader.open("db").unwrap();
+    let reader_id = leader.file_id(&reader).expect("our connection");
     replicate(&leader, &writer, "CREATE TABLE t(x)", &[]);
     writer.execute_batch("INSERT INTO t VALUES (1)").unwrap();
-    assert!(leader.poll("db").unwrap().is_some());
-    leader.abort("db").unwrap();
-    assert_eq!(count(&reader, "SELECT count(*) FROM t"), 0);
-    assert_eq!(count(&writer, "SELECT count(*) FROM t"), 0);
+    let first = leader.last_tx("db").unwrap().unwrap();
+    writer.execute_batch("INSERT INTO t VALUES (2)").unwrap();
+    let second = leader.last_tx("db").unwrap().unwrap();
+    writer.execute_batch("INSERT INTO t VALUES (4)").unwrap();
+    let third = leader.last_tx("db").unwrap().unwrap();
+    // A reader in a transaction sees all three.
+    reader.execute_batch("BEGIN").unwrap();
+    assert_eq!(count(&reader, "SELECT sum(x) FROM t"), 7);
+    leader.publish("db", first.id).unwrap();
+    assert!(leader.abort_from("db", second.id).unwrap());
+    assert!(!leader.abort_from("db", second.id).unwrap(), "only once");
+    assert_eq!(first.state(), TxState::Committed);
+    assert_eq!(second.state(), TxState::Aborted);
+    assert_eq!(third.state(), TxState::Aborted);
+    // The reader's snapshot saw dropped frames: it is fenced, once.
+    assert!(leader.take_fenced("db", reader_id).unwrap());
+    assert!(!leader.take_fenced("db", reader_id).unwrap());
+    reader.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(count(&reader, "SELECT sum(x) FROM t"), 1);
+    assert_eq!(count(&writer, "SELECT sum(x) FROM t"), 1);
     // The lock is free and the database still consistent.
-    replicate(&leader, &writer, "INSERT INTO t VALUES (2)", &[]);
-    assert_eq!(count(&reader, "SELECT sum(x) FROM t"), 2);
+    replicate(&leader, &writer, "INSERT INTO t VALUES (8)", &[]);
+    assert_eq!(count(&reader, "SELECT sum(x) FROM t"), 9);
     assert_eq!(
         reader
             .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
             .unwrap(),
         "ok"
     );
+}
+
+#[test]
+fn an_abort_takes_the_write_lock_from_an_open_transaction() {
+    let leader = vfs("leader");
+    let writer = leader.open("db").unwrap();
+    let other = leader.open("db").unwrap();
+    let writer_id = leader.file_id(&writer).unwrap();
+    replicate(&leader, &writer, "CREATE TABLE t(x)", &[]);
+    writer
+        .execute_batch("BEGIN; INSERT INTO t VALUES (1);")
+        .unwrap();
+    let busy = other.execute_batch("INSERT INTO t VALUES (2)").unwrap_err();
+    assert_eq!(
+        busy.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy)
+    );
+    // An entry from another node is coming: nothing local may stand.
+    leader.abort("db").unwrap();
+    assert!(leader.take_fenced("db", writer_id).unwrap());
+    replicate(&leader, &other, "INSERT INTO t VALUES (2)", &[]);
+    writer.execute_batch("ROLLBACK").unwrap();
+    // The evicted writer's rollback did not disturb the new owner's work.
+    replicate(&leader, &other, "INSERT INTO t VALUES (4)", &[]);
+    assert_eq!(count(&writer, "SELECT sum(x) FROM t"), 6);
+    replicate(&leader, &writer, "INSERT INTO t VALUES (8)", &[]);
+    assert_eq!(count(&other, "SELECT sum(x) FROM t"), 14);
+}
+
+#[test]
+fn a_checkpoint_keeps_pending_frames() {
+    let leader = vfs("leader");
+    let follower = vfs("follower");
+    let writer = leader.open("db").unwrap();
+    let reader = leader.open("db").unwrap();
+    replicate(&leader, &writer, "CREATE TABLE t(x)", &[&follower]);
+    replicate(&leader, &writer, "INSERT INTO t VALUES (1)", &[&follower]);
+    writer.execute_batch("INSERT INTO t VALUES (2)").unwrap();
+    writer.execute_batch("INSERT INTO t VALUES (4)").unwrap();
+    let pending = leader.frames_after("db", None).unwrap();
+    assert_eq!(pending.len(), 2);
+    assert!(leader.checkpoint_if_over("db", 1).unwrap());
+    assert_eq!(leader.wal_frames("db").unwrap(), 0);
+    // Still visible here, still pending, and more builds on them.
+    assert_eq!(count(&reader, "SELECT sum(x) FROM t"), 7);
+    writer.execute_batch("INSERT INTO t VALUES (8)").unwrap();
+    let all = leader.frames_after("db", None).unwrap();
+    assert_eq!(all[..2], pending[..]);
+    for frames in &all {
+        leader.publish("db", frames.tx_id).unwrap();
+        follower.apply("db", frames).unwrap();
+    }
+    assert_eq!(count(&reader, "SELECT sum(x) FROM t"), 15);
+    assert_eq!(
+        count(&follower.open("db").unwrap(), "SELECT sum(x) FROM t"),
+        15
+    );
+    for vfs in [&leader, &follower] {
+        assert!(vfs.checkpoint_if_over("db", 1).unwrap());
+    }
+    assert_eq!(main_file(&leader), main_file(&follower));
+    assert_eq!(
+        reader
+            .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "ok"
+    );
+}
+
+#[test]
+fn sqlite_checkpoints_wait_for_pending_transactions() {
+    let leader = vfs("leader");
+    let writer = leader.open("db").unwrap();
+    replicate(&leader, &writer, "CREATE TABLE t(x)", &[]);
+    writer.execute_batch("INSERT INTO t VALUES (1)").unwrap();
+    let (busy, _, _): (i64, i64, i64) = writer
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(busy, 1, "the checkpoint was refused");
+    assert_eq!(leader.frames_after("db", None).unwrap().len(), 1);
+    leader.publish("db", only_pending(&leader).tx_id).unwrap();
+    writer
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    assert_eq!(leader.wal_frames("db").unwrap(), 0);
+    assert_eq!(count(&writer, "SELECT count(*) FROM t"), 1);
 }
 
 #[test]
@@ -134,7 +259,7 @@ fn a_rolled_back_transaction_leaves_nothing() {
          ROLLBACK;",
     )
     .unwrap();
-    assert_eq!(leader.poll("db").unwrap(), None);
+    assert!(leader.frames_after("db", None).unwrap().is_empty());
     assert_eq!(leader.wal_frames("db").unwrap(), frames_before);
     assert_eq!(count(&conn, "SELECT count(*) FROM t"), 0);
     replicate(&leader, &conn, "INSERT INTO t VALUES (1)", &[]);
