@@ -41,6 +41,12 @@
 //	DQLITE_CLUSTER=127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 CGO_ENABLED=0 \
 //		go test -tags nosqlite3 -v -run ClusterClient ./...
 //
+// The fault scenario (linearizability_test.go, TestV3LinearizableUnderFaults)
+// also reads DQLITE_CLUSTER and needs the harness in ../tests/linearizability.rs,
+// which runs the nodes as processes behind proxies so that it can kill them
+// and cut their links; it writes what explains a failure (porcupine's
+// visualization, the history) into DQLITE_REPORT_DIR.
+//
 // A test that fails because the server misbehaves (not because of the test)
 // is kept and marked with t.Skip("SERVER BUG: ...") until the server is fixed.
 package compat

@@ -3,6 +3,7 @@ module dqlite-compat
 go 1.22
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/canonical/go-dqlite v1.11.9
 	github.com/canonical/go-dqlite/v3 v3.0.4
 )

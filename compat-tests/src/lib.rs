@@ -22,6 +22,16 @@
 //!   They read the members' addresses from `DQLITE_CLUSTER` (comma-separated,
 //!   node ids 1, 2, 3… in that order), a fourth running node that is not a
 //!   member from `DQLITE_NEW_NODE` (id 4), and skip when they are missing.
+//! - `go/linearizability_test.go`: `TestV3LinearizableUnderFaults`, six
+//!   go-dqlite v3 clients reading, writing and compare-and-setting five keys
+//!   for about 30 s while the harness kills (SIGKILL) the leader, a
+//!   follower, two nodes in a row, and cuts the leader off from the other
+//!   nodes twice; the history is checked with
+//!   [porcupine](https://github.com/anishathalye/porcupine) (a failed write
+//!   may have been applied at any time after it was sent; a failed read is
+//!   dropped), and the nodes' copies compared. On a failure it writes
+//!   porcupine's visualization (`linearizability.html`) and the history
+//!   (`history.txt`) into the report directory, which is kept and named.
 //! - `src/lib.rs` (this file): the harness. [`Server`] runs our node
 //!   in-process on `127.0.0.1:0`; [`Cluster`] (`src/cluster.rs`) runs
 //!   several, joined into one cluster; [`go_test_binary`] builds the Go
@@ -29,10 +39,24 @@
 //!   nosqlite3`); [`run_go_test`] runs one Go test in its own process
 //!   against its own server, [`run_go_cluster_test`] one cluster scenario
 //!   against its own cluster; [`shell`] runs the `dqlite` shell.
+//! - `src/faults.rs`: [`FaultCluster`], three `dqlite-compat-node`
+//!   processes each behind a TCP proxy in the test process, for
+//!   [`run_go_fault_test`]: the Go test asks for `kill <id>` (SIGKILL),
+//!   `start <id>` (again, from its directory), `isolate <id>` (its links to
+//!   the other nodes refused and cut, both ways; clients still reach it)
+//!   and `heal`. Node logs go to the report directory
+//!   (`CARGO_TARGET_TMPDIR/faults/<test>-<pid>-<ms>/`, passed to the Go
+//!   test as `DQLITE_REPORT_DIR`), removed when the test passes.
+//! - `src/bin/dqlite-compat-node.rs`: the `dqlite-compat-node` binary, the
+//!   server library as a process with separate listen and advertised
+//!   addresses (`dqlite-server --address` is both, so no proxy could sit in
+//!   front of it).
 //! - `tests/go.rs`: one Rust `#[test]` per Go test, one line each (the
 //!   cluster scenarios excepted).
 //! - `tests/cluster.rs`: one Rust `#[test]` per cluster scenario, one line
 //!   each.
+//! - `tests/linearizability.rs`: one Rust `#[test]` per fault scenario
+//!   (`TestV3Linearizable…`).
 //! - `tests/shell.rs`: the Debian `dqlite` shell (go-dqlite 1.11.5) against
 //!   the server.
 //! - `tests/differential.rs`: the same raw request bytes sent to our server
@@ -76,7 +100,7 @@
 //! | `DQLITE_COMPAT_ADDRESS` | unset | run against this already running node (e.g. the C server) instead of starting our server; the Go tests use fresh database names, so one node can serve every test (not the cluster scenarios: they always start our nodes) |
 //! | `DQLITE_COMPAT_NODE_ID` | `1` | with `DQLITE_COMPAT_ADDRESS`: that node's id, which the client tests check (passed to them as `DQLITE_NODE_ID`) |
 //! | `DQLITE_COMPAT_KNOWN_BUGS` | unset | when set (to anything non-empty), the Go tests marked `SERVER BUG` run instead of skipping (passed through to the Go tests) |
-//! | `DQLITE_COMPAT_LOG` | unset | a `tracing` filter (e.g. `info`, `dqlite_server=debug`) for the in-process server's logs, shown with the test output |
+//! | `DQLITE_COMPAT_LOG` | unset | a `tracing` filter (e.g. `info`, `dqlite_server=debug`) for the in-process server's logs, shown with the test output; for the node processes of the fault tests, their `RUST_LOG` (default there `info`), logged into the report directory |
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -91,8 +115,10 @@ use dqlite_server::net::Limits;
 
 mod c_server;
 mod cluster;
+mod faults;
 pub use c_server::{C_NODE_ID, CServer, DEFAULT_DEMO};
 pub use cluster::Cluster;
+pub use faults::{FaultCluster, REPORT_DIR_ENV, run_go_fault_test};
 
 /// Name of the Go test binary built in the output directory.
 pub const GO_TEST_BINARY: &str = "dqlite-compat.test";
@@ -688,6 +714,16 @@ fn check_go_output(name: &str, out: &Output, elapsed: Duration) {
 /// through [`run_go_cluster_test`] rather than by `tests/go.rs`.
 pub fn is_cluster_go_test(name: &str) -> bool {
     ["TestV1Cluster", "TestV3Cluster"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
+/// Whether Go test `name` is a fault scenario (`TestV1Linearizable…`,
+/// `TestV3Linearizable…` in `go/linearizability_test.go`), run by
+/// `tests/linearizability.rs` through [`run_go_fault_test`] rather than by
+/// `tests/go.rs`.
+pub fn is_fault_go_test(name: &str) -> bool {
+    ["TestV1Linearizable", "TestV3Linearizable"]
         .iter()
         .any(|prefix| name.starts_with(prefix))
 }

@@ -1,0 +1,142 @@
+//! `dqlite-compat-node`: one node of this workspace's server as a process
+//! of its own, for the fault tests (`tests/linearizability.rs`), which kill
+//! it with SIGKILL and cut its links to the other nodes.
+//!
+//! It is `dqlite-server` with one difference: the address it listens on
+//! (`--listen`, port 0 allowed) and the address it advertises to clients
+//! and peers (`--advertise`) are separate, so that the test can put a
+//! proxy in front of it (`dqlite-server --address` is both). Once it
+//! listens it prints `listening <address>` on stdout, which the harness
+//! reads to point the proxy at it; logs go to stderr (`RUST_LOG`, default
+//! `info`).
+//!
+//! ```text
+//! dqlite-compat-node --id 2 --listen 127.0.0.1:0 --advertise 127.0.0.1:4242 \
+//!     --dir n2 [--join 127.0.0.1:4241] [--busy-timeout 5000]
+//! ```
+//!
+//! `--join` is for the first start only: a restarted node is a member
+//! already and needs no other node to come up.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dqlite_server::Node;
+use dqlite_server::net::Limits;
+
+/// How long `--join` keeps trying to reach the cluster.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a starting node waits to see a leader.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+const USAGE: &str = "usage: dqlite-compat-node --id N --listen ADDR --advertise ADDR --dir DIR \
+                     [--join ADDR] [--busy-timeout MS]";
+
+struct Args {
+    id: u64,
+    listen: String,
+    advertise: String,
+    dir: PathBuf,
+    join: Option<String>,
+    busy_timeout: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut id = None;
+    let mut listen = None;
+    let mut advertise = None;
+    let mut dir = None;
+    let mut join = None;
+    let mut busy_timeout = Duration::ZERO;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--id" => id = Some(value.parse().map_err(|e| format!("--id {value}: {e}"))?),
+            "--listen" => listen = Some(value),
+            "--advertise" => advertise = Some(value),
+            "--dir" => dir = Some(PathBuf::from(value)),
+            "--join" => join = Some(value),
+            "--busy-timeout" => {
+                busy_timeout = Duration::from_millis(
+                    value
+                        .parse()
+                        .map_err(|e| format!("--busy-timeout {value}: {e}"))?,
+                );
+            }
+            other => return Err(format!("unknown flag {other}\n{USAGE}")),
+        }
+    }
+    let missing = |what: &str| format!("{what} is required\n{USAGE}");
+    Ok(Args {
+        id: id.ok_or_else(|| missing("--id"))?,
+        listen: listen.ok_or_else(|| missing("--listen"))?,
+        advertise: advertise.ok_or_else(|| missing("--advertise"))?,
+        dir: dir.ok_or_else(|| missing("--dir"))?,
+        join,
+        busy_timeout,
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let result = parse_args().and_then(|args| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("a tokio runtime: {e}"))?
+            .block_on(run(args))
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dqlite-compat-node: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let listener = std::net::TcpListener::bind(&args.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("local address: {e}"))?;
+    // Before the node starts: it needs its peers (through the proxy) to
+    // see a leader.
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening {bound}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("stdout: {e}"))?;
+    let node = Node::builder(args.id, args.advertise.clone(), &args.dir)
+        .busy_timeout(args.busy_timeout)
+        .startup_timeout(STARTUP_TIMEOUT)
+        .manage_roles(true)
+        .serve(listener, Limits::default())
+        .start()
+        .await
+        .map_err(|e| format!("cannot start node {}: {e}", args.id))?;
+    eprintln!(
+        "dqlite-compat-node: node {} started, listening on {bound}, advertising {}",
+        args.id, args.advertise
+    );
+    if let Some(peer) = args.join {
+        node.join(std::slice::from_ref(&peer), JOIN_TIMEOUT)
+            .await
+            .map_err(|e| format!("cannot join the cluster through {peer}: {e}"))?;
+        eprintln!("dqlite-compat-node: node {} joined through {peer}", args.id);
+    }
+    // Runs until killed.
+    std::future::pending::<()>().await;
+    Ok(())
+}
