@@ -1,4 +1,175 @@
-//! `dqlite-rusqlite`: a client for dqlite clusters with rusqlite's names and
-//! habits, built on `dqlite-protocol`.
+//! `dqlite-rusqlite`: a client for [dqlite](https://dqlite.io) clusters
+//! with [rusqlite](https://docs.rs/rusqlite)'s names, shapes and habits.
+//! Code written for rusqlite moves to a dqlite cluster by changing
+//! `use rusqlite::…` to `use dqlite_rusqlite::…` and the open call.
 //!
-//! **Status:** not built yet (project issue 5). It exports nothing so far.
+//! ```no_run
+//! use dqlite_rusqlite::{Connection, OptionalExtension, Result, params};
+//!
+//! #[derive(Debug)]
+//! struct Person {
+//!     id: i64,
+//!     name: String,
+//!     data: Option<Vec<u8>>,
+//! }
+//!
+//! fn main() -> Result<()> {
+//!     let conn = Connection::open("dqlite://127.0.0.1:9001,127.0.0.1:9002/app")?;
+//!     conn.execute_batch("CREATE TABLE IF NOT EXISTS person (id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB)")?;
+//!     conn.execute("INSERT INTO person (name, data) VALUES (?1, ?2)", params!["Steven", None::<Vec<u8>>])?;
+//!
+//!     let mut stmt = conn.prepare("SELECT id, name, data FROM person")?;
+//!     let people = stmt.query_map([], |row| {
+//!         Ok(Person { id: row.get(0)?, name: row.get("name")?, data: row.get(2)? })
+//!     })?;
+//!     for person in people {
+//!         println!("found {:?}", person?);
+//!     }
+//!     let nobody: Option<String> = conn
+//!         .query_row("SELECT name FROM person WHERE id = ?1", [-1], |r| r.get(0))
+//!         .optional()?;
+//!     assert!(nobody.is_none());
+//!     Ok(())
+//! }
+//! ```
+//!
+//! A runnable version of this example, against a node it starts itself, is
+//! `examples/persons.rs` (see `examples/README.md`).
+//!
+//! # The cluster behind the connection
+//!
+//! [`Connection::open`] takes `dqlite://host:port[,host:port…]/database`.
+//! The listed nodes are asked for the leader as go-dqlite does (LEADER on
+//! each node, follow the node it names, accept it when it names itself),
+//! in rounds with a growing pause, for at most the connect timeout
+//! ([`config`] lists the knobs). Once connected, the node list is kept
+//! current from the leader's CLUSTER answer.
+//!
+//! When the leader changes, the next call reconnects to the new one on its
+//! own. A request is sent again on the new leader only when it certainly
+//! did not run (the old leader answered "not leader", or it could not be
+//! sent) or when it only reads (`SELECT`, `VALUES`). A write whose answer
+//! was lost, or that the leader answered with "leadership lost", may or
+//! may not have been committed: it fails with [`Error::OutcomeUnknown`]
+//! and is never sent again silently. A transaction open when the
+//! connection is lost is over (the server rolled it back): its statements
+//! fail with [`Error::TransactionLost`] until it is rolled back or dropped.
+//! Prepared statements survive a change of leader: they are prepared again
+//! on the new one when next used.
+//!
+//! # Blocking and async
+//!
+//! [`Connection`] blocks the calling thread, on a private current-thread
+//! tokio runtime; it is for plain programs and must not be used from
+//! inside an async runtime. [`asynchronous::Connection`] has the same
+//! methods as `async fn`s, for tokio programs. Both share one
+//! implementation.
+//!
+//! # What differs from rusqlite
+//!
+//! The SQL runs on the leader, over the network, so whatever rusqlite does
+//! through SQLite's C handle is out of reach (user functions, collations,
+//! hooks, blob I/O, backups, `load_extension`, `open_in_memory`, …).
+//! Otherwise:
+//!
+//! - dqlite binds parameters by position only. Names (`:a`, `@a`, `$a`)
+//!   and `?NNN` are resolved here by a scanner that numbers them as SQLite
+//!   does, skipping literals, quoted identifiers and comments.
+//! - `Statement::column_names` is known right after `prepare` for queries
+//!   starting with `SELECT`, `VALUES` or `WITH` (one extra `LIMIT 0` query
+//!   in the same round trip); for others (`… RETURNING`) after the first
+//!   `query`.
+//! - `execute_batch` sends the whole text in one EXEC_SQL request: a
+//!   statement in it that returns rows is an error, not ignored.
+//! - `is_autocommit` follows the transaction statements sent on the
+//!   connection; `changes` and `last_insert_rowid` are the last EXEC's.
+//! - Columns declared `DATETIME`/`DATE`/`TIMESTAMP` or `BOOLEAN` come back
+//!   typed by dqlite; see [`types`] for how they read.
+//! - Text parameters cannot contain a NUL byte (the wire cannot carry it).
+//!
+//! # Layout
+//!
+//! - [`Connection`] (`connection.rs`), [`Statement`], [`Rows`],
+//!   [`MappedRows`] (`statement.rs`), [`Transaction`], [`Savepoint`]
+//!   (`transaction.rs`): the blocking API, thin wrappers over…
+//! - [`asynchronous`]: the async API.
+//! - `session.rs`: the core: leader discovery, reconnection and retry
+//!   rules, streaming of result sets, queued work (FINALIZE, INTERRUPT,
+//!   ROLLBACK) from drops. `wire.rs`: one TCP connection over
+//!   `dqlite-protocol`'s codec.
+//! - `sql.rs`: the client-side SQL scanner (parameters, statements,
+//!   transaction statements). `params.rs`: [`Params`] and binding.
+//! - [`types`]: [`ToSql`], [`FromSql`](types::FromSql),
+//!   [`Value`](types::Value), [`ValueRef`](types::ValueRef) and their
+//!   implementations; [`Row`] in `row.rs`; [`Error`] in `error.rs`;
+//!   [`config`]: URL and [`Builder`].
+//!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `chrono` | `ToSql`/`FromSql` for chrono's `NaiveDate`, `NaiveTime`, `NaiveDateTime`, `DateTime<Utc/Local/FixedOffset>` |
+//! | `time` | the same for the time crate's `Date`, `Time`, `PrimitiveDateTime`, `OffsetDateTime` |
+//! | `uuid` | `uuid::Uuid` as a 16-byte blob |
+//! | `serde_json` | `serde_json::Value` as JSON text |
+//! | `rusqlite` | [`RusqliteParam`] and conversions from `rusqlite::types::Value`, so rusqlite's `ToSql` values bind here |
+
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+pub mod asynchronous;
+mod cache;
+pub mod config;
+mod connection;
+mod error;
+mod params;
+mod row;
+#[cfg(feature = "rusqlite")]
+mod rusqlite_compat;
+mod session;
+mod sql;
+mod statement;
+mod transaction;
+pub mod types;
+mod wire;
+
+pub use config::Builder;
+pub use connection::Connection;
+pub use error::{Error, ErrorCode, OptionalExtension, Result, SqliteError};
+#[doc(hidden)]
+pub use params::Binder;
+pub use params::{BindIndex, Params, ParamsFromIter, params_from_iter};
+pub use row::{Row, RowIndex};
+#[cfg(feature = "rusqlite")]
+pub use rusqlite_compat::RusqliteParam;
+pub use statement::{AndThenRows, CachedStatement, MappedRows, Rows, Statement};
+pub use transaction::{DropBehavior, Savepoint, Transaction, TransactionBehavior};
+pub use types::ToSql;
+
+/// rusqlite's `ffi` names that code matches errors with.
+pub mod ffi {
+    pub use crate::error::ErrorCode;
+    pub use crate::error::SqliteError as Error;
+}
+
+/// Positional parameters as a `&[&dyn ToSql]`, as rusqlite's macro.
+#[macro_export]
+macro_rules! params {
+    () => {
+        &[] as &[&dyn $crate::ToSql]
+    };
+    ($($param:expr),+ $(,)?) => {
+        &[$(&$param as &dyn $crate::ToSql),+] as &[&dyn $crate::ToSql]
+    };
+}
+
+/// Named parameters as a `&[(&str, &dyn ToSql)]`, as rusqlite's macro.
+/// Names keep their prefix: `":id"`, `"@id"`, `"$id"`.
+#[macro_export]
+macro_rules! named_params {
+    () => {
+        &[] as &[(&str, &dyn $crate::ToSql)]
+    };
+    ($($name:literal: $value:expr),+ $(,)?) => {
+        &[$(($name, &$value as &dyn $crate::ToSql)),+] as &[(&str, &dyn $crate::ToSql)]
+    };
+}
