@@ -76,6 +76,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated workloads")
     parser.add_argument("--nodes", type=int, default=1, help="cluster size (1 or 3 make sense)")
+    parser.add_argument("--ours-args", default="",
+                        help="extra flags for our dqlite-server, e.g. '--snapshot-every 4096'")
     args = parser.parse_args()
     if not shutil.which("dqlite-demo"):
         sys.exit("dqlite-demo not found: apt-get install go-dqlite")
@@ -98,6 +100,7 @@ def main():
             port = free_port()
             command = [os.path.join(ROOT, "target/release/dqlite-server"), "--id", str(i + 1),
                        "--address", f"127.0.0.1:{port}", "--dir", os.path.join(work, f"ours{i + 1}")]
+            command += args.ours_args.split()
             if i > 0:
                 command += ["--join", addresses["ours"][0]]
             servers["ours"].append(subprocess.Popen(

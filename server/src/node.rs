@@ -48,6 +48,7 @@ use crate::vfs::Vfs;
 pub(crate) mod join;
 pub(crate) mod membership;
 pub(crate) mod roles;
+pub(crate) mod snapshots;
 
 pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
 
@@ -74,7 +75,9 @@ pub struct NodeBuilder {
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 1024;
 
 impl NodeBuilder {
-    /// Takes a snapshot (and compacts the log) every `entries` entries.
+    /// Takes a snapshot (and compacts the log) after `entries` entries,
+    /// once as many bytes of pages changed as the last snapshot held (see
+    /// `node/snapshots.rs`).
     pub fn snapshot_every(mut self, entries: u64) -> Self {
         self.snapshot_every = entries.max(1);
         self
@@ -212,12 +215,14 @@ async fn start_raft(
     let sql = SqlLock::default();
     let log = LogStore::open(builder.dir.join("raft-log"))?;
     let sm = StateMachine::open(builder.id, vfs, sql.clone(), builder.dir.join("state"))?;
+    let gauge = sm.gauge();
     let config = openraft::Config {
         cluster_name: "dqlite".into(),
         heartbeat_interval: 100,
         election_timeout_min: 300,
         election_timeout_max: 600,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(builder.snapshot_every),
+        // `snapshots::run` decides, by count and by size.
+        snapshot_policy: openraft::SnapshotPolicy::Never,
         // A snapshot travels whole (see `raft::network`): give it time.
         install_snapshot_timeout: 30_000,
         max_in_snapshot_log_to_keep: 0,
@@ -247,6 +252,7 @@ async fn start_raft(
             .map_err(|e| Error::Raft(e.to_string()))?;
     }
     tracing::info!(id = builder.id, address = %builder.address, fresh, "node started");
+    tokio::task::spawn_local(snapshots::run(raft.clone(), gauge, builder.snapshot_every));
     let (proposer, proposals) = Proposer::new();
     tokio::task::spawn_local(pipeline::run(
         proposals,

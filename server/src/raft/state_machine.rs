@@ -10,6 +10,7 @@
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{Stream, TryStreamExt};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
@@ -47,10 +48,46 @@ struct StoredSnapshot {
     data: Vec<u8>,
 }
 
+/// What the snapshot policy (`node::snapshots`) weighs: how much the
+/// databases changed since the last snapshot, and how big it was.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotGauge {
+    /// Bytes of pages applied since the last snapshot was captured.
+    changed: AtomicU64,
+    /// Size of the last snapshot's content.
+    size: AtomicU64,
+}
+
+impl SnapshotGauge {
+    /// Bytes of pages applied since the last snapshot.
+    pub(crate) fn changed(&self) -> u64 {
+        self.changed.load(Ordering::Relaxed)
+    }
+
+    /// Size of the last snapshot (0 before the first).
+    pub(crate) fn size(&self) -> u64 {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    fn applied(&self, bytes: u64) {
+        self.changed.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn captured(&self) {
+        self.changed.store(0, Ordering::Relaxed);
+    }
+
+    fn stored(&self, size: usize) {
+        self.size
+            .store(u64::try_from(size).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     node_id: u64,
     vfs: Vfs,
+    gauge: Arc<SnapshotGauge>,
     last_applied: Option<LogId>,
     membership: StoredMembership,
     /// The latest snapshot, as kept on disk.
@@ -61,6 +98,7 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct StateMachine {
     inner: Arc<Mutex<Inner>>,
+    gauge: Arc<SnapshotGauge>,
     /// Held while the databases change or are copied.
     sql: SqlLock,
     disk: SnapshotFile,
@@ -110,6 +148,11 @@ fn vfs_error(e: VfsError) -> io::Error {
 }
 
 impl StateMachine {
+    /// What the snapshot policy weighs.
+    pub(crate) fn gauge(&self) -> Arc<SnapshotGauge> {
+        self.gauge.clone()
+    }
+
     /// The state machine of node `node_id`, holding its databases in `vfs`
     /// (touched only with `sql` held) and its snapshot in `dir`; restores
     /// the snapshot found there.
@@ -124,6 +167,7 @@ impl StateMachine {
         let mut inner = Inner {
             node_id,
             vfs,
+            gauge: Arc::default(),
             last_applied: None,
             membership: StoredMembership::default(),
             snapshot: None,
@@ -142,6 +186,7 @@ impl StateMachine {
             Err(e) => return Err(e),
         }
         Ok(Self {
+            gauge: inner.gauge.clone(),
             inner: Arc::new(Mutex::new(inner)),
             sql,
             disk: SnapshotFile {
@@ -156,6 +201,8 @@ impl Inner {
     fn apply(&mut self, command: &Command) -> io::Result<()> {
         match command {
             Command::Frames { db, origin, frames } => {
+                let bytes = frames.pages.len() * frames.page_size as usize;
+                self.gauge.applied(u64::try_from(bytes).unwrap_or(u64::MAX));
                 // Entries commit in the order their transactions were
                 // written, so a local one is the oldest pending.
                 let local = *origin == self.node_id
@@ -196,6 +243,8 @@ impl Inner {
         }
         self.last_applied = stored.meta.last_log_id;
         self.membership = stored.meta.last_membership.clone();
+        self.gauge.captured();
+        self.gauge.stored(stored.data.len());
         Ok(())
     }
 
@@ -212,6 +261,7 @@ impl Inner {
             last_log_id: self.last_applied,
             last_membership: self.membership.clone(),
         };
+        self.gauge.captured();
         Ok((
             meta,
             Image {
@@ -253,11 +303,13 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             inner.capture()?
         };
         let file = self.disk.clone();
+        let gauge = self.gauge.clone();
         let stored = tokio::task::spawn_blocking(move || {
             let stored = Arc::new(StoredSnapshot {
                 meta,
                 data: postcard::to_allocvec(&image).map_err(invalid)?,
             });
+            gauge.stored(stored.data.len());
             file.store(&stored)?;
             Ok::<_, io::Error>(stored)
         })

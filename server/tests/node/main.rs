@@ -150,12 +150,17 @@ async fn state_is_rebuilt_from_snapshot_and_log_after_compaction() {
             .unwrap();
     }
     other.exec("INSERT INTO u VALUES ('kept')").await.unwrap();
+    // The snapshot policy looks every 100 ms.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !dir.path().join("state/snapshot").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot was taken"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     drop((s, other));
     node.stop().await.unwrap();
-    assert!(
-        dir.path().join("state/snapshot").exists(),
-        "a snapshot was taken"
-    );
 
     let node = Node::builder(1, "127.0.0.1:9001", dir.path())
         .start()
@@ -322,4 +327,58 @@ async fn a_busy_timeout_expires_with_database_is_locked() {
         b.exec("INSERT INTO t VALUES (3)").await.unwrap();
         node.stop().await.unwrap();
     }
+}
+
+/// Bytes of every file under `dir`.
+fn disk_use(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                disk_use(&entry.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_use_stays_bounded_under_sustained_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::builder(1, "127.0.0.1:9001", dir.path())
+        .snapshot_every(64)
+        .start()
+        .await
+        .unwrap();
+    let s = node.session("app").await.unwrap();
+    s.exec("CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB)")
+        .await
+        .unwrap();
+    // 1,600 transactions of 16 pages or more: over 100 MiB of log for a
+    // database that never holds more than 8 rows of 64 KiB.
+    let mut peak = 0;
+    for i in 0..1600 {
+        s.exec(&format!(
+            "INSERT OR REPLACE INTO t VALUES ({}, randomblob(65536))",
+            i % 8
+        ))
+        .await
+        .unwrap();
+        if i % 100 == 99 {
+            peak = peak.max(disk_use(dir.path()));
+        }
+    }
+    // Three 16 MiB log segments (one of them a spare, preallocated) and
+    // two snapshots of well under 1 MiB, with room to spare.
+    assert!(peak < 64 << 20, "{} MiB on disk", peak >> 20);
+    assert_eq!(
+        s.query("SELECT count(*), sum(length(v)) FROM t")
+            .await
+            .unwrap(),
+        [[Value::Integer(8), Value::Integer(8 * 65536)]]
+    );
+    node.stop().await.unwrap();
 }

@@ -1,0 +1,72 @@
+//! When to take a snapshot (and compact the log): by count and by size.
+//!
+//! openraft's own policy counts entries only. A snapshot writes every
+//! database whole, so with a large database and small writes a count alone
+//! makes snapshots cost far more than the writes they cover (and, in the C
+//! server, stall writes). Here a snapshot is taken once
+//!
+//! - the pages applied since the last snapshot add up to at least the size
+//!   of that snapshot (so snapshot writes never exceed log writes, and the
+//!   disk holds at most about twice the databases plus one log segment), and
+//! - either `snapshot_every` entries were applied since (dqlite's
+//!   threshold), or the log since holds [`LOG_BYTES_CAP`] bytes of pages
+//!   (a few huge transactions do not wait for the count).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::async_runtime::WatchReceiver;
+
+use super::Raft;
+use crate::raft::state_machine::SnapshotGauge;
+
+/// Bytes of pages since the last snapshot after which the entry count no
+/// longer matters.
+pub const LOG_BYTES_CAP: u64 = 64 * 1024 * 1024;
+
+/// How often the policy looks.
+const ROUND: Duration = Duration::from_millis(100);
+
+/// Whether a snapshot is due, given the entries and page bytes applied
+/// since the last one and its size.
+pub(crate) fn due(entries: u64, changed: u64, last_size: u64, every: u64) -> bool {
+    changed >= last_size && (entries >= every || changed >= LOG_BYTES_CAP)
+}
+
+/// Asks Raft for a snapshot whenever [`due`], until Raft stops.
+pub(crate) async fn run(raft: Raft, gauge: Arc<SnapshotGauge>, every: u64) {
+    loop {
+        tokio::time::sleep(ROUND).await;
+        let entries = {
+            let metrics = raft.metrics();
+            let m = metrics.borrow_watched();
+            let applied = m.last_applied.map_or(0, |l| l.index + 1);
+            let snapshot = m.snapshot.map_or(0, |l| l.index + 1);
+            applied.saturating_sub(snapshot)
+        };
+        if due(entries, gauge.changed(), gauge.size(), every)
+            && let Err(e) = raft.trigger().snapshot().await
+        {
+            tracing::debug!(error = %e, "snapshot policy stops");
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_wait_for_the_count_and_for_as_many_bytes_as_the_last() {
+        // The first snapshot comes after `every` entries.
+        assert!(!due(1023, 10, 0, 1024));
+        assert!(due(1024, 10, 0, 1024));
+        // A large database waits until as much changed as it holds.
+        assert!(!due(5000, 1 << 20, 10 << 20, 1024));
+        assert!(due(5000, 10 << 20, 10 << 20, 1024));
+        // Huge transactions do not wait for the count.
+        assert!(!due(3, LOG_BYTES_CAP - 1, 1 << 20, 1024));
+        assert!(due(3, LOG_BYTES_CAP, 1 << 20, 1024));
+    }
+}
