@@ -452,14 +452,20 @@ impl Session {
             Err(Failed::NotSent(e)) => {
                 self.disconnect(&e);
                 if in_tx {
-                    return Err(e);
+                    tracing::debug!(error = %e, "transaction lost with the connection");
+                    if commit {
+                        self.end_transaction();
+                    }
+                    return Err(Error::TransactionLost);
                 }
                 Ok(Outcome::Retry(e))
             }
             Err(Failed::Lost(e)) => {
                 self.disconnect(&e);
                 if in_tx && !commit {
-                    return Err(e);
+                    // Nothing of the transaction was committed.
+                    tracing::debug!(error = %e, "transaction lost with the connection");
+                    return Err(Error::TransactionLost);
                 }
                 if in_tx {
                     self.end_transaction();
@@ -494,6 +500,12 @@ impl Session {
             }
         }
         self.settle_stream().await.map_err(Failed::NotSent)?;
+        if !interrupt && let Some(why) = self.wire.as_ref().and_then(Wire::closed_while_idle) {
+            return Err(Failed::NotSent(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                why,
+            ))));
+        }
         let epoch = self.epoch;
         let in_open_tx = self.tx.active && !self.tx.lost;
         let Some(wire) = self.wire.as_mut() else {

@@ -48,6 +48,23 @@ impl Wire {
         &self.address
     }
 
+    /// Whether the server closed the connection (or sent something
+    /// unasked) while it was idle: a non-blocking peek at the socket. The
+    /// server never speaks first, so any readable byte or end of stream
+    /// means the connection cannot carry another request.
+    pub fn closed_while_idle(&self) -> Option<String> {
+        if !self.framed.read_buffer().is_empty() {
+            return Some("unexpected bytes from the server".into());
+        }
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        match socket2::SockRef::from(self.framed.get_ref()).peek(&mut byte) {
+            Ok(0) => Some(format!("{} closed the connection", self.address)),
+            Ok(_) => Some("unexpected bytes from the server".into()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            Err(e) => Some(format!("connection to {} failed: {e}", self.address)),
+        }
+    }
+
     /// Queues a request; nothing is sent until [`flush`](Self::flush). On
     /// error nothing is queued.
     pub fn push(&mut self, request: &Request) -> Result<()> {

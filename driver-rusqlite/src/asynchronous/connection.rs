@@ -29,12 +29,19 @@ pub struct Connection {
 /// The SQL text, what the scanner found in it, and the bound values.
 type Prepared = (String, SqlInfo, Vec<dqlite_protocol::Value>);
 
-/// Scans `sql` (one statement expected) and binds `params` to it.
+/// Scans `sql` (one statement expected) and binds `params` to it. The
+/// text sent is the statement alone, without a trailing `;` or comment
+/// (after which dqlite 1.11 answers EXEC_SQL with zero counters).
 fn prepare_one<P: Params>(sql: &str, params: P) -> Result<Prepared> {
     let info = SqlInfo::new(sql);
     if info.statements.len() > 1 {
         return Err(Error::MultipleStatement);
     }
+    let sql = match info.statements.first() {
+        Some(statement) => &sql[statement.span.clone()],
+        None => sql,
+    };
+    let info = SqlInfo::new(sql);
     let values = bind(params, &info.params, info.params.count)?;
     Ok((sql.to_owned(), info, values))
 }

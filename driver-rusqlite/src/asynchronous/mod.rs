@@ -28,6 +28,12 @@
 //! its outcome), and `DropBehavior::Commit` on drop is likewise sent in the
 //! background, its error only logged.
 //!
+//! In a task that must be `Send` (`tokio::spawn`), pass parameters as
+//! tuples or arrays: the slices built by [`params!`](crate::params) and
+//! [`named_params!`](crate::named_params) hold `&dyn ToSql`, which is not
+//! `Sync`, so they cannot live across an `.await` there (in
+//! `block_on`/`#[tokio::main]` code they can).
+//!
 //! A [`Connection`] may be shared between tasks (`&Connection` is `Send`);
 //! its requests then take turns, one at a time, as on a rusqlite
 //! connection shared between threads behind a mutex.

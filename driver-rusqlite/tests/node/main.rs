@@ -1,0 +1,119 @@
+//! The driver against one in-process `dqlite-server` node (and, in
+//! `c_server.rs`, the same scenarios against the C server): the blocking
+//! API, the async API, and what happens to requests whose connection is
+//! cut.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../common/scenarios.rs"]
+mod scenarios;
+
+mod asynchronous;
+mod c_server;
+mod failures;
+
+use common::TestNode;
+
+#[test]
+fn execute_and_counters() {
+    let node = TestNode::start();
+    scenarios::execute_and_counters(&node.url("exec")).unwrap();
+}
+
+#[test]
+fn parameters() {
+    let node = TestNode::start();
+    scenarios::parameters(&node.url("params")).unwrap();
+}
+
+#[test]
+fn prepared_statements() {
+    let node = TestNode::start();
+    scenarios::prepared_statements(&node.url("prepared")).unwrap();
+}
+
+#[test]
+fn streaming() {
+    let node = TestNode::start();
+    scenarios::streaming(&node.url("stream")).unwrap();
+}
+
+#[test]
+fn transactions() {
+    let node = TestNode::start();
+    scenarios::transactions(&node.url("tx")).unwrap();
+}
+
+#[test]
+fn values_nulls_blobs() {
+    let node = TestNode::start();
+    scenarios::values_nulls_blobs(&node.url("values")).unwrap();
+}
+
+#[cfg(feature = "chrono")]
+#[test]
+fn dates() {
+    let node = TestNode::start();
+    scenarios::dates(&node.url("dates")).unwrap();
+}
+
+#[test]
+fn returning_rows_from_a_write() {
+    let node = TestNode::start();
+    let conn = dqlite_rusqlite::Connection::open(node.url("returning")).unwrap();
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", [])
+        .unwrap();
+    let mut stmt = conn
+        .prepare("INSERT INTO t (v) VALUES (?1), (?2) RETURNING id, v")
+        .unwrap();
+    // Columns of a write are known once it ran.
+    assert_eq!(stmt.column_count(), 0);
+    let rows: Vec<(i64, String)> = stmt
+        .query_map(["a", "b"], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<dqlite_rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(rows, [(1, "a".to_owned()), (2, "b".to_owned())]);
+    assert_eq!(stmt.column_names(), ["id", "v"]);
+}
+
+#[test]
+fn urls_and_settings_are_checked() {
+    use dqlite_rusqlite::{Builder, Connection, Error};
+    assert!(matches!(
+        Connection::open("sqlite://x/y"),
+        Err(Error::InvalidConfig(_))
+    ));
+    // A node that does not answer: bounded by the connect timeout.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = unused.local_addr().unwrap().to_string();
+    drop(unused);
+    let started = std::time::Instant::now();
+    let err = Builder::new("db")
+        .node(address)
+        .connect_timeout(std::time::Duration::from_millis(500))
+        .backoff(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_millis(100),
+        )
+        .open()
+        .unwrap_err();
+    assert!(matches!(err, Error::NoLeader { .. }), "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn the_blocking_api_refuses_to_run_inside_a_runtime() {
+    let node = TestNode::start();
+    let url = node.url("inside");
+    let err = node
+        .rt
+        .block_on(async { dqlite_rusqlite::Connection::open(&url) })
+        .unwrap_err();
+    assert!(
+        matches!(err, dqlite_rusqlite::Error::InvalidConfig(_)),
+        "{err:?}"
+    );
+}
