@@ -109,26 +109,37 @@ var harnessSeq atomic.Int64
 // running member holds a byte-identical copy).
 func askHarness(t *testing.T, ctx context.Context, step, argument string) string {
 	t.Helper()
+	reply, err := tryHarness(t, ctx, step, argument)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply
+}
+
+// tryHarness is askHarness returning the failure of the step (or of the
+// exchange) instead of failing the test.
+func tryHarness(t *testing.T, ctx context.Context, step, argument string) (string, error) {
+	t.Helper()
 	dir := requireHarness(t)
 	base := filepath.Join(dir, fmt.Sprintf("%03d-%s", harnessSeq.Add(1), step))
 	if err := os.WriteFile(base+".tmp", []byte(argument), 0o600); err != nil {
-		t.Fatalf("asking the harness for %s: %v", step, err)
+		return "", fmt.Errorf("asking the harness for %s: %w", step, err)
 	}
 	if err := os.Rename(base+".tmp", base+".request"); err != nil {
-		t.Fatalf("asking the harness for %s: %v", step, err)
+		return "", fmt.Errorf("asking the harness for %s: %w", step, err)
 	}
 	started := time.Now()
 	for {
 		if data, err := os.ReadFile(base + ".reply"); err == nil {
 			t.Logf("harness: %s %q: %s (after %v)", step, argument, data, time.Since(started).Round(time.Millisecond))
-			return string(data)
+			return string(data), nil
 		}
 		if data, err := os.ReadFile(base + ".error"); err == nil {
-			t.Fatalf("harness: %s %q failed: %s", step, argument, data)
+			return "", fmt.Errorf("harness: %s %q failed: %s", step, argument, data)
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("harness: no answer to %s %q after %v: %v", step, argument, time.Since(started), ctx.Err())
+			return "", fmt.Errorf("harness: no answer to %s %q after %v: %w", step, argument, time.Since(started), ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

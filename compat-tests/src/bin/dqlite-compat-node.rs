@@ -16,7 +16,8 @@
 //! ```
 //!
 //! `--join` is for the first start only: a restarted node is a member
-//! already and needs no other node to come up.
+//! already. Like `dqlite-server`, a node that does not see a leader within
+//! the builder's default startup timeout exits with an error.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,9 +28,6 @@ use dqlite_server::net::Limits;
 
 /// How long `--join` keeps trying to reach the cluster.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a starting node waits to see a leader.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 const USAGE: &str = "usage: dqlite-compat-node --id N --listen ADDR --advertise ADDR --dir DIR \
                      [--join ADDR] [--busy-timeout MS]";
@@ -120,7 +118,6 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("stdout: {e}"))?;
     let node = Node::builder(args.id, args.advertise.clone(), &args.dir)
         .busy_timeout(args.busy_timeout)
-        .startup_timeout(STARTUP_TIMEOUT)
         .manage_roles(true)
         .serve(listener, Limits::default())
         .start()
