@@ -290,6 +290,27 @@ impl Error {
     }
 }
 
+/// The column index in errors converted from a bare [`FromSqlError`].
+pub const UNKNOWN_COLUMN: usize = usize::MAX;
+
+impl From<FromSqlError> for Error {
+    /// For `?` on a `ValueRef` conversion, where the column is not known
+    /// (reported as [`UNKNOWN_COLUMN`]), as rusqlite does.
+    fn from(err: FromSqlError) -> Self {
+        match err {
+            FromSqlError::OutOfRange(i) => Self::IntegralValueOutOfRange(UNKNOWN_COLUMN, i),
+            FromSqlError::Utf8Error(e) => Self::Utf8Error(UNKNOWN_COLUMN, e),
+            FromSqlError::Other(e) => Self::FromSqlConversionFailure(UNKNOWN_COLUMN, Type::Null, e),
+            FromSqlError::InvalidBlobSize { .. } => {
+                Self::FromSqlConversionFailure(UNKNOWN_COLUMN, Type::Blob, Box::new(err))
+            }
+            FromSqlError::InvalidType => {
+                Self::FromSqlConversionFailure(UNKNOWN_COLUMN, Type::Null, Box::new(err))
+            }
+        }
+    }
+}
+
 impl From<dqlite_protocol::DecodeError> for Error {
     fn from(e: dqlite_protocol::DecodeError) -> Self {
         Self::Protocol(e.to_string())

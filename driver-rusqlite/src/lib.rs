@@ -134,7 +134,7 @@ mod wire;
 
 pub use config::Builder;
 pub use connection::Connection;
-pub use error::{Error, ErrorCode, OptionalExtension, Result, SqliteError};
+pub use error::{Error, ErrorCode, OptionalExtension, Result, SqliteError, UNKNOWN_COLUMN};
 #[doc(hidden)]
 pub use params::Binder;
 pub use params::{BindIndex, Params, ParamsFromIter, params_from_iter};

@@ -74,8 +74,8 @@ impl Row<'_> {
     }
 
     /// Column names.
-    pub fn column_names(&self) -> Vec<&str> {
-        self.columns.iter().map(String::as_str).collect()
+    pub fn column_names(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
+        self.columns.iter().map(String::as_str)
     }
 
     fn value(&self, idx: usize) -> ValueRef<'_> {

@@ -230,10 +230,12 @@ impl Session {
 
     /// Asks `address` for the leader; returns a connection to the leader
     /// if `address` is it, or if the node it names confirms.
-    async fn try_node(&self, address: &str) -> Result<Option<Wire>> {
+    async fn try_node(&self, address: &str) -> Result<Option<Wire>, String> {
         let (dial, timeout) = (self.config.dial_timeout, self.config.request_timeout);
-        let mut wire = Wire::connect(address, dial, timeout).await?;
-        let named = wire.leader().await?;
+        let mut wire = Wire::connect(address, dial, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let named = wire.leader().await.map_err(|e| e.to_string())?;
         if named.address.is_empty() {
             return Ok(None);
         }
@@ -241,9 +243,15 @@ impl Session {
             return Ok(Some(wire));
         }
         drop(wire);
-        let mut wire = Wire::connect(&named.address, dial, timeout).await?;
-        let confirmed = wire.leader().await?;
-        Ok((confirmed.address == named.address).then_some(wire))
+        let leader = named.address;
+        let confirm = async {
+            let mut wire = Wire::connect(&leader, dial, timeout).await?;
+            let confirmed = wire.leader().await?;
+            Ok::<_, Error>((confirmed.address == leader).then_some(wire))
+        };
+        confirm
+            .await
+            .map_err(|e| format!("it names {leader} as the leader: {e}"))
     }
 
     /// CLIENT, OPEN and CLUSTER in one write; keeps the connection.

@@ -110,7 +110,7 @@ impl<'conn> Statement<'conn> {
 
     /// Column names (known at prepare time for queries, else after the
     /// first query).
-    pub fn column_names(&self) -> Vec<&str> {
+    pub fn column_names(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
         self.inner.column_names()
     }
 
@@ -238,7 +238,7 @@ impl<'stmt> Rows<'stmt> {
     }
 
     /// Column names of the result.
-    pub fn column_names(&self) -> Vec<&str> {
+    pub fn column_names(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
         self.inner.column_names()
     }
 }

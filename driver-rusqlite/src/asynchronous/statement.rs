@@ -181,8 +181,8 @@ impl<'conn> Statement<'conn> {
 
     /// Column names: known at prepare time for `SELECT`/`VALUES`/`WITH`
     /// queries, otherwise after the first query (empty before).
-    pub fn column_names(&self) -> Vec<&str> {
-        self.columns().iter().map(String::as_str).collect()
+    pub fn column_names(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
+        self.columns().iter().map(String::as_str)
     }
 
     fn columns(&self) -> &[String] {
@@ -387,8 +387,8 @@ impl<'stmt> Rows<'stmt> {
     }
 
     /// Column names of the result.
-    pub fn column_names(&self) -> Vec<&str> {
-        self.columns.iter().map(String::as_str).collect()
+    pub fn column_names(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
+        self.columns.iter().map(String::as_str)
     }
 }
 

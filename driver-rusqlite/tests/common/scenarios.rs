@@ -162,7 +162,10 @@ pub fn prepared_statements(url: &str) -> Result<()> {
     let mut select =
         conn.prepare("SELECT id, name, data FROM person WHERE id >= :min ORDER BY id")?;
     // Known before the statement ever ran.
-    assert_eq!(select.column_names(), ["id", "name", "data"]);
+    assert_eq!(
+        select.column_names().collect::<Vec<_>>(),
+        ["id", "name", "data"]
+    );
     assert_eq!(select.column_index("NAME")?, 1);
     assert_eq!(select.parameter_index(":min")?, Some(1));
     let people: Vec<Person> = select

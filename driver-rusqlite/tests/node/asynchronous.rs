@@ -56,7 +56,7 @@ async fn the_same_names_with_await() {
         .prepare("SELECT k, v FROM kv ORDER BY v")
         .await
         .unwrap();
-    assert_eq!(stmt.column_names(), ["k", "v"]);
+    assert_eq!(stmt.column_names().collect::<Vec<_>>(), ["k", "v"]);
     let mut rows = stmt.query([]).await.unwrap();
     let mut n = 0;
     while let Some(row) = rows.next().await.unwrap() {

@@ -76,7 +76,7 @@ fn returning_rows_from_a_write() {
         .collect::<dqlite_rusqlite::Result<_>>()
         .unwrap();
     assert_eq!(rows, [(1, "a".to_owned()), (2, "b".to_owned())]);
-    assert_eq!(stmt.column_names(), ["id", "v"]);
+    assert_eq!(stmt.column_names().collect::<Vec<_>>(), ["id", "v"]);
 }
 
 #[test]
