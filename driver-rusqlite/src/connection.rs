@@ -185,7 +185,9 @@ impl Connection {
         Savepoint::start(self, 0, Some(name.into()))
     }
 
-    /// Closes the connection (sending queued finalizations first).
+    /// Closes the connection (sending queued finalizations first). The
+    /// error type is rusqlite's; closing never fails here.
+    #[allow(clippy::result_large_err)]
     pub fn close(self) -> Result<(), (Self, Error)> {
         self.flush_deferred();
         Ok(())

@@ -3,7 +3,7 @@
 //! Code written for rusqlite moves to a dqlite cluster by changing
 //! `use rusqlite::…` to `use dqlite_rusqlite::…` and the open call.
 //!
-//! ```no_run
+//! ```
 //! use dqlite_rusqlite::{Connection, OptionalExtension, Result, params};
 //!
 //! #[derive(Debug)]
@@ -14,9 +14,28 @@
 //! }
 //!
 //! fn main() -> Result<()> {
-//!     let conn = Connection::open("dqlite://127.0.0.1:9001,127.0.0.1:9002/app")?;
-//!     conn.execute_batch("CREATE TABLE IF NOT EXISTS person (id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB)")?;
-//!     conn.execute("INSERT INTO person (name, data) VALUES (?1, ?2)", params!["Steven", None::<Vec<u8>>])?;
+//! #   // A node of our own on a free port, for the example to run against.
+//! #   let dir = tempfile::tempdir().unwrap();
+//! #   let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+//! #   let address = listener.local_addr().unwrap().to_string();
+//! #   let rt = tokio::runtime::Runtime::new().unwrap();
+//! #   let node = rt
+//! #       .block_on(
+//! #           dqlite_server::Node::builder(1, address.clone(), dir.path())
+//! #               .serve(listener, dqlite_server::net::Limits::default())
+//! #               .start(),
+//! #       )
+//! #       .unwrap();
+//! #   let url = format!("dqlite://{address}/app");
+//!     // e.g. "dqlite://10.0.0.1:9001,10.0.0.2:9001,10.0.0.3:9001/app"
+//!     let conn = Connection::open(&url)?;
+//!     conn.execute_batch(
+//!         "CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB)",
+//!     )?;
+//!     conn.execute(
+//!         "INSERT INTO person (name, data) VALUES (?1, ?2)",
+//!         params!["Steven", None::<Vec<u8>>],
+//!     )?;
 //!
 //!     let mut stmt = conn.prepare("SELECT id, name, data FROM person")?;
 //!     let people = stmt.query_map([], |row| {
@@ -29,12 +48,16 @@
 //!         .query_row("SELECT name FROM person WHERE id = ?1", [-1], |r| r.get(0))
 //!         .optional()?;
 //!     assert!(nobody.is_none());
+//! #   drop(stmt);
+//! #   drop(conn);
+//! #   rt.block_on(node.stop()).unwrap();
 //!     Ok(())
 //! }
 //! ```
 //!
-//! A runnable version of this example, against a node it starts itself, is
-//! `examples/persons.rs` (see `examples/README.md`).
+//! (The hidden lines start a `dqlite-server` node to run against.) The
+//! same program as a binary, against a cluster of yours or a node it
+//! starts itself, is `examples/persons.rs`; see `examples/README.md`.
 //!
 //! # The cluster behind the connection
 //!

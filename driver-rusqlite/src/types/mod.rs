@@ -87,7 +87,7 @@ pub(crate) fn from_wire(v: dqlite_protocol::ValueRef<'_>) -> ValueRef<'_> {
         W::Boolean(b) => ValueRef::Integer(wire_i64(b)),
         W::Float(f) => ValueRef::Real(f),
         W::Text(t) => ValueRef::Text(t),
-        W::Iso8601(t) if t.is_empty() => ValueRef::Null,
+        W::Iso8601([]) => ValueRef::Null,
         W::Iso8601(t) => ValueRef::Text(t),
         W::Blob(b) => ValueRef::Blob(b),
         W::Null => ValueRef::Null,

@@ -284,7 +284,8 @@ fn dates() -> Result<()> {
     let local: NaiveDateTime = day.and_hms_opt(7, 8, 9).unwrap();
     conn.execute("INSERT INTO ev VALUES (?1, ?2, ?3)", params![at, day, local])?;
     conn.execute("INSERT INTO ev VALUES (NULL, NULL, NULL)", [])?;
-    let rows: Vec<(Option<DateTime<Utc>>, Option<NaiveDate>, Option<NaiveDateTime>)> = conn
+    type Event = (Option<DateTime<Utc>>, Option<NaiveDate>, Option<NaiveDateTime>);
+    let rows: Vec<Event> = conn
         .prepare("SELECT at, day, local FROM ev ORDER BY rowid")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_>>()?;
