@@ -507,12 +507,31 @@ impl Session {
                 other => deferred.push(other),
             }
         }
-        self.settle_stream().await.map_err(Failed::NotSent)?;
-        if !interrupt && let Some(why) = self.wire.as_ref().and_then(Wire::closed_while_idle) {
-            return Err(Failed::NotSent(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                why,
-            ))));
+        let early = match self.settle_stream().await {
+            Err(e) => Some(e),
+            Ok(()) if self.wire.is_none() => Some(Error::Protocol("not connected".into())),
+            Ok(()) if interrupt => None,
+            Ok(()) => self
+                .wire
+                .as_ref()
+                .and_then(Wire::closed_while_idle)
+                .map(|why| {
+                    Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        why,
+                    ))
+                }),
+        };
+        if let Some(e) = early {
+            // The connection is unusable: the queued work dies with it, but
+            // a queued ROLLBACK still ends the transaction here.
+            self.disconnect(&e);
+            for work in deferred {
+                if let Deferred::Sql { sql } = work {
+                    self.track(&SqlInfo::new(&sql));
+                }
+            }
+            return Err(Failed::NotSent(e));
         }
         let epoch = self.epoch;
         let in_open_tx = self.tx.active && !self.tx.lost;
