@@ -135,8 +135,12 @@ fn the_leader_is_stopped_in_the_middle() {
         assert!(Instant::now() < deadline, "the writer made no progress");
         std::thread::sleep(Duration::from_millis(5));
     }
+    // A transaction that reads (a writing one would hold the write lock
+    // the writer needs).
     let tx = tx_conn.transaction().unwrap();
-    tx.execute("INSERT INTO t VALUES (-1)", []).unwrap();
+    let _: i64 = tx
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
 
     let old_leader = cluster.stop_leader();
 
