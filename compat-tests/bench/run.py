@@ -62,6 +62,15 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
+def disk_bytes(pid):
+    """Bytes the process caused to be written to storage (/proc/PID/io)."""
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    return 0
+
+
 def peak_rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -128,6 +137,7 @@ def main():
             for run in range(args.runs):
                 for name in ("ours", "c"):
                     before = sum(cpu_seconds(p.pid) for p in servers[name])
+                    written = sum(disk_bytes(p.pid) for p in servers[name])
                     out = subprocess.run(
                         [bench, "-addr", ",".join(addresses[name]), "-workload", workload,
                          "-clients", str(clients), "-duration", args.duration,
@@ -138,8 +148,10 @@ def main():
                     result = json.loads(out.stdout)
                     after = sum(cpu_seconds(p.pid) for p in servers[name])
                     result["cpu_ms_per_op"] = 1000 * (after - before) / max(result["ops"], 1)
+                    written = sum(disk_bytes(p.pid) for p in servers[name]) - written
+                    result["disk_kib_per_op"] = written / 1024 / max(result["ops"], 1) / args.nodes
                     samples[name].append(result)
-            med = {n: {k: statistics.median(r[k] for r in s) for k in ("ops_per_sec", "p99_ms", "cpu_ms_per_op")}
+            med = {n: {k: statistics.median(r[k] for r in s) for k in ("ops_per_sec", "p99_ms", "cpu_ms_per_op", "disk_kib_per_op")}
                    for n, s in samples.items()}
             rows.append((f"{workload} x{clients}", med))
         rss = {n: max(peak_rss_mib(p.pid) for p in procs) for n, procs in servers.items()}
@@ -165,8 +177,10 @@ def main():
               f"{o['ops_per_sec'] / max(c['ops_per_sec'], 1e-9):>6.2f}x "
               f"{o['p99_ms']:>7.2f}ms {c['p99_ms']:>7.2f}ms "
               f"{o['cpu_ms_per_op']:>10.3f}ms {c['cpu_ms_per_op']:>8.3f}ms "
-              f"{o['cpu_ms_per_op'] / max(c['cpu_ms_per_op'], 1e-9):>8.2f}x")
-    print(f"{args.nodes} node(s); CPU per op summed over all nodes")
+              f"{o['cpu_ms_per_op'] / max(c['cpu_ms_per_op'], 1e-9):>8.2f}x "
+              f"{o['disk_kib_per_op']:>9.1f}KiB {c['disk_kib_per_op']:>7.1f}KiB")
+    print(f"{args.nodes} node(s); CPU per op summed over all nodes; disk = bytes written to storage"
+          " per op and per node (/proc/PID/io), log, snapshots and preallocation included")
     print(f"peak RSS per node: ours {rss['ours']:.0f} MiB, C server (dqlite-demo process) {rss['c']:.0f} MiB")
 
 

@@ -5,11 +5,11 @@
 //! makes snapshots cost far more than the writes they cover (and, in the C
 //! server, stall writes). Here a snapshot is taken once
 //!
-//! - the pages applied since the last snapshot add up to at least the size
-//!   of that snapshot (so snapshot writes never exceed log writes, and the
+//! - the frames applied since the last snapshot (as logged: pages whole or
+//!   as changes) add up to at least the size of that snapshot (so snapshot writes never exceed log writes, and the
 //!   disk holds at most about twice the databases plus one log segment), and
 //! - either `snapshot_every` entries were applied since (dqlite's
-//!   threshold), or the log since holds [`LOG_BYTES_CAP`] bytes of pages
+//!   threshold), or the log since holds [`LOG_BYTES_CAP`] bytes of frames
 //!   (a few huge transactions do not wait for the count).
 
 use std::sync::Arc;
@@ -20,14 +20,14 @@ use openraft::async_runtime::WatchReceiver;
 use super::Raft;
 use crate::raft::state_machine::SnapshotGauge;
 
-/// Bytes of pages since the last snapshot after which the entry count no
+/// Bytes of frames since the last snapshot after which the entry count no
 /// longer matters.
 pub const LOG_BYTES_CAP: u64 = 64 * 1024 * 1024;
 
 /// How often the policy looks.
 const ROUND: Duration = Duration::from_millis(100);
 
-/// Whether a snapshot is due, given the entries and page bytes applied
+/// Whether a snapshot is due, given the entries and frame bytes applied
 /// since the last one and its size.
 pub(crate) fn due(entries: u64, changed: u64, last_size: u64, every: u64) -> bool {
     changed >= last_size && (entries >= every || changed >= LOG_BYTES_CAP)

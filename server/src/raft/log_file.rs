@@ -27,9 +27,11 @@
 //! Batches start at multiples of 8 and their header never crosses a
 //! 512-byte sector boundary, so a crash leaves a header either written or
 //! not. Segment files are preallocated with zeros (a background thread
-//! prepares the next one), so an append overwrites allocated blocks and
-//! `fdatasync` has no file size to persist: about 40% faster than
-//! appending to a growing file on ext4. A header of zeros marks the end of
+//! prepares the next one, one 4 KiB page per write so that the page cache
+//! keeps small folios and a sync writes back only the pages appended to),
+//! so an append overwrites allocated blocks and `fdatasync` has no file
+//! size to persist: about 30% faster than appending to a growing file on
+//! ext4 (123 vs 179 µs per 2 KiB append and sync, measured here). A header of zeros marks the end of
 //! a segment's data. A new segment starts when the current one holds
 //! [`SEGMENT_BYTES`]. `DIR/meta` holds named byte values and is replaced
 //! atomically (write a temporary file, fsync it, rename, fsync the
@@ -732,7 +734,11 @@ fn prepare_spare(path: PathBuf, bytes: u64) -> JoinHandle<io::Result<File>> {
             .create(true)
             .truncate(true)
             .open(&path)?;
-        let zeros = vec![0u8; 1024 * 1024];
+        // One page per write: the page cache then holds the file in small
+        // folios. Written in large writes, it may get 2 MiB folios, and
+        // each append's fdatasync would write a whole 2 MiB folio back
+        // (measured: 2 MiB of device writes per 2 KiB append).
+        let zeros = [0u8; 4096];
         let mut left = bytes;
         while left > 0 {
             let n = usize::try_from(left).unwrap_or(usize::MAX).min(zeros.len());

@@ -100,11 +100,7 @@ impl Cache {
 /// Roughly the memory an entry takes.
 fn entry_size(entry: &Entry) -> usize {
     match &entry.payload {
-        openraft::EntryPayload::Normal(super::typ::Command::Frames { frames, .. }) => frames
-            .pages
-            .iter()
-            .map(|(_, page)| page.len() + 16)
-            .sum::<usize>(),
+        openraft::EntryPayload::Normal(super::typ::Command::Frames { frames, .. }) => frames.size(),
         _ => 0,
     }
     .saturating_add(64)

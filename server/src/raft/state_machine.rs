@@ -52,7 +52,8 @@ struct StoredSnapshot {
 /// databases changed since the last snapshot, and how big it was.
 #[derive(Debug, Default)]
 pub(crate) struct SnapshotGauge {
-    /// Bytes of pages applied since the last snapshot was captured.
+    /// Bytes of frames (as logged) applied since the last snapshot was
+    /// captured.
     changed: AtomicU64,
     /// Size of the last snapshot's content.
     size: AtomicU64,
@@ -201,8 +202,8 @@ impl Inner {
     fn apply(&mut self, command: &Command) -> io::Result<()> {
         match command {
             Command::Frames { db, origin, frames } => {
-                let bytes = frames.pages.len() * frames.page_size as usize;
-                self.gauge.applied(u64::try_from(bytes).unwrap_or(u64::MAX));
+                self.gauge
+                    .applied(u64::try_from(frames.size()).unwrap_or(u64::MAX));
                 // Entries commit in the order their transactions were
                 // written, so a local one is the oldest pending.
                 let local = *origin == self.node_id

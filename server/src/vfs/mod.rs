@@ -30,9 +30,11 @@
 //!
 //! # Layout
 //! - `wal`: the WAL and wal-index formats (checksums, headers).
+//! - `delta`: pages as changes to their previous version.
 //! - `state`: one database's files, locks, shared memory and capture logic.
 //! - `ffi`: the `sqlite3_vfs` / `sqlite3_io_methods` callbacks.
 
+mod delta;
 mod ffi;
 mod state;
 mod wal;
@@ -57,36 +59,63 @@ pub struct Frames {
     pub page_size: u32,
     /// Database size in pages after the transaction.
     pub db_size: u32,
-    /// Page number and content of each frame.
-    #[serde(with = "page_list")]
-    pub pages: Vec<(u32, Vec<u8>)>,
+    /// Each frame's page, in WAL order.
+    pub pages: Vec<Page>,
 }
 
-/// Serializes page contents as byte strings (one copy each) rather than
-/// as sequences of numbers, which postcard would encode byte by byte.
-mod page_list {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+/// One frame's page: its number and its new content.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Page {
+    /// Page number (1-based).
+    pub number: u32,
+    /// The content, whole or as changes.
+    pub content: PageContent,
+}
 
-    #[derive(Serialize)]
-    struct PageRef<'a>(u32, #[serde(with = "serde_bytes")] &'a [u8]);
+/// A page's new content.
+///
+/// Most writes change a small part of each page they touch (a cell and a
+/// few pointers), so a page that existed before the transaction travels
+/// as the byte ranges that differ from its previous version, which every
+/// node holds identically. Both versions' CRC-32s go along: a node whose
+/// previous version differs refuses the entry instead of diverging.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PageContent {
+    /// The whole page.
+    Full(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Changes to the page's previous version.
+    Changes {
+        /// CRC-32 of the previous version.
+        base_crc: u32,
+        /// CRC-32 of the new version.
+        crc: u32,
+        /// The ranges that differ, in order, not overlapping.
+        runs: Vec<Run>,
+    },
+}
 
-    #[derive(Deserialize)]
-    struct Page(u32, #[serde(with = "serde_bytes")] Vec<u8>);
+/// New bytes at an offset of a page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Run {
+    /// Byte offset in the page.
+    pub offset: u32,
+    /// The new bytes.
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
 
-    pub(super) fn serialize<S: Serializer>(
-        pages: &[(u32, Vec<u8>)],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(pages.iter().map(|(n, data)| PageRef(*n, data)))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<(u32, Vec<u8>)>, D::Error> {
-        Ok(Vec::<Page>::deserialize(d)?
-            .into_iter()
-            .map(|Page(n, data)| (n, data))
-            .collect())
+impl Frames {
+    /// Roughly the bytes the frames take (in memory or in the log).
+    pub fn size(&self) -> usize {
+        self.pages
+            .iter()
+            .map(|p| match &p.content {
+                PageContent::Full(bytes) => bytes.len() + 8,
+                PageContent::Changes { runs, .. } => {
+                    16 + runs.iter().map(|r| r.bytes.len() + 8).sum::<usize>()
+                }
+            })
+            .sum()
     }
 }
 
@@ -146,6 +175,12 @@ pub enum VfsError {
         expected: u32,
         /// The frames' page size.
         got: u32,
+    },
+    /// Page changes that do not apply to this node's version of the page.
+    #[error("the changes to page {page} do not match this node's copy of it")]
+    PageMismatch {
+        /// The page number.
+        page: u32,
     },
     /// More frames than a WAL can count.
     #[error("too many frames in one transaction")]
@@ -324,7 +359,7 @@ impl Vfs {
     pub fn image(&self, db: &str) -> Result<DatabaseImage, VfsError> {
         self.with(db, false, |state| DatabaseImage {
             name: db.to_owned(),
-            main: state.main.clone(),
+            main: state.committed_main().to_vec(),
             wal: state.committed_wal().to_vec(),
         })
     }

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tokio::sync::watch;
 
 use super::wal::{self, INDEX_HEADERS, WAL_HEADER};
-use super::{Frames, VfsError};
+use super::{Frames, Page, VfsError, delta};
 
 /// Size of one shared-memory region, fixed by SQLite.
 pub(crate) const SHM_REGION: usize = 32 * 1024;
@@ -135,6 +135,10 @@ pub(crate) struct Database {
     pub(crate) journal: Vec<u8>,
     /// Frames of the WAL that are applied (committed by Raft).
     committed_frames: u32,
+    /// Size in pages of the database the main image holds, as every node
+    /// agrees on it: 0 for a new database (whatever SQLite wrote there when
+    /// it switched the file to WAL mode), then what checkpoints left.
+    base_pages: u32,
     /// Page size of the WAL frames, once known.
     page_size: u32,
     /// Shared-memory regions; boxed so their addresses never move.
@@ -444,6 +448,12 @@ impl Database {
     /// Truncates the WAL (a checkpoint in TRUNCATE mode empties it; it
     /// never runs while a transaction is pending).
     pub(crate) fn truncate_wal(&mut self, size: usize) {
+        if size < self.committed_len()
+            && let Some(pages) = self.last_commit_pages(self.committed_frames)
+        {
+            // SQLite checkpointed every frame into the main file first.
+            self.base_pages = pages;
+        }
         self.wal.truncate(size);
         if size < self.committed_len() {
             self.committed_frames = if self.page_size == 0 || size < WAL_HEADER {
@@ -504,7 +514,8 @@ impl Database {
     }
 
     /// The frames of every pending transaction newer than `after`, oldest
-    /// first, for the Raft log.
+    /// first, for the Raft log. Pages that existed before travel as
+    /// changes (see [`delta`]).
     pub(crate) fn frames_after(&self, after: Option<u64>) -> Vec<Frames> {
         let size = wal::frame_size(self.page_size);
         self.pending
@@ -516,10 +527,15 @@ impl Database {
                 let bytes = self.wal.get(start..end)?;
                 let mut pages = Vec::with_capacity(bytes.len() / size);
                 let mut db_size = 0;
-                for frame in bytes.chunks_exact(size) {
-                    let (page_no, commit) = wal::frame_info(frame);
+                for (before, frame) in (p.after_frame..).zip(bytes.chunks_exact(size)) {
+                    let (number, commit) = wal::frame_info(frame);
                     db_size = commit;
-                    pages.push((page_no, frame[wal::FRAME_HEADER..].to_vec()));
+                    let new = &frame[wal::FRAME_HEADER..];
+                    let base = self.page_version(number, before);
+                    pages.push(Page {
+                        number,
+                        content: delta::encode(base, new),
+                    });
                 }
                 Some(Frames {
                     tx_id: p.tx_id,
@@ -529,6 +545,61 @@ impl Database {
                 })
             })
             .collect()
+    }
+
+    /// Database size recorded by the last commit frame among the first
+    /// `frames` WAL frames.
+    fn last_commit_pages(&self, frames: u32) -> Option<u32> {
+        let frame = wal::frame_size(self.page_size);
+        (1..=frames).rev().find_map(|k| {
+            let at = wal::frames_end(k, self.page_size) - frame;
+            let (_, commit) = wal::frame_info(self.wal.get(at..at + wal::FRAME_HEADER)?);
+            (commit > 0).then_some(commit)
+        })
+    }
+
+    /// Page `number` as the first `before` WAL frames leave it: its last
+    /// frame among them, else the main file's copy; `None` if the page is
+    /// beyond the end of the database then (its content is undefined, and
+    /// a node that checkpointed may no longer hold it).
+    fn page_version(&self, number: u32, before: u32) -> Option<&[u8]> {
+        let size = self.page_size as usize;
+        if number == 0 || size == 0 {
+            return None;
+        }
+        let frame = wal::frame_size(self.page_size);
+        let at = |k: u32| wal::frames_end(k, self.page_size) - frame;
+        let mut db_pages = None;
+        let mut found = None;
+        for k in (1..=before).rev() {
+            let header = self.wal.get(at(k)..at(k) + wal::FRAME_HEADER)?;
+            let (page_no, commit) = wal::frame_info(header);
+            if found.is_none() && page_no == number {
+                found = Some(k);
+            }
+            if commit > 0 {
+                db_pages = Some(commit);
+                break;
+            }
+        }
+        if number > db_pages.unwrap_or(self.base_pages) {
+            return None;
+        }
+        if found.is_none() {
+            // Not since the last commit: look further back.
+            found = (1..=before).rev().find(|&k| {
+                self.wal
+                    .get(at(k)..at(k) + 4)
+                    .is_some_and(|h| wal::frame_info_page(h) == number)
+            });
+        }
+        match found {
+            Some(k) => self.wal.get(at(k) + wal::FRAME_HEADER..at(k) + frame),
+            None => {
+                let offset = (number as usize - 1) * size;
+                self.main.get(offset..offset + size)
+            }
+        }
     }
 
     /// Whether `tx_id` is the oldest pending transaction (the next one
@@ -600,7 +671,7 @@ impl Database {
         if !self.pending.is_empty() || self.shm_locks[WRITE_LOCK].exclusive.is_some() {
             return Err(VfsError::Busy);
         }
-        let Some((last, rest)) = frames.pages.split_last() else {
+        let Some(last_index) = frames.pages.len().checked_sub(1) else {
             return Ok(());
         };
         if self.committed_frames > 0 && frames.page_size != self.page_size {
@@ -609,13 +680,9 @@ impl Database {
                 got: frames.page_size,
             });
         }
-        if frames
-            .pages
-            .iter()
-            .any(|(_, page)| page.len() != frames.page_size as usize)
-        {
+        if frames.page_size == 0 {
             return Err(VfsError::PageSizeMismatch {
-                expected: frames.page_size,
+                expected: self.page_size,
                 got: 0,
             });
         }
@@ -627,10 +694,23 @@ impl Database {
         }
         self.wal.truncate(self.committed_len().max(WAL_HEADER));
         let mut seed = wal::chain_seed(&self.wal, self.committed_frames, self.page_size);
-        for (page_no, page) in rest {
-            seed = wal::append_frame(&mut self.wal, seed, *page_no, 0, page);
+        for (i, (before, page)) in (self.committed_frames..).zip(&frames.pages).enumerate() {
+            let base = self.page_version(page.number, before);
+            let content = match delta::decode(page.number, frames.page_size, base, &page.content) {
+                Ok(content) => content,
+                Err(e) => {
+                    // Leave the committed WAL as it was.
+                    self.truncate_wal_to(self.committed_frames);
+                    return Err(e);
+                }
+            };
+            let commit = if i == last_index {
+                frames.db_size.max(1)
+            } else {
+                0
+            };
+            seed = wal::append_frame(&mut self.wal, seed, page.number, commit, &content);
         }
-        wal::append_frame(&mut self.wal, seed, last.0, frames.db_size.max(1), &last.1);
         let added = u32::try_from(frames.pages.len()).map_err(|_| VfsError::TooManyFrames)?;
         self.committed_frames += added;
         // Zeroed headers make the next reader run WAL recovery.
@@ -666,6 +746,7 @@ impl Database {
             }
         }
         self.main.resize(db_pages * page_size, 0);
+        self.base_pages = u32::try_from(db_pages).unwrap_or(u32::MAX);
         let folded = self.committed_frames;
         if self.pending.is_empty() {
             self.wal.clear();
@@ -698,6 +779,13 @@ impl Database {
         true
     }
 
+    /// The main image as far as every node agrees on it (see
+    /// `base_pages`).
+    pub(crate) fn committed_main(&self) -> &[u8] {
+        let len = self.base_pages as usize * self.page_size as usize;
+        &self.main[..len.min(self.main.len())]
+    }
+
     /// The applied part of the WAL.
     pub(crate) fn committed_wal(&self) -> &[u8] {
         &self.wal[..self.committed_len().min(self.wal.len())]
@@ -723,6 +811,12 @@ impl Database {
             _ => return Err(VfsError::BadImage(wal_bytes.len())),
         };
         self.main = main.to_vec();
+        let page_size = if self.page_size == 0 {
+            super::PAGE_SIZE
+        } else {
+            self.page_size
+        };
+        self.base_pages = u32::try_from(main.len() / page_size as usize).unwrap_or(u32::MAX);
         self.wal = wal_bytes.to_vec();
         self.committed_frames = frames;
         // Readers of the old content must start over.

@@ -285,7 +285,7 @@ fn a_transaction_larger_than_the_page_cache_replicates() {
     // Pages spilled then changed again are rewritten in place, except that
     // the commit frame is always appended: a page may appear twice, and the
     // later frame wins when applied.
-    let mut pages: Vec<u32> = frames.pages.iter().map(|(p, _)| *p).collect();
+    let mut pages: Vec<u32> = frames.pages.iter().map(|p| p.number).collect();
     let total = pages.len();
     pages.sort_unstable();
     pages.dedup();
