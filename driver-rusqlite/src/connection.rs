@@ -68,6 +68,11 @@ impl Connection {
         self.inner.database()
     }
 
+    /// The database name, where rusqlite gives the file's path.
+    pub fn path(&self) -> Option<&str> {
+        self.inner.path()
+    }
+
     /// The address of the leader this connection talks to, if connected.
     pub fn leader(&self) -> Option<String> {
         self.block_on(self.inner.leader())

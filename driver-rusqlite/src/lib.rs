@@ -109,6 +109,16 @@
 //! - Columns declared `DATETIME`/`DATE`/`TIMESTAMP` or `BOOLEAN` come back
 //!   typed by dqlite; see [`types`] for how they read.
 //! - Text parameters cannot contain a NUL byte (the wire cannot carry it).
+//! - More than 255 parameters go out in the wider (schema 1) tuple, which
+//!   dqlite ≥ 1.12 and our server read; libdqlite 1.11 misreads it.
+//!
+//! Not provided, because they need SQLite's handle in the client process:
+//! `open_in_memory`, `open_with_flags`, user functions, collations,
+//! hooks, virtual tables, incremental blob I/O, backup, serialize,
+//! `load_extension`, `interrupt` handles, `pragma_*` helpers (most pragmas
+//! are refused by dqlite anyway), `Statement::expanded_sql`, `readonly`,
+//! `raw_bind_parameter`/`raw_query`, and `Rows` as a
+//! `FallibleStreamingIterator` (use `next`, `mapped`, `and_then`).
 //!
 //! # Layout
 //!

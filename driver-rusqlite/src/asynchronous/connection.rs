@@ -73,6 +73,11 @@ impl Connection {
         &self.database
     }
 
+    /// The database name, where rusqlite gives the file's path.
+    pub fn path(&self) -> Option<&str> {
+        Some(&self.database)
+    }
+
     /// The address of the leader this connection talks to, if connected.
     pub async fn leader(&self) -> Option<String> {
         self.session.lock().await.leader().map(str::to_owned)
