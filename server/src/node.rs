@@ -170,10 +170,10 @@ fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
                     Ok::<_, std::io::Error>((tokio::net::TcpListener::from_std(listener)?, limits))
                 })
                 .transpose()?;
-            let inner = start_raft(builder, stop_tx, stopped_rx).await?;
-            Ok::<_, Error>((inner, listener))
+            let started = start_raft(builder, stop_tx, stopped_rx).await?;
+            Ok::<_, Error>((started, listener))
         };
-        let (inner, listener) = match started.await {
+        let ((inner, leader_wait), listener) = match started.await {
             Ok(started) => started,
             Err(e) => {
                 let _ = ready.send(Err(e));
@@ -184,18 +184,43 @@ fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
             inner: inner.clone(),
             _owner: None,
         };
-        if ready.send(Ok(inner)).is_err() {
-            tracing::warn!("the starter of the node went away");
-        }
-        if manage_roles {
-            tokio::task::spawn_local(node.clone().manage_roles());
-        }
         let stop = async {
             let _ = stop_rx.await;
         };
-        match listener {
-            Some((listener, limits)) => net::serve(listener, node.clone(), limits, stop).await,
-            None => stop.await,
+        // Serve at once: the port carries the other nodes' Raft traffic
+        // too, and a node restarted with a log too short to win an
+        // election learns of the leader only through it.
+        let serving = async {
+            match listener {
+                Some((listener, limits)) => net::serve(listener, node.clone(), limits, stop).await,
+                None => stop.await,
+            }
+        };
+        tokio::pin!(serving);
+        let waited = match leader_wait {
+            Some(timeout) => {
+                let wait = node.inner.raft.wait(Some(timeout));
+                let leader = wait.metrics(|m| m.current_leader.is_some(), "a leader is known");
+                tokio::select! {
+                    waited = leader => waited.map(drop).map_err(|e| Error::Raft(e.to_string())),
+                    () = &mut serving => Err(Error::ShuttingDown),
+                }
+            }
+            None => Ok(()),
+        };
+        match waited {
+            Ok(()) => {
+                if ready.send(Ok(inner)).is_err() {
+                    tracing::warn!("the starter of the node went away");
+                }
+                if manage_roles {
+                    tokio::task::spawn_local(node.clone().manage_roles());
+                }
+                serving.await;
+            }
+            Err(e) => {
+                let _ = ready.send(Err(e));
+            }
         }
         if let Err(e) = node.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
@@ -205,11 +230,14 @@ fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
     });
 }
 
+/// Starts Raft and the node's tasks; returns the node's state and, for a
+/// node that must see a leader before it counts as started (node 1, or any
+/// node restarting), how long to wait for one.
 async fn start_raft(
     builder: NodeBuilder,
     stop: oneshot::Sender<()>,
     stopped: watch::Receiver<bool>,
-) -> Result<Arc<Inner>> {
+) -> Result<(Arc<Inner>, Option<Duration>)> {
     let fresh = check_identity(&builder.dir, builder.id, &builder.address)?;
     let vfs = Vfs::register(&unique_vfs_name(builder.id))?;
     let sql = SqlLock::default();
@@ -245,12 +273,7 @@ async fn start_raft(
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
     }
-    if builder.id == 1 || !fresh {
-        raft.wait(Some(builder.startup_timeout))
-            .metrics(|m| m.current_leader.is_some(), "a leader is known")
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))?;
-    }
+    let leader_wait = (builder.id == 1 || !fresh).then_some(builder.startup_timeout);
     tracing::info!(id = builder.id, address = %builder.address, fresh, "node started");
     tokio::task::spawn_local(snapshots::run(raft.clone(), gauge, builder.snapshot_every));
     let (proposer, proposals) = Proposer::new();
@@ -261,7 +284,7 @@ async fn start_raft(
         vfs,
         sql.clone(),
     ));
-    Ok(Arc::new(Inner {
+    let inner = Arc::new(Inner {
         id: builder.id,
         address: builder.address,
         raft,
@@ -276,7 +299,8 @@ async fn start_raft(
         proposer,
         stop: Mutex::new(Some(stop)),
         stopped,
-    }))
+    });
+    Ok((inner, leader_wait))
 }
 
 /// A running node.

@@ -266,6 +266,9 @@ impl LogFile {
             reason,
         };
         let mut expected = self.last_index().map_or(start, |i| i + 1);
+        // After a purge past the last record (a snapshot installed ahead of
+        // the log), the log goes on right after the purge point.
+        let restart = self.purged().map(|p| p + 1);
         let mut found = Vec::new();
         let mut offset = 0usize;
         let mut cut = None;
@@ -303,11 +306,15 @@ impl LogFile {
             let mut bad = None;
             while record_at < end.min(bytes.len()) {
                 match parse_record(&bytes[record_at..end.min(bytes.len())]) {
-                    Ok((index, _, _)) if index != expected => {
+                    Ok((index, _, _))
+                        if index != expected
+                            && !(Some(index) == restart && restart >= Some(expected)) =>
+                    {
                         bad = Some("index out of sequence");
                         break;
                     }
                     Ok((index, term, len)) => {
+                        expected = index;
                         found.push((
                             index,
                             Location {

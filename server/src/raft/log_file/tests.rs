@@ -337,8 +337,53 @@ fn metadata_is_replaced_atomically_and_checked() {
     let mut bytes = fs::read(&path).unwrap();
     bytes[2] ^= 1;
     fs::write(&path, bytes).unwrap();
-    assert!(matches!(
-        LogFile::open(dir.path()),
-        Err(LogError::Corrupt { .. })
-    ));
+    let reopened = LogFile::open(dir.path()).map(|l| indexes(&l));
+    assert!(
+        matches!(reopened, Err(LogError::Corrupt { .. })),
+        "{reopened:?}"
+    );
+}
+
+#[test]
+fn the_log_goes_on_after_a_purge_past_its_end() {
+    // A follower installs a snapshot ahead of its log: everything is
+    // purged, and appends resume after the snapshot's last index.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = LogFile::open(dir.path()).unwrap();
+    fill(&mut log, 1..=20, 1);
+    log.purge_through(23).unwrap();
+    assert_eq!(indexes(&log), Vec::<u64>::new());
+    fill(&mut log, 24..=25, 2);
+    drop(log);
+    let mut log = LogFile::open(dir.path()).unwrap();
+    assert_eq!(indexes(&log), [24, 25]);
+    fill(&mut log, 26..=26, 2);
+    drop(log);
+    let log = LogFile::open(dir.path()).unwrap();
+    assert_eq!(indexes(&log), [24, 25, 26]);
+    assert_eq!(log.term(24), Some(2));
+}
+
+#[test]
+fn a_gap_not_explained_by_a_purge_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = LogFile::open(dir.path()).unwrap();
+    fill(&mut log, 1..=20, 1);
+    log.purge_through(10).unwrap();
+    drop(log);
+    // Records 24 and 25 written right after 20, as if 21..23 were lost.
+    let mut log = LogFile::open(dir.path()).unwrap();
+    log.purge_through(23).unwrap();
+    fill(&mut log, 24..=25, 1);
+    drop(log);
+    let mut meta_only = LogFile::open(dir.path()).unwrap();
+    assert_eq!(indexes(&meta_only), [24, 25]);
+    // Without the purge record, the same bytes are refused.
+    meta_only.set_meta(PURGED, &10u64.to_le_bytes()).unwrap();
+    drop(meta_only);
+    let reopened = LogFile::open(dir.path()).map(|l| indexes(&l));
+    assert!(
+        matches!(reopened, Err(LogError::Corrupt { .. })),
+        "{reopened:?}"
+    );
 }
