@@ -44,8 +44,13 @@ use super::typ::{NodeInfo, SnapshotMeta, TypeConfig, Vote};
 /// dqlite client sends.
 pub const PEER_MAGIC: u64 = u64::from_le_bytes(*b"dqlrsrft");
 
-/// Largest frame between nodes: a batch of entries or a whole snapshot.
+/// Largest frame between nodes (a batch of entries; snapshots travel in
+/// chunks of [`SNAPSHOT_CHUNK`]).
 pub const MAX_PEER_FRAME: usize = 256 * 1024 * 1024;
+
+/// Bytes of snapshot per call: a snapshot streams in chunks, each
+/// acknowledged, so neither side needs a frame as large as the databases.
+pub const SNAPSHOT_CHUNK: usize = 1024 * 1024;
 
 /// How long dialing a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -58,9 +63,13 @@ enum PeerRequest {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
-    Snapshot {
+    /// Bytes `[offset, offset + data.len())` of a snapshot of `total`
+    /// bytes; the last one installs it.
+    SnapshotChunk {
         vote: Vote,
         meta: SnapshotMeta,
+        offset: u64,
+        total: u64,
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
@@ -73,6 +82,8 @@ enum PeerResponse {
     Append(Result<AppendEntriesResponse<TypeConfig>, String>),
     Vote(Result<VoteResponse<TypeConfig>, String>),
     Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
+    /// A chunk before the last was taken.
+    SnapshotChunk(Result<(), String>),
     TransferLeader(Result<TransferLeaderResponse<TypeConfig>, String>),
 }
 
@@ -269,20 +280,40 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let ttl = option.hard_ttl();
-        let request = PeerRequest::Snapshot {
-            vote,
-            meta: snapshot.meta,
-            data: snapshot.snapshot.into_inner(),
+        let meta = snapshot.meta;
+        let data = snapshot.snapshot.into_inner();
+        let total = data.len() as u64;
+        let stream = async {
+            let mut offset = 0;
+            loop {
+                let end = (offset + SNAPSHOT_CHUNK).min(data.len());
+                let request = PeerRequest::SnapshotChunk {
+                    vote,
+                    meta: meta.clone(),
+                    offset: offset as u64,
+                    total,
+                    data: data[offset..end].to_vec(),
+                };
+                let answer = self.call(&request, ttl).await;
+                match answer {
+                    Ok(PeerResponse::SnapshotChunk(Ok(()))) if end < data.len() => offset = end,
+                    Ok(PeerResponse::Snapshot(Ok(response))) if end == data.len() => {
+                        return Ok(response);
+                    }
+                    Ok(PeerResponse::Snapshot(Err(message)))
+                    | Ok(PeerResponse::SnapshotChunk(Err(message))) => {
+                        return Err(self.remote(message).into());
+                    }
+                    Ok(other) => return Err(self.unexpected(&other).into()),
+                    Err(e) => {
+                        return Err(self.rpc_error(e, RPCTypes::InstallSnapshot, ttl).into());
+                    }
+                }
+            }
         };
-        let result = tokio::select! {
-            closed = cancel => return Err(StreamingError::Closed(closed)),
-            result = self.call(&request, ttl) => result,
-        };
-        match result {
-            Ok(PeerResponse::Snapshot(Ok(response))) => Ok(response),
-            Ok(PeerResponse::Snapshot(Err(message))) => Err(self.remote(message).into()),
-            Ok(other) => Err(self.unexpected(&other).into()),
-            Err(e) => Err(self.rpc_error(e, RPCTypes::InstallSnapshot, ttl).into()),
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            result = stream => result,
         }
     }
 
@@ -317,6 +348,7 @@ pub(crate) async fn serve_peer(mut stream: TcpStream, mut buffered: bytes::Bytes
     let mut parts = tokio_util::codec::FramedParts::new::<bytes::Bytes>(stream, codec());
     parts.read_buf = buffered;
     let mut conn = Framed::from_parts(parts);
+    let mut incoming = None;
     while let Some(frame) = conn.next().await {
         let frame = match frame {
             Ok(frame) => frame,
@@ -332,7 +364,7 @@ pub(crate) async fn serve_peer(mut stream: TcpStream, mut buffered: bytes::Bytes
                 return;
             }
         };
-        let response = answer(&raft, request).await;
+        let response = answer(&raft, request, &mut incoming).await;
         let body = match postcard::to_allocvec(&response) {
             Ok(body) => body,
             Err(e) => {
@@ -346,7 +378,71 @@ pub(crate) async fn serve_peer(mut stream: TcpStream, mut buffered: bytes::Bytes
     }
 }
 
-async fn answer(raft: &Raft, request: PeerRequest) -> PeerResponse {
+/// A snapshot arriving in chunks on one connection.
+struct Incoming {
+    vote: Vote,
+    meta: SnapshotMeta,
+    total: u64,
+    data: Vec<u8>,
+}
+
+/// Takes one chunk of a snapshot; with the last one, installs it.
+async fn snapshot_chunk(
+    raft: &Raft,
+    incoming: &mut Option<Incoming>,
+    chunk: Incoming,
+    offset: u64,
+) -> PeerResponse {
+    let refuse = |message: String| PeerResponse::SnapshotChunk(Err(message));
+    if offset == 0 {
+        *incoming = None;
+    }
+    let current = match incoming.take() {
+        None if offset == 0 => Incoming {
+            data: Vec::with_capacity(
+                usize::try_from(chunk.total.min(64 << 20)).unwrap_or(SNAPSHOT_CHUNK),
+            ),
+            ..chunk
+        },
+        Some(mut current)
+            if current.meta == chunk.meta
+                && current.vote == chunk.vote
+                && current.total == chunk.total
+                && current.data.len() as u64 == offset =>
+        {
+            current.data.extend_from_slice(&chunk.data);
+            current
+        }
+        _ => return refuse(format!("snapshot chunk at {offset} out of order")),
+    };
+    let mut current = current;
+    if offset == 0 {
+        current.data.extend_from_slice(&chunk.data);
+    }
+    let received = current.data.len() as u64;
+    if received > current.total {
+        return refuse("snapshot longer than announced".into());
+    }
+    if received < current.total {
+        *incoming = Some(current);
+        return PeerResponse::SnapshotChunk(Ok(()));
+    }
+    let snapshot = Snapshot {
+        meta: current.meta,
+        snapshot: std::io::Cursor::new(current.data),
+    };
+    PeerResponse::Snapshot(
+        raft.install_full_snapshot(current.vote, snapshot)
+            .await
+            .map_err(|e| e.to_string()),
+    )
+}
+
+async fn answer(
+    raft: &Raft,
+    request: PeerRequest,
+    incoming: &mut Option<Incoming>,
+) -> PeerResponse {
     match request {
         PeerRequest::Append(rpc) => {
             PeerResponse::Append(raft.append_entries(rpc).await.map_err(|e| e.to_string()))
@@ -357,16 +453,20 @@ async fn answer(raft: &Raft, request: PeerRequest) -> PeerResponse {
         PeerRequest::PreVote(rpc) => {
             PeerResponse::Vote(raft.pre_vote(rpc).await.map_err(|e| e.to_string()))
         }
-        PeerRequest::Snapshot { vote, meta, data } => {
-            let snapshot = Snapshot {
+        PeerRequest::SnapshotChunk {
+            vote,
+            meta,
+            offset,
+            total,
+            data,
+        } => {
+            let chunk = Incoming {
+                vote,
                 meta,
-                snapshot: std::io::Cursor::new(data),
+                total,
+                data,
             };
-            PeerResponse::Snapshot(
-                raft.install_full_snapshot(vote, snapshot)
-                    .await
-                    .map_err(|e| e.to_string()),
-            )
+            snapshot_chunk(raft, incoming, chunk, offset).await
         }
         PeerRequest::TransferLeader(req) => PeerResponse::TransferLeader(
             raft.handle_transfer_leader(req)

@@ -350,8 +350,9 @@ async fn a_restarted_node_catches_up_from_a_snapshot_and_the_log() {
     }
     cluster.converged("app").await;
     cluster.stop(3).await;
+    // Enough data that the snapshot streams in several chunks.
     for i in 20..200 {
-        s.exec(&format!("INSERT INTO t VALUES ({i}, random())"))
+        s.exec(&format!("INSERT INTO t VALUES ({i}, randomblob(20000))"))
             .await
             .unwrap();
     }
@@ -370,6 +371,13 @@ async fn a_restarted_node_catches_up_from_a_snapshot_and_the_log() {
         .query_row("SELECT count(DISTINCT i) FROM t", [], |r| r.get(0))
         .unwrap();
     assert_eq!(count, 210);
+    // Node 3 got there through a snapshot larger than one chunk.
+    let installed = std::fs::metadata(cluster.dirs[2].path().join("state/snapshot")).unwrap();
+    assert!(
+        installed.len() > 2 * dqlite_server::raft::network::SNAPSHOT_CHUNK as u64,
+        "{} bytes",
+        installed.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
