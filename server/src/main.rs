@@ -47,6 +47,10 @@ struct Args {
     /// Log entries between snapshots (each snapshot compacts the log).
     #[arg(long, default_value_t = dqlite_server::DEFAULT_SNAPSHOT_EVERY)]
     snapshot_every: u64,
+    /// This node's failure domain (a rack, a zone): the leader prefers
+    /// voters and stand-bys in distinct domains.
+    #[arg(long, default_value_t = 0)]
+    failure_domain: u64,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -75,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
         .snapshot_every(args.snapshot_every)
         .busy_timeout(Duration::from_millis(args.busy_timeout))
         .manage_roles(true)
+        .failure_domain(args.failure_domain)
         .serve(listener, limits)
         .start()
         .await

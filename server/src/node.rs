@@ -68,6 +68,7 @@ pub struct NodeBuilder {
     snapshot_every: u64,
     busy_timeout: Duration,
     manage_roles: bool,
+    failure_domain: u64,
     listener: Option<(std::net::TcpListener, Limits)>,
 }
 
@@ -99,6 +100,14 @@ impl NodeBuilder {
     /// Off by default: applications on go-dqlite's `app` do it themselves.
     pub fn manage_roles(mut self, on: bool) -> Self {
         self.manage_roles = on;
+        self
+    }
+
+    /// This node's failure domain (reported by DESCRIBE; default 0). With
+    /// [`manage_roles`](Self::manage_roles), leaders prefer voters and
+    /// stand-bys in distinct failure domains.
+    pub fn failure_domain(mut self, domain: u64) -> Self {
+        self.failure_domain = domain;
         self
     }
 
@@ -294,7 +303,10 @@ async fn start_raft(
             timeout: builder.busy_timeout,
             released: Arc::default(),
         },
-        metadata: Mutex::new(Metadata::default()),
+        metadata: Mutex::new(Metadata {
+            failure_domain: builder.failure_domain,
+            weight: 0,
+        }),
         confirmed: Arc::default(),
         proposer,
         stop: Mutex::new(Some(stop)),
@@ -400,6 +412,7 @@ impl Node {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             busy_timeout: Duration::ZERO,
             manage_roles: false,
+            failure_domain: 0,
             listener: None,
         }
     }

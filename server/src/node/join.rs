@@ -25,19 +25,19 @@ pub const WANTED_STANDBYS: usize = 3;
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A client connection to a member.
-struct Client {
+pub(super) struct Client {
     stream: TcpStream,
 }
 
 impl Client {
-    async fn connect(address: &str) -> std::io::Result<Self> {
+    pub(super) async fn connect(address: &str) -> std::io::Result<Self> {
         let mut stream = TcpStream::connect(address).await?;
         stream.set_nodelay(true)?;
         stream.write_all(&ProtocolVersion::V1.to_bytes()).await?;
         Ok(Self { stream })
     }
 
-    async fn call(&mut self, request: impl Into<Request>) -> std::io::Result<Response> {
+    pub(super) async fn call(&mut self, request: impl Into<Request>) -> std::io::Result<Response> {
         let request = request.into();
         let invalid = |e: &dyn std::fmt::Display| {
             std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())

@@ -18,6 +18,8 @@ struct Cluster {
     dirs: Vec<tempfile::TempDir>,
     snapshot_every: u64,
     manage_roles: bool,
+    /// Failure domain of each node (0 for all unless set).
+    domains: Vec<u64>,
 }
 
 impl Cluster {
@@ -31,12 +33,24 @@ impl Cluster {
     }
 
     async fn start_full(n: u64, snapshot_every: u64, manage_roles: bool) -> Self {
+        Self::start_in_domains(
+            &vec![0; usize::try_from(n).unwrap()],
+            snapshot_every,
+            manage_roles,
+        )
+        .await
+    }
+
+    /// Starts one node per entry of `domains`, in that failure domain.
+    async fn start_in_domains(domains: &[u64], snapshot_every: u64, manage_roles: bool) -> Self {
+        let n = domains.len() as u64;
         let mut cluster = Self {
             nodes: Vec::new(),
             addresses: Vec::new(),
             dirs: Vec::new(),
             snapshot_every,
             manage_roles,
+            domains: domains.to_vec(),
         };
         for _ in 1..=n {
             let dir = tempfile::tempdir().unwrap();
@@ -58,6 +72,7 @@ impl Cluster {
         let node = Node::builder(id, self.addresses[i].clone(), self.dirs[i].path())
             .snapshot_every(self.snapshot_every)
             .manage_roles(self.manage_roles)
+            .failure_domain(self.domains[i])
             .serve(listener, Limits::default())
             .start()
             .await
@@ -539,4 +554,40 @@ async fn managed_roles_replace_a_voter_that_went_away() {
     cluster.restart(gone).await;
     want[usize::try_from(gone - 1).unwrap()].1 = Role::StandBy;
     roles_become(cluster.leader().await, &want).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_roles_spread_voters_over_failure_domains() {
+    // Nodes 1 to 3 share a rack, node 4 is alone in another; node 4 joins
+    // last, when three voters are there already.
+    let cluster =
+        Cluster::start_in_domains(&[1, 1, 1, 2], dqlite_server::DEFAULT_SNAPSHOT_EVERY, true).await;
+    cluster.join_2_and_3().await;
+    let seed = vec![cluster.addresses[0].clone()];
+    cluster
+        .node(4)
+        .join(&seed, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(cluster.node(4).metadata().failure_domain, 2);
+    // The leader makes node 4 a voter in place of one of rack 1's, which
+    // stays as a stand-by.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let members = cluster.leader().await.members();
+        let voters: Vec<u64> = members
+            .iter()
+            .filter(|m| m.is_voter())
+            .map(|m| m.id)
+            .collect();
+        let standbys = members.iter().filter(|m| m.role == Role::StandBy).count();
+        if voters.len() == 3 && voters.contains(&4) && standbys == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "voters did not spread: {members:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
