@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::session::{Deferred, Shared, StmtHandle};
-use crate::sql::SqlInfo;
+use dqlite_client::sql::SqlInfo;
+use dqlite_client::{Deferred, Shared, StmtHandle};
 
 /// A statement kept for reuse.
 #[derive(Debug)]

@@ -18,16 +18,10 @@ use std::time::Duration;
 
 use crate::{Error, Result};
 
-/// Default [`Builder::connect_timeout`].
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default [`Builder::dial_timeout`].
-pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
-/// Default [`Builder::request_timeout`].
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default first pause of [`Builder::backoff`].
-pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
-/// Default longest pause of [`Builder::backoff`].
-pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+pub use dqlite_client::config::{
+    DEFAULT_BACKOFF, DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DIAL_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT,
+};
 /// Default [`Builder::statement_cache_capacity`], rusqlite's.
 pub const DEFAULT_CACHE_CAPACITY: usize = 16;
 
@@ -154,14 +148,17 @@ impl Builder {
         &self.database
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
-        if self.nodes.is_empty() {
-            return Err(Error::InvalidConfig("no node address given".into()));
+    /// The client core's settings.
+    pub(crate) fn client_config(&self) -> dqlite_client::Config {
+        dqlite_client::Config {
+            nodes: self.nodes.clone(),
+            database: self.database.clone(),
+            connect_timeout: self.connect_timeout,
+            dial_timeout: self.dial_timeout,
+            request_timeout: self.request_timeout,
+            backoff: self.backoff,
+            backoff_max: self.backoff_max,
         }
-        if self.database.is_empty() {
-            return Err(Error::InvalidConfig("empty database name".into()));
-        }
-        Ok(())
     }
 
     /// Opens a blocking [`Connection`](crate::Connection) (see its docs:
@@ -176,18 +173,7 @@ impl Builder {
     }
 }
 
-/// Parses `100ms`, `2s`, `1m`.
-fn duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        _ => None,
-    }
-}
+use dqlite_client::parse_duration as duration;
 
 #[cfg(test)]
 mod tests {

@@ -327,6 +327,45 @@ impl From<dqlite_protocol::codec::CodecError> for Error {
     }
 }
 
+impl From<dqlite_client::Error> for Error {
+    /// The client core's errors, in this crate's shape.
+    fn from(e: dqlite_client::Error) -> Self {
+        use dqlite_client::Error as E;
+        match e {
+            E::Failure { code, message } => Self::failure(code, message),
+            E::Encode(e) => Self::ToSqlConversionFailure(Box::new(e)),
+            E::InvalidConfig(why) => Self::InvalidConfig(why),
+            E::NotLeader(message) => Self::NotLeader(message),
+            E::NoLeader {
+                timeout,
+                last_error,
+            } => Self::NoLeader {
+                timeout,
+                last_error,
+            },
+            E::OutcomeUnknown(why) => Self::OutcomeUnknown(why),
+            E::TransactionLost => Self::TransactionLost,
+            E::Io(e) => Self::Io(e),
+            E::Protocol(why) => Self::Protocol(why),
+            E::Timeout(limit) => Self::Timeout(limit),
+            // The enum is non-exhaustive; a new case is reported as is.
+            other => Self::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// Maps dqlite's "EXEC produced rows" answers to rusqlite's error.
+pub(crate) fn exec_error(e: dqlite_client::Error) -> Error {
+    match e {
+        dqlite_client::Error::Failure { code, message }
+            if dqlite_client::is_rows_yielded(code, &message) =>
+        {
+            Error::ExecuteReturnedResults
+        }
+        other => other.into(),
+    }
+}
+
 /// Converts "no rows" into `None`, as rusqlite's trait of the same name.
 pub trait OptionalExtension<T> {
     /// `Ok(Some(v))` for a value, `Ok(None)` for

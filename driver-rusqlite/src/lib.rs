@@ -126,12 +126,12 @@
 //!   [`MappedRows`] (`statement.rs`), [`Transaction`], [`Savepoint`]
 //!   (`transaction.rs`): the blocking API, thin wrappers over…
 //! - [`asynchronous`]: the async API.
-//! - `session.rs`: the core: leader discovery, reconnection and retry
-//!   rules, streaming of result sets, queued work (FINALIZE, INTERRUPT,
-//!   ROLLBACK) from drops. `wire.rs`: one TCP connection over
-//!   `dqlite-protocol`'s codec.
-//! - `sql.rs`: the client-side SQL scanner (parameters, statements,
-//!   transaction statements). `params.rs`: [`Params`] and binding.
+//! - The core, shared with `sqlx-dqlite`, is the `dqlite-client` crate:
+//!   its `Session` finds the leader, reconnects, applies the retry rules,
+//!   streams result sets and sends the work queued by drops (FINALIZE,
+//!   INTERRUPT, ROLLBACK); its `sql` module is the client-side SQL scanner
+//!   (parameters, statements, transaction statements).
+//! - `params.rs`: [`Params`] and binding.
 //! - [`types`]: [`ToSql`], [`FromSql`](types::FromSql),
 //!   [`Value`](types::Value), [`ValueRef`](types::ValueRef) and their
 //!   implementations; [`Row`] in `row.rs`; [`Error`] in `error.rs`;
@@ -158,12 +158,9 @@ mod params;
 mod row;
 #[cfg(feature = "rusqlite")]
 mod rusqlite_compat;
-mod session;
-mod sql;
 mod statement;
 mod transaction;
 pub mod types;
-mod wire;
 
 pub use config::Builder;
 pub use connection::Connection;

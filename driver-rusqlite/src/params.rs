@@ -5,9 +5,9 @@
 //! dqlite binds by position only, so names are resolved here, against the
 //! numbering the client-side scanner gave the statement's parameters.
 
-use crate::sql::ParamLayout;
 use crate::types::{ToSql, to_wire};
 use crate::{Error, Result};
+use dqlite_client::sql::ParamLayout;
 
 mod sealed {
     /// Only this crate implements [`Params`](super::Params).
@@ -261,7 +261,7 @@ pub(crate) fn bind<P: Params>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::SqlInfo;
+    use dqlite_client::sql::SqlInfo;
     use dqlite_protocol::Value as W;
 
     fn bound<P: Params>(sql: &str, params: P) -> Result<Vec<W>> {

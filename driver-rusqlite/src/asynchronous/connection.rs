@@ -5,12 +5,13 @@ use std::sync::{Arc, Mutex};
 
 use crate::cache::StatementCache;
 use crate::config::Builder;
+use crate::error::exec_error;
 use crate::params::{Params, bind};
 use crate::row::Row;
-use crate::session::{Deferred, Session, Shared, exec_error};
-use crate::sql::SqlInfo;
 use crate::transaction::TransactionBehavior;
 use crate::{Error, Result};
+use dqlite_client::sql::SqlInfo;
+use dqlite_client::{Deferred, Session, Shared};
 
 use super::statement::{CachedStatement, Rows, Statement};
 use super::transaction::{Savepoint, Transaction};
@@ -58,7 +59,7 @@ impl Connection {
     pub async fn open_with(builder: Builder) -> Result<Self> {
         let capacity = builder.cache_capacity;
         let database = builder.database.clone();
-        let mut session = Session::new(builder)?;
+        let mut session = Session::new(builder.client_config())?;
         session.connect().await?;
         Ok(Self {
             shared: session.shared(),
@@ -124,6 +125,7 @@ impl Connection {
             .exec_sql(sql, &info, Vec::new())
             .await
             .map(|_| ())
+            .map_err(Error::from)
     }
 
     /// The rowid of the last row inserted by EXEC on this connection (0

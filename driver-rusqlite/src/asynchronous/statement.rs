@@ -6,11 +6,12 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use crate::cache::{Cached, finalize_later};
+use crate::error::exec_error;
 use crate::params::{Params, bind};
 use crate::row::{Row, column_index, decode_batch};
-use crate::session::{Deferred, Started, StmtHandle, exec_error};
-use crate::sql::SqlInfo;
 use crate::{Error, Result};
+use dqlite_client::sql::SqlInfo;
+use dqlite_client::{Deferred, Started, StmtHandle};
 
 use super::Connection;
 
@@ -230,7 +231,7 @@ impl<'conn> Statement<'conn> {
     /// Finalizes the statement now, reporting errors.
     pub async fn finalize(mut self) -> Result<()> {
         match self.handle.take() {
-            Some(handle) => self.conn.session.lock().await.finalize(&handle).await,
+            Some(handle) => Ok(self.conn.session.lock().await.finalize(&handle).await?),
             None => Ok(()),
         }
     }
@@ -349,7 +350,7 @@ impl<'stmt> Rows<'stmt> {
                 Ok(frame) => frame,
                 Err(e) => {
                     self.more = false;
-                    return Err(e);
+                    return Err(e.into());
                 }
             };
             match decode_batch(&frame, &mut self.batch) {

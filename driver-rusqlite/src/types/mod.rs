@@ -73,10 +73,7 @@ impl fmt::Display for Type {
     }
 }
 
-/// Reinterprets the bits of a wire `u64` as the `i64` SQLite stored.
-pub(crate) fn wire_i64(v: u64) -> i64 {
-    i64::from_le_bytes(v.to_le_bytes())
-}
+pub(crate) use dqlite_client::wire_i64;
 
 /// A value from a dqlite row as this crate presents it (see the module
 /// docs for how dqlite's extra types map).

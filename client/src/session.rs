@@ -31,7 +31,7 @@ use dqlite_protocol::request::{
 use dqlite_protocol::response::{Response, ResponseType};
 use dqlite_protocol::{Params, Role, Value};
 
-use crate::config::Builder;
+use crate::config::Config;
 use crate::sql::{SqlInfo, StmtKind};
 use crate::wire::{Wire, decode, unexpected};
 use crate::{Error, Result};
@@ -44,9 +44,12 @@ const PART: [u8; 8] = [0xee; 8];
 
 /// State shared with the handles that cannot wait for the session (drops).
 #[derive(Debug, Default)]
-pub(crate) struct Shared {
+pub struct Shared {
+    /// The last EXEC's last insert rowid.
     pub last_insert_rowid: AtomicI64,
+    /// The last EXEC's count of changed rows.
     pub changes: AtomicU64,
+    /// Whether a transaction is open, as far as the statements sent tell.
     pub in_transaction: AtomicBool,
     deferred: Mutex<Vec<Deferred>>,
 }
@@ -67,6 +70,7 @@ impl Shared {
         }
     }
 
+    /// Whether work is queued for the next request.
     pub fn has_deferred(&self) -> bool {
         self.deferred.lock().map(|q| !q.is_empty()).unwrap_or(false)
     }
@@ -74,18 +78,30 @@ impl Shared {
 
 /// Work queued by a drop.
 #[derive(Debug)]
-pub(crate) enum Deferred {
+pub enum Deferred {
     /// FINALIZE a statement prepared on connection `epoch`.
-    Finalize { epoch: u64, id: u32 },
+    Finalize {
+        /// The connection it was prepared on ([`StmtHandle::epoch`]).
+        epoch: u64,
+        /// Its id there.
+        id: u32,
+    },
     /// Run SQL (a ROLLBACK) if the transaction is still open.
-    Sql { sql: String },
+    Sql {
+        /// The SQL, run with EXEC_SQL.
+        sql: String,
+    },
     /// Stop result set `ticket`.
-    Abandon { ticket: u64 },
+    Abandon {
+        /// [`Started::ticket`].
+        ticket: u64,
+    },
 }
 
 /// A statement prepared on the server.
 #[derive(Debug, Clone)]
-pub(crate) struct StmtHandle {
+pub struct StmtHandle {
+    /// The statement's id on the server.
     pub id: u32,
     /// The connection it lives on.
     pub epoch: u64,
@@ -97,8 +113,10 @@ pub(crate) struct StmtHandle {
 
 /// The first message of a result set.
 #[derive(Debug)]
-pub(crate) struct Started {
+pub struct Started {
+    /// Names the result set for [`Session::next_frame`] and [`Deferred::Abandon`].
     pub ticket: u64,
+    /// The first ROWS message.
     pub frame: Frame,
     /// More messages follow.
     pub more: bool,
@@ -130,8 +148,8 @@ struct TxState {
 
 /// The client core; see the module docs.
 #[derive(Debug)]
-pub(crate) struct Session {
-    config: Builder,
+pub struct Session {
+    config: Config,
     wire: Option<Wire>,
     epoch: u64,
     nodes: Vec<String>,
@@ -145,7 +163,7 @@ pub(crate) struct Session {
 
 impl Session {
     /// A session that has not connected yet.
-    pub fn new(config: Builder) -> Result<Self> {
+    pub fn new(config: Config) -> Result<Self> {
         config.validate()?;
         Ok(Self {
             nodes: config.nodes.clone(),
@@ -161,6 +179,7 @@ impl Session {
         })
     }
 
+    /// The state shared with handles that cannot wait (drops).
     pub fn shared(&self) -> Arc<Shared> {
         self.shared.clone()
     }
@@ -746,10 +765,9 @@ impl Session {
         match decode(&frame)? {
             Response::Result(result) => {
                 self.track(info);
-                self.shared.last_insert_rowid.store(
-                    crate::types::wire_i64(result.last_insert_id),
-                    Ordering::Relaxed,
-                );
+                self.shared
+                    .last_insert_rowid
+                    .store(wire_i64(result.last_insert_id), Ordering::Relaxed);
                 self.shared
                     .changes
                     .store(result.rows_affected, Ordering::Relaxed);
@@ -1045,15 +1063,18 @@ fn rows_or_failure(frame: Frame) -> Result<Frame> {
     }
 }
 
-/// Maps dqlite's "EXEC produced rows" answers to rusqlite's error.
-pub(crate) fn exec_error(e: Error) -> Error {
-    match e {
-        Error::SqliteFailure(code, Some(message))
-            if u64::try_from(code.extended_code).ok() == Some(SQLITE_ROW)
-                || message.starts_with("rows yielded when none expected") =>
-        {
-            Error::ExecuteReturnedResults
-        }
-        other => other,
-    }
+/// Reinterprets the bits of a wire `u64` as the `i64` SQLite stored.
+pub fn wire_i64(v: u64) -> i64 {
+    i64::from_le_bytes(v.to_le_bytes())
+}
+
+/// Whether a ROWS message says that more messages of its result set follow.
+pub fn has_more(frame: &Frame) -> bool {
+    frame.header.kind == ResponseType::Rows.code() && frame.body.ends_with(&PART)
+}
+
+/// Whether a FAILURE says that the statement returned rows where none were
+/// expected (EXEC of a query).
+pub fn is_rows_yielded(code: u64, message: &str) -> bool {
+    code == SQLITE_ROW || message.starts_with("rows yielded when none expected")
 }

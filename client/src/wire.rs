@@ -70,7 +70,7 @@ impl Wire {
     pub fn push(&mut self, request: &Request) -> Result<()> {
         request
             .encode(self.framed.write_buffer_mut())
-            .map_err(|e| Error::ToSqlConversionFailure(Box::new(e)))
+            .map_err(Error::Encode)
     }
 
     /// Sends everything queued.

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 /// What the client needs to know about one SQL text.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct SqlInfo {
+pub struct SqlInfo {
     /// The parameters of the whole text.
     pub params: ParamLayout,
     /// The statements, in order; empty statements are left out.
@@ -44,18 +44,36 @@ impl SqlInfo {
 
 /// One statement of an SQL text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StatementInfo {
+pub struct StatementInfo {
     /// What it does to the transaction state.
     pub kind: StmtKind,
     /// From its first to the end of its last token (no `;`, no trailing comment).
     pub span: Range<usize>,
     /// Starts with `SELECT`, `VALUES` or `WITH`.
     pub select_like: bool,
+    /// Its first word, upper-cased (empty if it starts otherwise).
+    pub keyword: String,
+    /// Has a `RETURNING` clause (outside a trigger body).
+    pub returning: bool,
+}
+
+impl StatementInfo {
+    /// Whether the statement produces rows, as far as its text tells:
+    /// queries (`SELECT`, `VALUES`, `WITH`, `EXPLAIN`), writes with
+    /// `RETURNING`, and `PRAGMA`s that do not assign (`sql` is the text the
+    /// statement was scanned from).
+    pub fn returns_rows(&self, sql: &str) -> bool {
+        self.select_like
+            || self.kind == StmtKind::Read
+            || self.returning
+            || (self.keyword == "PRAGMA"
+                && !sql.get(self.span.clone()).is_some_and(|s| s.contains('=')))
+    }
 }
 
 /// The effect of a statement on the connection's transaction state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum StmtKind {
+pub enum StmtKind {
     /// `BEGIN …`.
     Begin,
     /// `COMMIT` or `END`.
@@ -76,7 +94,7 @@ pub(crate) enum StmtKind {
 
 /// The parameters of an SQL text, numbered as SQLite numbers them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct ParamLayout {
+pub struct ParamLayout {
     /// The highest parameter index (`sqlite3_bind_parameter_count`).
     pub count: usize,
     /// Named and numbered parameters (`:a`, `@a`, `$a`, `?3`), with their
@@ -157,6 +175,7 @@ struct Pending {
     idents: Vec<(String, bool)>,
     in_trigger: bool,
     last_was_end: bool,
+    returning: bool,
 }
 
 impl Pending {
@@ -167,6 +186,7 @@ impl Pending {
             idents: Vec::new(),
             in_trigger: false,
             last_was_end: false,
+            returning: false,
         }
     }
 
@@ -174,6 +194,11 @@ impl Pending {
         self.start.get_or_insert(range.start);
         self.end = range.end;
         self.last_was_end = matches!(token, Token::Word(w) if w.eq_ignore_ascii_case("END"));
+        if !self.in_trigger
+            && matches!(token, Token::Word(w) if w.eq_ignore_ascii_case("RETURNING"))
+        {
+            self.returning = true;
+        }
         let ident = match token {
             Token::Word(w) => Some((w.clone(), true)),
             Token::Quoted(q) => Some((q.clone(), false)),
@@ -218,6 +243,13 @@ impl Pending {
                             .iter()
                             .any(|k| w.eq_ignore_ascii_case(k))
                 }),
+                keyword: self
+                    .idents
+                    .first()
+                    .filter(|(_, bare)| *bare)
+                    .map(|(w, _)| w.to_ascii_uppercase())
+                    .unwrap_or_default(),
+                returning: self.returning,
             });
         }
         *self = Self::new();
@@ -426,6 +458,37 @@ mod tests {
         let trigger = "CREATE TEMP TRIGGER tr AFTER INSERT ON t BEGIN \
                        INSERT INTO u VALUES (1); DELETE FROM v; END; SELECT 1";
         assert_eq!(kinds(trigger), vec![StmtKind::Other, StmtKind::Read]);
+    }
+
+    #[test]
+    fn which_statements_return_rows() {
+        let rows = |sql: &str| -> Vec<bool> {
+            let info = SqlInfo::new(sql);
+            info.statements
+                .iter()
+                .map(|s| s.returns_rows(sql))
+                .collect()
+        };
+        assert_eq!(
+            rows("SELECT 1; values (1); WITH x AS (SELECT 1) SELECT * FROM x"),
+            [true; 3]
+        );
+        assert_eq!(rows("explain query plan select 1"), [true]);
+        assert_eq!(
+            rows("INSERT INTO t VALUES (1) RETURNING id; DELETE FROM t returning *"),
+            [true, true]
+        );
+        assert_eq!(
+            rows("INSERT INTO t VALUES ('RETURNING'); UPDATE \"returning\" SET x = 1"),
+            [false, false]
+        );
+        assert_eq!(
+            rows("PRAGMA table_info(t); PRAGMA foreign_keys = ON"),
+            [true, false]
+        );
+        assert_eq!(rows("CREATE TABLE t (x); BEGIN; COMMIT"), [false; 3]);
+        let info = SqlInfo::new("  pragma user_version");
+        assert_eq!(info.statements[0].keyword, "PRAGMA");
     }
 
     #[test]

@@ -1,0 +1,49 @@
+//! `dqlite-client`: the cluster-aware async client core that the dqlite
+//! drivers share (`dqlite-rusqlite` and `sqlx-dqlite`). It is not meant to
+//! be used on its own: its API serves drivers, not applications.
+//!
+//! A [`Session`] is one logical connection to a cluster's leader:
+//!
+//! - it finds the leader as go-dqlite does (LEADER on each known node,
+//!   follow the node it names, accept a node that names itself), in rounds
+//!   with a doubling pause, bounded by [`Config::connect_timeout`]; then it
+//!   sends CLIENT, OPEN and CLUSTER in one write and keeps the node list
+//!   current from the CLUSTER answer, voters first;
+//! - it reconnects on its own when the leader changes, and sends a request
+//!   again only when it certainly did not run (a "not leader" answer, a
+//!   request that could not be sent) or only reads; a write whose answer
+//!   was lost is [`Error::OutcomeUnknown`], never retried silently;
+//! - it follows the transaction statements it sends (`BEGIN`, `COMMIT`,
+//!   `SAVEPOINT`, …, scanned by [`sql`]), so that a transaction open on a
+//!   lost connection fails with [`Error::TransactionLost`] until it is
+//!   rolled back instead of going on in autocommit mode on the new leader;
+//! - result sets stream: a query's first ROWS message is returned
+//!   ([`Started`]) and the rest stay on the socket until
+//!   [`Session::next_frame`] asks for them; if another request must go out
+//!   first, the rest is read into memory for its reader;
+//! - work that a `Drop` cannot wait for (FINALIZE, a ROLLBACK, INTERRUPT of
+//!   an abandoned result) is queued with [`Shared::defer`] and written in
+//!   front of the next request.
+//!
+//! # Layout
+//!
+//! - `session.rs`: [`Session`], [`Shared`], [`StmtHandle`], [`Started`].
+//! - `wire.rs`: one TCP connection to one node over `dqlite-protocol`'s
+//!   `ClientCodec`, each answer bounded by the request timeout.
+//! - [`sql`]: the client-side SQL scanner (parameters numbered as SQLite
+//!   numbers them, statements, their effect on the transaction state).
+//! - [`config`]: [`Config`] and its defaults. [`Error`] in `error.rs`.
+
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+pub mod config;
+mod error;
+mod session;
+pub mod sql;
+mod wire;
+
+pub use config::{Config, parse_duration};
+pub use error::{Error, Result};
+pub use session::{
+    Deferred, Session, Shared, Started, StmtHandle, has_more, is_rows_yielded, wire_i64,
+};
