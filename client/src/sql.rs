@@ -55,6 +55,9 @@ pub struct StatementInfo {
     pub keyword: String,
     /// Has a `RETURNING` clause (outside a trigger body).
     pub returning: bool,
+    /// Has an `INSERT`, `UPDATE`, `DELETE` or `REPLACE` (outside a
+    /// trigger body): for `WITH …`, whether it ends in a write.
+    pub dml: bool,
 }
 
 impl StatementInfo {
@@ -63,6 +66,9 @@ impl StatementInfo {
     /// `RETURNING`, and `PRAGMA`s that do not assign (`sql` is the text the
     /// statement was scanned from).
     pub fn returns_rows(&self, sql: &str) -> bool {
+        if self.keyword == "WITH" && self.dml {
+            return self.returning;
+        }
         self.select_like
             || self.kind == StmtKind::Read
             || self.returning
@@ -176,6 +182,7 @@ struct Pending {
     in_trigger: bool,
     last_was_end: bool,
     returning: bool,
+    dml: bool,
 }
 
 impl Pending {
@@ -187,6 +194,7 @@ impl Pending {
             in_trigger: false,
             last_was_end: false,
             returning: false,
+            dml: false,
         }
     }
 
@@ -195,9 +203,11 @@ impl Pending {
         self.end = range.end;
         self.last_was_end = matches!(token, Token::Word(w) if w.eq_ignore_ascii_case("END"));
         if !self.in_trigger
-            && matches!(token, Token::Word(w) if w.eq_ignore_ascii_case("RETURNING"))
+            && let Token::Word(w) = token
         {
-            self.returning = true;
+            let w = w.to_ascii_uppercase();
+            self.returning |= w == "RETURNING";
+            self.dml |= matches!(w.as_str(), "INSERT" | "UPDATE" | "DELETE" | "REPLACE");
         }
         let ident = match token {
             Token::Word(w) => Some((w.clone(), true)),
@@ -250,6 +260,7 @@ impl Pending {
                     .map(|(w, _)| w.to_ascii_uppercase())
                     .unwrap_or_default(),
                 returning: self.returning,
+                dml: self.dml,
             });
         }
         *self = Self::new();
@@ -487,6 +498,14 @@ mod tests {
             [true, false]
         );
         assert_eq!(rows("CREATE TABLE t (x); BEGIN; COMMIT"), [false; 3]);
+        assert_eq!(
+            rows(
+                "WITH n(i) AS (SELECT 1) INSERT INTO t SELECT i FROM n; \
+                 WITH n(i) AS (SELECT 1) DELETE FROM t WHERE x IN n RETURNING x; \
+                 WITH n(i) AS (SELECT 1) SELECT i FROM n"
+            ),
+            [false, true, true]
+        );
         let info = SqlInfo::new("  pragma user_version");
         assert_eq!(info.statements[0].keyword, "PRAGMA");
     }
