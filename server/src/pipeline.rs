@@ -11,8 +11,9 @@
 //! earlier leadership is refused rather than appended after a change.
 //!
 //! Sessions learn the outcome from the transaction's
-//! [`TxTicket`](crate::vfs::TxTicket): the state machine settles it when
-//! the entry is applied. When Raft refuses or drops an entry, this task
+//! [`TxTicket`](crate::vfs::TxTicket): this task settles it as soon as Raft
+//! reports the entry committed (a quorum holds it), without waiting for
+//! the state machine to apply it. When Raft refuses or drops an entry, this task
 //! aborts the transaction and every one built on it.
 
 use openraft::alias::CommittedLeaderIdOf;
@@ -68,13 +69,14 @@ pub(crate) async fn run(
             origin: node_id,
             frames,
         };
-        let (responder, done) = ProgressResponder::complete_only();
+        let (responder, committed, done) = ProgressResponder::new();
         let sent = raft
             .write(command)
             .with_leader(leader)
             .responder(responder)
             .await;
         let (vfs, sql) = (vfs, sql.clone());
+        let on_commit = (db.clone(), vfs);
         let refused = move |why: String| {
             tracing::debug!(%db, tx_id, %why, "a write transaction was not committed");
             let _sql = sql.hold();
@@ -86,6 +88,13 @@ pub(crate) async fn run(
             Err(fatal) => refused(fatal.to_string()),
             Ok(()) => {
                 tokio::task::spawn_local(async move {
+                    // Dropped unsent if the entry fails.
+                    if committed.await.is_ok() {
+                        let (db, vfs) = &on_commit;
+                        if let Err(e) = vfs.mark_committed(db, tx_id) {
+                            tracing::error!(error = %e, %db, "could not settle a transaction");
+                        }
+                    }
                     match done.await {
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => refused(e.to_string()),

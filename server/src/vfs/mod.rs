@@ -302,6 +302,12 @@ impl Vfs {
         self.with(db, false, |db| db.is_next_pending(tx_id))
     }
 
+    /// Settles the ticket of `db`'s pending transaction `tx_id` as
+    /// committed, before it is applied; false if it is not pending.
+    pub fn mark_committed(&self, db: &str, tx_id: u64) -> Result<bool, VfsError> {
+        self.with(db, false, |db| db.mark_committed(tx_id))
+    }
+
     /// Commits `db`'s oldest pending transaction, which must be `tx_id`.
     pub fn publish(&self, db: &str, tx_id: u64) -> Result<(), VfsError> {
         self.with(db, false, |db| db.publish(tx_id))?

@@ -608,6 +608,19 @@ impl Database {
         self.pending.front().is_some_and(|p| p.tx_id == tx_id)
     }
 
+    /// Settles `tx_id`'s ticket as committed (Raft committed its entry;
+    /// [`publish`](Self::publish) follows when it is applied). Returns
+    /// false if it is not pending.
+    pub(crate) fn mark_committed(&mut self, tx_id: u64) -> bool {
+        match self.pending.iter().find(|p| p.tx_id == tx_id) {
+            Some(p) => {
+                p.state.send_replace(TxState::Committed);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Commits the oldest pending transaction, which must be `tx_id`.
     pub(crate) fn publish(&mut self, tx_id: u64) -> Result<(), VfsError> {
         if !self.is_next_pending(tx_id) {
