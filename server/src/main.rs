@@ -91,12 +91,30 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(id = args.id, %address, dir = %args.dir.display(), "listening");
-    if !args.join.is_empty() {
-        node.join(&args.join, JOIN_TIMEOUT)
-            .await
-            .with_context(|| format!("cannot join the cluster of {}", args.join.join(", ")))?;
+    let run = async {
+        if !args.join.is_empty() {
+            node.join(&args.join, JOIN_TIMEOUT)
+                .await
+                .with_context(|| format!("cannot join the cluster of {}", args.join.join(", ")))?;
+        }
+        shutdown_signal().await;
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        ran = run => ran?,
+        // The node stops by itself when Raft fails (a storage error, such
+        // as a full or failing disk, is fatal to openraft): exit non-zero
+        // so that a supervisor sees it and restarts the node, which then
+        // repairs its log and catches up.
+        stopped = node.stopped() => {
+            stopped?;
+            anyhow::bail!(
+                "node {} stopped: {}",
+                args.id,
+                node.failure().unwrap_or_else(|| "Raft stopped".into())
+            );
+        }
     }
-    shutdown_signal().await;
     tracing::info!("shutting down");
     if node.handover().await {
         tracing::info!("handed leadership over");

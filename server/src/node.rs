@@ -193,8 +193,15 @@ fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
             inner: inner.clone(),
             _owner: None,
         };
+        // Stop when told to, or when Raft stopped on its own: openraft
+        // makes every storage error fatal (a full or failing disk), and a
+        // node whose Raft is gone must not go on answering clients (it
+        // would still name itself leader to them).
         let stop = async {
-            let _ = stop_rx.await;
+            tokio::select! {
+                _ = stop_rx => {}
+                () = raft_failed(&node.inner.raft) => {}
+            }
         };
         // Serve at once: the port carries the other nodes' Raft traffic
         // too, and a node restarted with a log too short to win an
@@ -228,6 +235,9 @@ fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
                 serving.await;
             }
             Err(e) => {
+                // Raft failing while the node starts (a disk still full)
+                // says more than "shutting down".
+                let e = node.failure().map_or(e, Error::Raft);
                 let _ = ready.send(Err(e));
             }
         }
@@ -237,6 +247,29 @@ fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
         tracing::info!(id = node.id(), "node stopped");
         let _ = stopped_tx.send(true);
     });
+}
+
+/// Resolves once Raft has stopped by itself (a storage error is fatal to
+/// openraft), after logging why.
+async fn raft_failed(raft: &Raft) {
+    use openraft::async_runtime::WatchReceiver;
+    let mut metrics = raft.metrics();
+    loop {
+        // Copy the field at once: holding the borrow can block Raft.
+        let running = metrics.borrow_watched().running_state.clone();
+        match running {
+            Ok(()) => {}
+            Err(openraft::errors::Fatal::Stopped) => return,
+            Err(fatal) => {
+                tracing::error!(error = %fatal, "Raft failed; the node stops serving");
+                return;
+            }
+        }
+        if metrics.changed().await.is_err() {
+            tracing::error!("Raft is gone; the node stops serving");
+            return;
+        }
+    }
 }
 
 /// Starts Raft and the node's tasks; returns the node's state and, for a
@@ -513,12 +546,31 @@ impl Node {
     /// returns once its thread is done.
     pub async fn stop(&self) -> Result<()> {
         self.inner.signal_stop();
+        self.stopped().await
+    }
+
+    /// Returns once the node's thread is done: after [`stop`](Self::stop),
+    /// or on its own when Raft failed (see [`failure`](Self::failure)).
+    pub async fn stopped(&self) -> Result<()> {
         let mut stopped = self.inner.stopped.clone();
         stopped
             .wait_for(|stopped| *stopped)
             .await
             .map(|_| ())
             .map_err(|_| Error::Raft("the node thread ended abnormally".into()))
+    }
+
+    /// Why Raft stopped by itself, if it did: openraft makes every
+    /// storage error fatal (a full or failing disk), and the node then
+    /// stops serving.
+    pub fn failure(&self) -> Option<String> {
+        use openraft::async_runtime::WatchReceiver;
+        let metrics = self.inner.raft.metrics();
+        let running = metrics.borrow_watched().running_state.clone();
+        match running {
+            Ok(()) | Err(openraft::errors::Fatal::Stopped) => None,
+            Err(fatal) => Some(fatal.to_string()),
+        }
     }
 }
 

@@ -115,7 +115,9 @@ pub enum LogError {
 impl From<LogError> for io::Error {
     fn from(e: LogError) -> Self {
         match e {
-            LogError::Io { source, .. } => source,
+            // Keep the kind, and name the file: "No space left on device"
+            // alone does not say which disk filled up.
+            LogError::Io { ref source, .. } => io::Error::new(source.kind(), e.to_string()),
             other => io::Error::new(io::ErrorKind::InvalidData, other),
         }
     }
@@ -735,26 +737,38 @@ fn cut_batch(
 /// Starts a thread that writes the next segment file full of zeros.
 fn prepare_spare(path: PathBuf, bytes: u64) -> JoinHandle<io::Result<File>> {
     std::thread::spawn(move || {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)?;
-        // One page per write: the page cache then holds the file in small
-        // folios. Written in large writes, it may get 2 MiB folios, and
-        // each append's fdatasync would write a whole 2 MiB folio back
-        // (measured: 2 MiB of device writes per 2 KiB append).
-        let zeros = [0u8; 4096];
-        let mut left = bytes;
-        while left > 0 {
-            let n = usize::try_from(left).unwrap_or(usize::MAX).min(zeros.len());
-            file.write_all(&zeros[..n])?;
-            left -= n as u64;
+        let prepared = write_zeros(&path, bytes);
+        if prepared.is_err() {
+            // On a full disk a half-written spare would hold all the room
+            // left, and the log (which then appends to a segment it grows
+            // instead) would fail at once.
+            let _ = fs::remove_file(&path);
         }
-        file.sync_all()?;
-        Ok(file)
+        prepared
     })
+}
+
+/// Creates `path` holding `bytes` zeros, synced.
+fn write_zeros(path: &Path, bytes: u64) -> io::Result<File> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    // One page per write: the page cache then holds the file in small
+    // folios. Written in large writes, it may get 2 MiB folios, and
+    // each append's fdatasync would write a whole 2 MiB folio back
+    // (measured: 2 MiB of device writes per 2 KiB append).
+    let zeros = [0u8; 4096];
+    let mut left = bytes;
+    while left > 0 {
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(zeros.len());
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()?;
+    Ok(file)
 }
 
 fn encode_record(out: &mut Vec<u8>, index: u64, term: u64, payload: &[u8]) {

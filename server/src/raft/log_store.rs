@@ -229,6 +229,24 @@ impl LogStore {
         self.shared.log()?.meta(key).map(decode).transpose()
     }
 
+    /// Whether the log holds `id`, or held it before a purge (then a
+    /// snapshot holds it).
+    fn holds(&self, id: &LogId) -> io::Result<bool> {
+        let log = self.shared.log()?;
+        if let Some((entry, _)) = self.shared.cache()?.entries.get(&id.index) {
+            return Ok(entry.log_id == *id);
+        }
+        if log.purged().is_some_and(|p| id.index <= p) {
+            return Ok(true);
+        }
+        let stored = log
+            .read(id.index..=id.index)?
+            .pop()
+            .map(|r| decode::<Entry>(&r.payload))
+            .transpose()?;
+        Ok(stored.is_some_and(|e| e.log_id == *id))
+    }
+
     async fn set_meta<T: Serialize>(&self, key: &'static str, value: &T) -> io::Result<()> {
         let bytes = encode(value)?;
         self.run(move |log| log.set_meta(key, &bytes)).await
@@ -433,10 +451,26 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
+    /// The hint can also be ahead of this log: an entry is committed once
+    /// a quorum has it, which need not include this node, so a leader
+    /// whose own write of it failed (a full disk) or was lost in a crash
+    /// may have recorded it. openraft re-applies up to the hint from this
+    /// log at startup and cannot start if the log ends before it, so the
+    /// hint is used only if this log holds it; the leader tells the node
+    /// the rest.
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
-        Ok(read_committed_record(&self.committed_path)
+        let hint = read_committed_record(&self.committed_path)
             .and_then(|b| decode::<Option<LogId>>(&b).ok())
-            .flatten())
+            .flatten();
+        let Some(hint) = hint else {
+            return Ok(None);
+        };
+        if self.holds(&hint)? {
+            Ok(Some(hint))
+        } else {
+            tracing::warn!(committed = %hint, "the log ends before the committed log id it recorded; ignoring it");
+            Ok(None)
+        }
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> io::Result<()>

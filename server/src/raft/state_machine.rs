@@ -127,7 +127,10 @@ impl SnapshotFile {
             return Ok(());
         }
         let bytes = postcard::to_allocvec(stored).map_err(invalid)?;
-        crate::fs_util::replace_atomically(&self.path, &bytes)?;
+        crate::fs_util::replace_atomically(&self.path, &bytes).map_err(|e| {
+            // Name the file: a full disk is otherwise hard to place.
+            io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+        })?;
         *written = stored.meta.last_log_id;
         Ok(())
     }

@@ -247,4 +247,49 @@ mod log_store_persistence {
             );
         });
     }
+
+    /// A leader can record an entry as committed (a quorum of the others
+    /// has it) that its own log lost (a failed write, a crash before the
+    /// write): openraft could not start on such a hint.
+    #[test]
+    fn a_committed_hint_ahead_of_the_log_is_ignored() {
+        TypeConfig::run(async {
+            let dir = tempfile::tempdir().unwrap();
+            let entries: Vec<_> = (1..=5)
+                .map(|i| testing::blank_ent::<TypeConfig>(2, 1, i))
+                .collect();
+            let reopened = |hint| {
+                let path = dir.path().to_owned();
+                async move {
+                    let mut store = LogStore::open(&path).unwrap();
+                    store.save_committed(Some(hint)).await.unwrap();
+                    drop(store);
+                    LogStore::open(&path)
+                        .unwrap()
+                        .read_committed()
+                        .await
+                        .unwrap()
+                }
+            };
+            {
+                let mut store = LogStore::open(dir.path()).unwrap();
+                store.append(entries, IOFlushed::noop()).await.unwrap();
+            }
+            let held = testing::log_id::<TypeConfig>(2, 1, 5);
+            assert_eq!(reopened(held).await, Some(held));
+            // Past the end, and an entry of another term at that index.
+            assert_eq!(reopened(testing::log_id::<TypeConfig>(2, 1, 6)).await, None);
+            assert_eq!(reopened(testing::log_id::<TypeConfig>(3, 1, 5)).await, None);
+            // Purged entries are in a snapshot.
+            {
+                let mut store = LogStore::open(dir.path()).unwrap();
+                store
+                    .purge(testing::log_id::<TypeConfig>(2, 1, 3))
+                    .await
+                    .unwrap();
+            }
+            let purged = testing::log_id::<TypeConfig>(2, 1, 2);
+            assert_eq!(reopened(purged).await, Some(purged));
+        });
+    }
 }

@@ -39,7 +39,7 @@ impl Nodes {
     }
 }
 
-async fn dial(address: &str) -> Option<TcpStream> {
+pub(crate) async fn dial(address: &str) -> Option<TcpStream> {
     let mut stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(address))
         .await
         .ok()?
@@ -52,7 +52,7 @@ async fn dial(address: &str) -> Option<TcpStream> {
 }
 
 /// The index of the node that some node names as leader.
-async fn leader(addresses: &[String]) -> Option<usize> {
+pub(crate) async fn leader(addresses: &[String]) -> Option<usize> {
     for address in addresses {
         let Some(mut stream) = dial(address).await else {
             continue;
@@ -139,7 +139,7 @@ async fn converged(addresses: &[String]) -> Vec<u8> {
 }
 
 /// Waits (bounded) until node 1 lists three voters.
-async fn three_voters(address: &str) {
+pub(crate) async fn three_voters(address: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(mut stream) = dial(address).await

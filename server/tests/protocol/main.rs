@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
 mod cluster_kill;
+mod disk_full;
 mod durability;
 mod util;
 

@@ -387,3 +387,26 @@ fn a_gap_not_explained_by_a_purge_is_corruption() {
         "{reopened:?}"
     );
 }
+
+#[test]
+fn a_spare_segment_that_cannot_be_written_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every write to /dev/full fails with ENOSPC, as on a full disk.
+    let spare = dir.path().join(SPARE);
+    std::os::unix::fs::symlink("/dev/full", &spare).unwrap();
+    let prepared = prepare_spare(spare.clone(), 64 * 1024).join().unwrap();
+    let e = prepared.expect_err("/dev/full is full");
+    assert_eq!(e.raw_os_error(), Some(28), "{e}");
+    // Nothing is left to take the room the log needs.
+    assert!(fs::symlink_metadata(&spare).is_err());
+}
+
+#[test]
+fn io_errors_keep_their_kind_and_name_the_file() {
+    let e = io::Error::from(LogError::Io {
+        path: PathBuf::from("/data/raft-log/meta"),
+        source: io::Error::from(io::ErrorKind::StorageFull),
+    });
+    assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+    assert!(e.to_string().contains("/data/raft-log/meta"), "{e}");
+}
