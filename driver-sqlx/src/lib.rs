@@ -3,7 +3,182 @@
 //! exactly, as its semver-exempt driver API requires) and this
 //! workspace's `dqlite-protocol` and `dqlite-client`.
 //!
-//! DOCS-PLACEHOLDER
+//! ```
+//! use sqlx::{Executor, FromRow};
+//! use sqlx_dqlite::DqlitePoolOptions;
+//!
+//! #[derive(Debug, FromRow)]
+//! struct Person {
+//!     id: i64,
+//!     name: String,
+//!     email: Option<String>,
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! #   // A node of our own on a free port, for the example to run against.
+//! #   let dir = tempfile::tempdir()?;
+//! #   let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! #   let address = listener.local_addr()?.to_string();
+//! #   let rt = tokio::runtime::Runtime::new()?;
+//! #   let node = rt.block_on(
+//! #       dqlite_server::Node::builder(1, address.clone(), dir.path())
+//! #           .serve(listener, dqlite_server::net::Limits::default())
+//! #           .start(),
+//! #   )?;
+//! #   let url = format!("dqlite://{address}/app");
+//! # rt.block_on(async {
+//!     // e.g. "dqlite://10.0.0.1:9001,10.0.0.2:9001,10.0.0.3:9001/app"
+//!     let pool = DqlitePoolOptions::new().max_connections(5).connect(&url).await?;
+//!     pool.execute("CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT)")
+//!         .await?;
+//!     let done = sqlx::query("INSERT INTO person (name, email) VALUES (?, ?)")
+//!         .bind("Ada")
+//!         .bind(Some("ada@example.com"))
+//!         .execute(&pool)
+//!         .await?;
+//!     assert_eq!(done.rows_affected(), 1);
+//!
+//!     let mut tx = pool.begin().await?;
+//!     sqlx::query("INSERT INTO person (name) VALUES ($1)").bind("Grace").execute(&mut *tx).await?;
+//!     tx.commit().await?;
+//!
+//!     let people: Vec<Person> = sqlx::query_as("SELECT id, name, email FROM person ORDER BY id")
+//!         .fetch_all(&pool)
+//!         .await?;
+//!     assert_eq!(people.len(), 2);
+//!     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM person").fetch_one(&pool).await?;
+//!     assert_eq!(count, 2);
+//! #   pool.close().await;
+//! #   Ok::<(), sqlx::Error>(())
+//! # })?;
+//! #   rt.block_on(node.stop())?;
+//! #   Ok(())
+//! # }
+//! ```
+//!
+//! (The hidden lines start a `dqlite-server` node to run against.)
+//! `examples/notes_service.rs` is a small HTTP service over a pool; see
+//! `examples/README.md`.
+//!
+//! # Connecting
+//!
+//! [`DqliteConnectOptions`] is a builder and parses
+//! `dqlite://host:port[,host:port…]/database[?…]`; [`options`] has the
+//! table of URL parameters. The listed nodes are asked for the leader as
+//! go-dqlite does, the node list is kept current from the leader, and a
+//! connection whose leader goes away reconnects to the new one on its next
+//! use: a pool's health check (`SELECT 1` before handing a connection
+//! out, the default) does it for you. A statement is sent again on the new
+//! leader only when it certainly did not run ("not leader") or only reads.
+//! A write whose answer was lost is an error of unknown outcome, a
+//! transaction open on a lost connection fails until rolled back: see
+//! [`client_error`] and [`DqliteClientError`].
+//!
+//! # How queries run
+//!
+//! dqlite binds parameters by position and runs statements on the leader.
+//!
+//! - Placeholders: `?`, `?NNN`, `:name`, `@name`, `$name` as in SQLite, and
+//!   `$1`, `$2`, … taking argument N wherever they appear (as sqlx users
+//!   write them for PostgreSQL). The number of arguments must match.
+//! - A statement is sent as a query (its rows streamed) when its text says
+//!   it returns rows: `SELECT`, `VALUES`, `WITH … SELECT`, `EXPLAIN`,
+//!   anything with `RETURNING`, a `PRAGMA` without `=`. Anything else is
+//!   executed, giving rows affected and the last insert rowid.
+//! - Result sets stream: rows are decoded one ROWS message (about 4 KiB)
+//!   at a time as the stream is polled; a stream dropped early is cut
+//!   short with INTERRUPT in front of the next request.
+//! - `sqlx::query` is prepared on the leader and kept in a per-connection
+//!   LRU cache (`statement_cache_capacity`, 100 by default);
+//!   `.persistent(false)` sends the SQL each time. A text with several
+//!   statements runs them one after the other (arguments taken in order),
+//!   yielding each one's result and rows.
+//! - Transactions: `begin` sends `BEGIN`, nested ones are savepoints,
+//!   `begin_with("BEGIN IMMEDIATE")` takes a custom statement. A dropped
+//!   transaction is rolled back in front of the connection's next request.
+//!
+//! # Types
+//!
+//! See [`types`]: integers, floats, `bool`, text, bytes, `Option`, and with
+//! features chrono, time, uuid and JSON; dqlite's ISO8601, UNIXTIME and
+//! BOOLEAN column types decode into them.
+//!
+//! # Errors
+//!
+//! Failures reported by the server are `sqlx::Error::Database` holding a
+//! [`DqliteDatabaseError`]: `code()` is SQLite's extended code ("2067"),
+//! `kind()` tells unique, foreign key, not-null and check violations apart.
+//!
+//! # Migrations and `Any`
+//!
+//! `sqlx::migrate!()` and `Migrator::run` work through this crate's
+//! `Migrate` impl; the migration lock is a row taken with one write, which
+//! the leader serializes, so it holds across the nodes of a cluster (see
+//! the `migrate` module source for the details). `MigrateDatabase`
+//! creates a database by opening it, and "drops" it by dropping everything
+//! in it (dqlite cannot delete a database). For `AnyPool`, install the
+//! driver first:
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), sqlx::Error> {
+//! sqlx_core::any::driver::install_drivers(&[sqlx_dqlite::ANY_DRIVER])
+//!     .expect("drivers installed once");
+//! // The `url` crate reads one host only: more nodes go in `node=`.
+//! let pool = sqlx_core::any::AnyPool::connect("dqlite://10.0.0.1:9001/app?node=10.0.0.2:9001").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! (`sqlx::any::install_drivers` with sqlx's `any` feature is the same
+//! function.)
+//!
+//! # Not supported
+//!
+//! - **`query!`, `query_as!`, `query_scalar!` and sqlx-cli's `prepare`**:
+//!   sqlx's macros know only its built-in drivers, and dqlite has no way to
+//!   describe a statement's column types and nullability. Use the
+//!   functions (`sqlx::query`, `query_as` with `#[derive(FromRow)]`,
+//!   `query_scalar`) instead; `Executor::describe` gives what dqlite knows
+//!   (parameter count, column names).
+//! - TLS (dqlite's TLS transport): not yet; a `tls` URL parameter is
+//!   refused.
+//! - `Connection::shrink_buffers` does nothing (no buffers are kept
+//!   between requests); `create_schema_if_not_exists` fails (dqlite has no
+//!   schemas); `force_drop_database` is not supported.
+//! - Parameter type information (`Statement::parameters` gives a count)
+//!   and column types before a row is read (prepared statements' columns
+//!   are typed NULL).
+//! - `last_insert_rowid` of a statement run as a query (`… RETURNING`) is
+//!   0: read the id from the returned row.
+//! - `sqlx::test`: it needs a per-test database lifecycle that sqlx only
+//!   wires up for its own drivers.
+//!
+//! # Layout
+//!
+//! As in sqlx-sqlite: [`Dqlite`] (`database.rs`) names every type;
+//! [`DqliteConnection`] (`connection/`: `mod.rs` the connection,
+//! `executor.rs` the `Executor`, `run.rs` binding, EXEC vs QUERY, the
+//! statement cache and row streaming); [`DqliteConnectOptions`]
+//! (`options/`); [`DqliteTransactionManager`] (`transaction.rs`);
+//! [`DqliteArguments`], [`DqliteRow`], [`DqliteValue`], [`DqliteColumn`],
+//! [`DqliteTypeInfo`], [`DqliteStatement`], [`DqliteQueryResult`]; [`types`];
+//! `error.rs`; `migrate.rs`; `any.rs`; `statement_cache.rs`. The network
+//! client (leader discovery, retries, streaming) is the `dqlite-client`
+//! crate, shared with `dqlite-rusqlite`.
+//!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `chrono` | chrono's `NaiveDate`, `NaiveTime`, `NaiveDateTime`, `DateTime<Utc/Local/FixedOffset>` |
+//! | `time` | time's `Date`, `Time`, `PrimitiveDateTime`, `OffsetDateTime` |
+//! | `uuid` | `uuid::Uuid` |
+//! | `json` | `sqlx::types::Json<T>` and `serde_json::Value` |
+//!
+//! sqlx-core's `any`, `migrate` and `offline` features are always on
+//! (`offline` because sqlx's default `macros` feature turns it on, which
+//! makes `Executor::describe` required). Never enable sqlx's `sqlite`
+//! feature in a program that also links rusqlite's SQLite: both crates
+//! link `libsqlite3-sys` (`links = "sqlite3"`).
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
