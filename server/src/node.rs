@@ -5,8 +5,10 @@
 //! the C server's event loop: Raft, the client connections and their SQL
 //! all run there, so a request costs no thread switch; only the Raft log's
 //! `fdatasync` runs on another thread. [`Node`] is a handle to it, usable
-//! from any runtime; the node stops on [`Node::stop`], or when the last
-//! handle the builder returned (and its clones) is dropped.
+//! from any runtime; the node stops on [`Node::stop`], when the last
+//! handle the builder returned (and its clones) is dropped, or by itself
+//! when Raft fails on a storage error ([`Node::stopped`],
+//! [`Node::failure`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), dqlite_server::Error> {
