@@ -118,13 +118,32 @@ async fn lock_holder(conn: &mut DqliteConnection) -> Result<Option<(String, Stri
     query_as(AssertSqlSafe(sql)).fetch_optional(conn).await
 }
 
+/// Whether `err` is "database is locked": another connection's write
+/// transaction (a migrator applying a migration) holds the write lock
+/// for now.
+fn is_busy(err: &Error) -> bool {
+    matches!(err, Error::Database(e)
+        if e.try_downcast_ref::<crate::DqliteDatabaseError>()
+            .is_some_and(|d| d.primary_code() == 5))
+}
+
 impl DqliteConnection {
     async fn take_migration_lock(&mut self) -> Result<(), Error> {
-        ensure_lock_table(self).await?;
         let token = lock_token();
         let timeout = self.options.migration_lock_timeout;
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(20);
+        // Creating the table needs the write lock, which a migrator that
+        // holds the migration lock may have for a while.
+        loop {
+            match ensure_lock_table(self).await {
+                Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(LOCK_POLL_MAX);
+                }
+                result => break result?,
+            }
+        }
         let insert = format!(
             "INSERT INTO {LOCK_TABLE} (id, holder) VALUES (1, ?) ON CONFLICT (id) DO NOTHING"
         );
@@ -145,6 +164,8 @@ impl DqliteConnection {
                 {
                     tracing::debug!(error = %e, "migration lock: outcome unknown, checking");
                 }
+                // Another migrator is writing: the lock is taken anyway.
+                Err(e) if is_busy(&e) => {}
                 Err(e) => return Err(e),
             }
             let holder = lock_holder(self).await?;

@@ -146,6 +146,42 @@ fn the_migration_lock_excludes_a_second_migrator() {
 }
 
 #[test]
+fn a_migrator_waits_while_the_lock_holder_applies_a_migration() {
+    // The holder applies its migration in a write transaction: a second
+    // migrator's attempts meet "database is locked" meanwhile, and must
+    // keep waiting for the migration lock instead of failing.
+    let node = TestNode::start();
+    run(async {
+        let options: DqliteConnectOptions = node.url("migrate-busy").parse().unwrap();
+        let mut holder = options.connect().await.unwrap();
+        let mut waiting = options
+            .clone()
+            .migration_lock_timeout(Duration::from_secs(20))
+            .connect()
+            .await
+            .unwrap();
+        holder.lock().await.unwrap();
+        let mut tx = holder.begin().await.unwrap();
+        sqlx::query("CREATE TABLE applied_meanwhile(x)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let waiter = tokio::spawn(async move {
+            waiting.lock().await.unwrap();
+            waiting.unlock().await.unwrap();
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiter.is_finished(), "it must wait, not fail");
+        tx.commit().await.unwrap();
+        holder.unlock().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(20), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+    });
+}
+
+#[test]
 fn create_exists_and_drop_database() {
     let node = TestNode::start();
     run(async {
