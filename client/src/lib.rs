@@ -32,10 +32,12 @@
 //!   `ClientCodec`, each answer bounded by the request timeout.
 //! - [`sql`]: the client-side SQL scanner (parameters numbered as SQLite
 //!   numbers them, statements, their effect on the transaction state).
+//! - [`cache`]: the per-connection LRU cache of prepared statements.
 //! - [`config`]: [`Config`] and its defaults. [`Error`] in `error.rs`.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+pub mod cache;
 pub mod config;
 mod error;
 mod session;

@@ -258,7 +258,7 @@ impl Connection {
     /// Forgets every cached statement (finalized with the next request).
     pub fn flush_prepared_statement_cache(&self) {
         if let Ok(mut cache) = self.cache.lock() {
-            cache.flush(&self.shared);
+            cache.clear(&self.shared);
         }
     }
 
