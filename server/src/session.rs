@@ -103,6 +103,9 @@ pub(crate) struct BusyWait {
 /// a leader cut off from the other voters refuses work instead of hanging.
 pub const QUORUM_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Pause before another ReadIndex round when one found no quorum.
+const QUORUM_RETRY: Duration = Duration::from_millis(20);
+
 /// Longest pause between retries when no release is signalled.
 const MAX_BUSY_PAUSE: Duration = Duration::from_millis(16);
 
@@ -534,13 +537,26 @@ impl Session {
             Ok(read) => Ok(read),
             Err(e) if e.forward_to_leader().is_some() => return Err(Error::NotLeader),
             Err(_) => {
-                let read_index = self.shared.raft.ensure_linearizable(ReadPolicy::ReadIndex);
-                match tokio::time::timeout(QUORUM_TIMEOUT, read_index).await {
-                    Ok(confirmed) => confirmed,
-                    Err(_) => {
-                        return Err(Error::LeadershipLost(format!(
-                            "no quorum confirmed this leader within {QUORUM_TIMEOUT:?}"
-                        )));
+                // A ReadIndex round; one that finds no quorum right now (a
+                // voter just added, a peer reconnecting) is tried again
+                // until the deadline rather than failing the statement.
+                let deadline = tokio::time::Instant::now() + QUORUM_TIMEOUT;
+                loop {
+                    let read_index = self.shared.raft.ensure_linearizable(ReadPolicy::ReadIndex);
+                    match tokio::time::timeout_at(deadline, read_index).await {
+                        Ok(Err(e))
+                            if e.forward_to_leader().is_none()
+                                && tokio::time::Instant::now() + QUORUM_RETRY < deadline =>
+                        {
+                            tracing::debug!(error = %e, "leadership not confirmed yet; again");
+                            tokio::time::sleep(QUORUM_RETRY).await;
+                        }
+                        Ok(confirmed) => break confirmed,
+                        Err(_) => {
+                            return Err(Error::LeadershipLost(format!(
+                                "no quorum confirmed this leader within {QUORUM_TIMEOUT:?}"
+                            )));
+                        }
                     }
                 }
             }

@@ -172,15 +172,27 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
     nodes.start(1);
     nodes.start(2);
     three_voters(&nodes.addresses[0]).await;
-    let mut setup = loop {
-        if let Some(stream) = open_on_leader(&nodes.addresses).await {
-            break stream;
+    // As any client would, try again while leadership settles (the last
+    // voter was just added).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(mut setup) = open_on_leader(&nodes.addresses).await {
+            let created = request(
+                &mut setup,
+                &exec("CREATE TABLE IF NOT EXISTS t(i INTEGER)".into()),
+            )
+            .await;
+            match created {
+                Some(Response::Result(_)) => break,
+                Some(Response::Failure(f))
+                    if f.code == dqlite_protocol::codes::LEADERSHIP_LOST
+                        || f.code == dqlite_protocol::codes::NOT_LEADER => {}
+                other => panic!("{other:?}"),
+            }
         }
+        assert!(Instant::now() < deadline, "the table was never created");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let created = request(&mut setup, &exec("CREATE TABLE t(i INTEGER)".into())).await;
-    assert!(matches!(created, Some(Response::Result(_))), "{created:?}");
-    drop(setup);
+    }
 
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let stop = Arc::new(Mutex::new(false));
