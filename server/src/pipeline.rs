@@ -89,7 +89,8 @@ pub(crate) async fn run(
             Ok(()) => {
                 tokio::task::spawn_local(async move {
                     // Dropped unsent if the entry fails.
-                    if committed.await.is_ok() {
+                    let was_committed = committed.await.is_ok();
+                    if was_committed {
                         let (db, vfs) = &on_commit;
                         if let Err(e) = vfs.mark_committed(db, tx_id) {
                             tracing::error!(error = %e, %db, "could not settle a transaction");
@@ -97,6 +98,10 @@ pub(crate) async fn run(
                     }
                     match done.await {
                         Ok(Ok(_)) => {}
+                        // Committed, then Raft stopped before applying it:
+                        // it stays in the log (replayed at restart) and
+                        // must not be dropped as if it had failed.
+                        _ if was_committed => {}
                         Ok(Err(e)) => refused(e.to_string()),
                         Err(_) => refused("Raft dropped the request".into()),
                     }
