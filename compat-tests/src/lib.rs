@@ -32,6 +32,8 @@
 //!   dropped), and the nodes' copies compared. On a failure it writes
 //!   porcupine's visualization (`linearizability.html`) and the history
 //!   (`history.txt`) into the report directory, which is kept and named.
+//! - [`drivers`]: test support the client drivers' integration tests share
+//!   (an in-process node, unique database names, the C server for them).
 //! - `src/lib.rs` (this file): the harness. [`Server`] runs our node
 //!   in-process on `127.0.0.1:0`; [`Cluster`] (`src/cluster.rs`) runs
 //!   several, joined into one cluster; [`go_test_binary`] builds the Go
@@ -115,6 +117,7 @@ use dqlite_server::net::Limits;
 
 mod c_server;
 mod cluster;
+pub mod drivers;
 mod faults;
 pub use c_server::{C_NODE_ID, CServer, DEFAULT_DEMO};
 pub use cluster::Cluster;
