@@ -1,7 +1,7 @@
 //! Test support the client drivers share (`dqlite-rusqlite` and
 //! `sqlx-dqlite` dev-depend on this crate): tracing set up once, unique
-//! database names, an in-process `dqlite-server` node on its own runtime,
-//! and the C server ([`CServer`]) wrapped for driver tests, which skip with
+//! database names, an in-process `dqlite-server` node and a three-node
+//! cluster on runtimes of their own, and the C server ([`CServer`]) wrapped for driver tests, which skip with
 //! a notice when `dqlite-demo` is not installed.
 
 use std::net::TcpListener;
@@ -144,5 +144,86 @@ impl DemoServer {
     /// Whether the process still runs (it did not crash).
     pub fn is_running(&mut self) -> bool {
         self.0.is_running()
+    }
+}
+
+/// Three in-process voters on 127.0.0.1 (node 1 bootstraps, 2 and 3 join
+/// through it), on a runtime of their own; stopped on drop.
+pub struct TestCluster {
+    rt: tokio::runtime::Runtime,
+    nodes: Vec<Option<Node>>,
+    /// The nodes' addresses, node 1 first.
+    pub addresses: Vec<String>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl TestCluster {
+    /// Starts the three nodes and joins them.
+    ///
+    /// # Panics
+    ///
+    /// If a node does not start or join within 20 s.
+    pub fn start() -> Self {
+        init_tracing();
+        let rt = runtime();
+        let mut nodes = Vec::new();
+        let mut addresses = Vec::new();
+        let mut dirs = Vec::new();
+        for id in 1..=3u64 {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+            let address = listener.local_addr().expect("a bound address").to_string();
+            nodes.push(Some(rt.block_on(start_node(
+                id,
+                &address,
+                listener,
+                dir.path(),
+            ))));
+            addresses.push(address);
+            dirs.push(dir);
+        }
+        let seed = vec![addresses[0].clone()];
+        for node in nodes[1..].iter().flatten() {
+            rt.block_on(node.join(&seed, std::time::Duration::from_secs(20)))
+                .expect("the node joins");
+        }
+        Self {
+            rt,
+            nodes,
+            addresses,
+            _dirs: dirs,
+        }
+    }
+
+    /// Stops the current leader (waiting, bounded, for one); returns its
+    /// address.
+    ///
+    /// # Panics
+    ///
+    /// If no node leads within 15 s, or the leader does not stop.
+    pub fn stop_leader(&mut self) -> String {
+        use std::time::{Duration, Instant};
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(i) = self
+                .nodes
+                .iter()
+                .position(|n| n.as_ref().is_some_and(Node::is_leader))
+                && let Some(node) = self.nodes[i].take()
+            {
+                self.rt.block_on(node.stop()).expect("the leader stops");
+                return self.addresses[i].clone();
+            }
+            assert!(Instant::now() < deadline, "no leader");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for node in self.nodes.iter_mut().filter_map(Option::take) {
+            let _ = self.rt.block_on(node.stop());
+        }
     }
 }

@@ -15,77 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dqlite_rusqlite::{Connection, Error};
-use dqlite_server::Node;
 
-use common::{init_tracing, runtime, start_node, unique_db};
-
-struct Cluster {
-    rt: tokio::runtime::Runtime,
-    nodes: Vec<Option<Node>>,
-    addresses: Vec<String>,
-    _dirs: Vec<tempfile::TempDir>,
-}
-
-impl Cluster {
-    /// Three voters: node 1 bootstraps, 2 and 3 join through it.
-    fn start() -> Self {
-        init_tracing();
-        let rt = runtime();
-        let mut nodes = Vec::new();
-        let mut addresses = Vec::new();
-        let mut dirs = Vec::new();
-        for id in 1..=3u64 {
-            let dir = tempfile::tempdir().unwrap();
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let address = listener.local_addr().unwrap().to_string();
-            nodes.push(Some(rt.block_on(start_node(
-                id,
-                &address,
-                listener,
-                dir.path(),
-            ))));
-            addresses.push(address);
-            dirs.push(dir);
-        }
-        let seed = vec![addresses[0].clone()];
-        for node in &nodes[1..] {
-            rt.block_on(node.as_ref().unwrap().join(&seed, Duration::from_secs(20)))
-                .unwrap();
-        }
-        Self {
-            rt,
-            nodes,
-            addresses,
-            _dirs: dirs,
-        }
-    }
-
-    /// Stops the current leader (waiting, bounded, for one); returns its address.
-    fn stop_leader(&mut self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(i) = self
-                .nodes
-                .iter()
-                .position(|n| n.as_ref().is_some_and(Node::is_leader))
-            {
-                let node = self.nodes[i].take().unwrap();
-                self.rt.block_on(node.stop()).unwrap();
-                return self.addresses[i].clone();
-            }
-            assert!(Instant::now() < deadline, "no leader");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for node in self.nodes.iter_mut().filter_map(Option::take) {
-            let _ = self.rt.block_on(node.stop());
-        }
-    }
-}
+use common::unique_db;
+use dqlite_compat_tests::drivers::TestCluster as Cluster;
 
 #[test]
 fn the_leader_is_stopped_in_the_middle() {
