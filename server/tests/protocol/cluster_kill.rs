@@ -5,16 +5,18 @@
 //! holds every acknowledged write exactly once.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use dqlite_protocol::request::{Cluster, Dump, Leader, Open, Request};
+use dqlite_protocol::request::{Cluster, Dump, Leader, Request};
 use dqlite_protocol::response::Response;
 use dqlite_protocol::{ProtocolVersion, Role};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::durability::{ServerProcess, exec, free_port, request, spawn_node};
+use crate::load::{Load, open_on_leader, write_load};
 
 struct Nodes {
     addresses: Vec<String>,
@@ -64,52 +66,6 @@ pub(crate) async fn leader(addresses: &[String]) -> Option<usize> {
         }
     }
     None
-}
-
-/// A connection with "load" open on the leader.
-async fn open_on_leader(addresses: &[String]) -> Option<TcpStream> {
-    let i = leader(addresses).await?;
-    let mut stream = dial(&addresses[i]).await?;
-    let open = Request::from(Open {
-        name: "load".into(),
-        flags: 0,
-        vfs: "volatile".into(),
-    });
-    match request(&mut stream, &open).await? {
-        Response::Db(_) => Some(stream),
-        _ => None,
-    }
-}
-
-/// The client: writes 1, 2, 3… one at a time, following the leader,
-/// recording which were acknowledged, until `stop`.
-async fn write_load(
-    addresses: Vec<String>,
-    acked: Arc<Mutex<BTreeSet<u64>>>,
-    stop: Arc<Mutex<bool>>,
-) -> u64 {
-    let mut next = 0u64;
-    let mut conn: Option<TcpStream> = None;
-    while !*stop.lock().unwrap() {
-        let Some(stream) = conn.as_mut() else {
-            conn = open_on_leader(&addresses).await;
-            if conn.is_none() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            continue;
-        };
-        next += 1;
-        let insert = exec(format!("INSERT INTO t VALUES ({next})"));
-        match tokio::time::timeout(Duration::from_secs(5), request(stream, &insert)).await {
-            Ok(Some(Response::Result(_))) => {
-                acked.lock().unwrap().insert(next);
-            }
-            // Not leader, leadership lost, connection gone, no answer: the
-            // write's fate is unknown; find the leader again.
-            _ => conn = None,
-        }
-    }
-    next
 }
 
 /// The database image of every node once all of them agree.
@@ -176,7 +132,7 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
     // voter was just added).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(mut setup) = open_on_leader(&nodes.addresses).await {
+        if let Some((_, mut setup)) = open_on_leader(&nodes.addresses).await {
             let created = request(
                 &mut setup,
                 &exec("CREATE TABLE IF NOT EXISTS t(i INTEGER)".into()),
@@ -194,15 +150,10 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let acked = Arc::new(Mutex::new(BTreeSet::new()));
-    let stop = Arc::new(Mutex::new(false));
-    let writer = tokio::spawn(write_load(
-        nodes.addresses.clone(),
-        acked.clone(),
-        stop.clone(),
-    ));
+    let load = Arc::new(Load::default());
+    let writer = tokio::spawn(write_load(nodes.addresses.clone(), load.clone()));
     let pause = Duration::from_millis(700);
-    let progress = |acked: &Arc<Mutex<BTreeSet<u64>>>| acked.lock().unwrap().len();
+    let progress = |load: &Load| load.acked.lock().unwrap().len();
 
     // The leader.
     tokio::time::sleep(pause).await;
@@ -219,7 +170,7 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
     nodes.start(f);
     // Two in a row: the leader, then another node (no quorum meanwhile).
     tokio::time::sleep(pause).await;
-    let before = progress(&acked);
+    let before = progress(&load);
     let l = leader(&nodes.addresses).await.expect("a leader");
     nodes.kill(l);
     tokio::time::sleep(pause).await;
@@ -230,11 +181,11 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
     nodes.start(other);
     // Writes resume.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while progress(&acked) < before + 20 {
+    while progress(&load) < before + 20 {
         assert!(Instant::now() < deadline, "writes did not resume");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    *stop.lock().unwrap() = true;
+    load.stop.store(true, Ordering::SeqCst);
     let sent = writer.await.unwrap();
 
     let image = converged(&nodes.addresses).await;
@@ -252,8 +203,8 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
         .collect();
     let unique: BTreeSet<u64> = present.iter().copied().collect();
     assert_eq!(unique.len(), present.len(), "a write is present twice");
-    let acked = acked.lock().unwrap();
-    let missing: Vec<_> = acked.difference(&unique).collect();
+    let acked = load.acked.lock().unwrap();
+    let missing: Vec<_> = acked.keys().filter(|i| !unique.contains(i)).collect();
     assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
     assert!(unique.iter().all(|i| *i <= sent), "a write nobody sent");
     println!(

@@ -28,21 +28,20 @@
 //! Knobs: `DISK_TEST_LOG` is the nodes' `RUST_LOG` (default `warn`);
 //! `DISK_TEST_NO_TMPFS=1` runs the unprivileged variant of fault 2.
 
-use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dqlite_protocol::request::{Dump, Open, Request, Transfer};
+use dqlite_protocol::request::{Dump, Request, Transfer};
 use dqlite_protocol::response::Response;
-use tokio::net::TcpStream;
 
 use crate::cluster_kill::{dial, leader, three_voters};
 use crate::durability::{exec, free_port, request};
+use crate::load::{Load, open_on_leader, write_load};
 
 /// Entries between snapshots: small, so that a full disk shows soon.
 const SNAPSHOT_EVERY: &str = "100";
@@ -275,101 +274,6 @@ impl Cluster {
     fn proc(&mut self, i: usize) -> &mut Proc {
         self.procs[i].as_mut().expect("node running")
     }
-}
-
-/// One acknowledged write: when, and by which node.
-#[derive(Debug, Clone, Copy)]
-struct Ack {
-    at: Instant,
-    node: usize,
-}
-
-#[derive(Default)]
-struct Load {
-    acked: Mutex<BTreeMap<u64, Ack>>,
-    paused: AtomicBool,
-    /// Set by the writer while it idles, paused: no write is in flight.
-    idle: AtomicBool,
-    stop: AtomicBool,
-}
-
-impl Load {
-    /// Pauses the writer and waits (bounded) until no write is in flight.
-    async fn pause(&self) {
-        self.paused.store(true, Ordering::SeqCst);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.idle.load(Ordering::SeqCst) {
-            assert!(Instant::now() < deadline, "the writer did not pause");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    fn resume(&self) {
-        self.idle.store(false, Ordering::SeqCst);
-        self.paused.store(false, Ordering::SeqCst);
-    }
-
-    fn acks_after(&self, t: Instant, not_by: usize) -> Vec<Ack> {
-        self.acked
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|a| a.at > t && a.node != not_by)
-            .copied()
-            .collect()
-    }
-}
-
-/// The leader's index and a connection with "load" open on it.
-async fn open_on_leader(addresses: &[String]) -> Option<(usize, TcpStream)> {
-    let i = leader(addresses).await?;
-    let mut stream = dial(&addresses[i]).await?;
-    let open = Request::from(Open {
-        name: "load".into(),
-        flags: 0,
-        vfs: "volatile".into(),
-    });
-    match request(&mut stream, &open).await? {
-        Response::Db(_) => Some((i, stream)),
-        _ => None,
-    }
-}
-
-/// The client: writes 1, 2, 3… one at a time, following the leader and
-/// recording which were acknowledged, until told to stop; idles while
-/// paused. Returns the last value sent.
-async fn write_load(addresses: Vec<String>, load: Arc<Load>) -> u64 {
-    let mut next = 0u64;
-    let mut conn: Option<(usize, TcpStream)> = None;
-    while !load.stop.load(Ordering::SeqCst) {
-        if load.paused.load(Ordering::SeqCst) {
-            load.idle.store(true, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        }
-        let Some((node, stream)) = conn.as_mut() else {
-            conn = open_on_leader(&addresses).await;
-            if conn.is_none() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            continue;
-        };
-        next += 1;
-        let insert = exec(format!("INSERT INTO t VALUES ({next})"));
-        match tokio::time::timeout(Duration::from_secs(5), request(stream, &insert)).await {
-            Ok(Some(Response::Result(_))) => {
-                let ack = Ack {
-                    at: Instant::now(),
-                    node: *node,
-                };
-                load.acked.lock().unwrap().insert(next, ack);
-            }
-            // Not leader, leadership lost, connection gone, no answer: the
-            // write's fate is unknown; find the leader again.
-            _ => conn = None,
-        }
-    }
-    next
 }
 
 /// The database image of every node once all of them agree; on timeout,

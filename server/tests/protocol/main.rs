@@ -8,6 +8,7 @@
 mod cluster_kill;
 mod disk_full;
 mod durability;
+mod load;
 mod util;
 
 use dqlite_protocol::response::{Response, RowsEnd};

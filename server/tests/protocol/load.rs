@@ -1,0 +1,111 @@
+//! The write load of the cluster fault tests: one client writing 1, 2,
+//! 3… into table `t` of database "load", following the leader, recording
+//! which writes were acknowledged (when, and by which node).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dqlite_protocol::request::{Open, Request};
+use dqlite_protocol::response::Response;
+use tokio::net::TcpStream;
+
+use crate::cluster_kill::{dial, leader};
+use crate::durability::{exec, request};
+
+/// One acknowledged write: when, and by which node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ack {
+    pub(crate) at: Instant,
+    pub(crate) node: usize,
+}
+
+/// A write load's shared state: what was acknowledged, and the controls.
+#[derive(Default)]
+pub(crate) struct Load {
+    pub(crate) acked: Mutex<BTreeMap<u64, Ack>>,
+    paused: AtomicBool,
+    /// Set by the writer while it idles, paused: no write is in flight.
+    idle: AtomicBool,
+    pub(crate) stop: AtomicBool,
+}
+
+impl Load {
+    /// Pauses the writer and waits (bounded) until no write is in flight.
+    pub(crate) async fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.idle.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "the writer did not pause");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub(crate) fn resume(&self) {
+        self.idle.store(false, Ordering::SeqCst);
+        self.paused.store(false, Ordering::SeqCst);
+    }
+
+    pub(crate) fn acks_after(&self, t: Instant, not_by: usize) -> Vec<Ack> {
+        self.acked
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|a| a.at > t && a.node != not_by)
+            .copied()
+            .collect()
+    }
+}
+
+/// The leader's index and a connection with "load" open on it.
+pub(crate) async fn open_on_leader(addresses: &[String]) -> Option<(usize, TcpStream)> {
+    let i = leader(addresses).await?;
+    let mut stream = dial(&addresses[i]).await?;
+    let open = Request::from(Open {
+        name: "load".into(),
+        flags: 0,
+        vfs: "volatile".into(),
+    });
+    match request(&mut stream, &open).await? {
+        Response::Db(_) => Some((i, stream)),
+        _ => None,
+    }
+}
+
+/// The client: writes 1, 2, 3… one at a time, following the leader and
+/// recording which were acknowledged, until told to stop; idles while
+/// paused. Returns the last value sent.
+pub(crate) async fn write_load(addresses: Vec<String>, load: Arc<Load>) -> u64 {
+    let mut next = 0u64;
+    let mut conn: Option<(usize, TcpStream)> = None;
+    while !load.stop.load(Ordering::SeqCst) {
+        if load.paused.load(Ordering::SeqCst) {
+            load.idle.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        let Some((node, stream)) = conn.as_mut() else {
+            conn = open_on_leader(&addresses).await;
+            if conn.is_none() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            continue;
+        };
+        next += 1;
+        let insert = exec(format!("INSERT INTO t VALUES ({next})"));
+        match tokio::time::timeout(Duration::from_secs(5), request(stream, &insert)).await {
+            Ok(Some(Response::Result(_))) => {
+                let ack = Ack {
+                    at: Instant::now(),
+                    node: *node,
+                };
+                load.acked.lock().unwrap().insert(next, ack);
+            }
+            // Not leader, leadership lost, connection gone, no answer: the
+            // write's fate is unknown; find the leader again.
+            _ => conn = None,
+        }
+    }
+    next
+}
