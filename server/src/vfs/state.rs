@@ -569,29 +569,25 @@ impl Database {
         }
         let frame = wal::frame_size(self.page_size);
         let at = |k: u32| wal::frames_end(k, self.page_size) - frame;
+        // One backward pass: the newest frame of the page, and the size
+        // the newest commit before `before` recorded.
         let mut db_pages = None;
         let mut found = None;
         for k in (1..=before).rev() {
-            let header = self.wal.get(at(k)..at(k) + wal::FRAME_HEADER)?;
-            let (page_no, commit) = wal::frame_info(header);
+            let (page_no, commit) =
+                wal::frame_info(self.wal.get(at(k)..at(k) + wal::FRAME_HEADER)?);
             if found.is_none() && page_no == number {
                 found = Some(k);
             }
-            if commit > 0 {
+            if db_pages.is_none() && commit > 0 {
                 db_pages = Some(commit);
+            }
+            if found.is_some() && db_pages.is_some() {
                 break;
             }
         }
         if number > db_pages.unwrap_or(self.base_pages) {
             return None;
-        }
-        if found.is_none() {
-            // Not since the last commit: look further back.
-            found = (1..=before).rev().find(|&k| {
-                self.wal
-                    .get(at(k)..at(k) + 4)
-                    .is_some_and(|h| wal::frame_info_page(h) == number)
-            });
         }
         match found {
             Some(k) => self.wal.get(at(k) + wal::FRAME_HEADER..at(k) + frame),

@@ -99,11 +99,6 @@ pub(crate) fn frame_info(frame: &[u8]) -> (u32, u32) {
     (be32(frame, 0), be32(frame, 4))
 }
 
-/// Page number of a frame header (its first 4 bytes).
-pub(crate) fn frame_info_page(header: &[u8]) -> u32 {
-    be32(header, 0)
-}
-
 /// `mxFrame` (last valid frame) of the first wal-index header copy, which
 /// SQLite keeps in native byte order.
 pub(crate) fn index_max_frame(headers: &[u8]) -> u32 {
