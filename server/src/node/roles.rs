@@ -127,6 +127,13 @@ impl Node {
         let (voters, gone_voters) = (with(Role::Voter, true), with(Role::Voter, false));
         let (standbys, spares) = (with(Role::StandBy, true), with(Role::Spare, true));
         let gone_standbys = with(Role::StandBy, false);
+        if standbys.is_empty()
+            && spares.is_empty()
+            && voters.len() + gone_voters.len() <= WANTED_VOTERS
+        {
+            // Nobody to promote or demote: spare the members a DESCRIBE.
+            return Ok(false);
+        }
         let placement = self.placement(&members, &online).await;
         let voter_domains = placement.domains(&voters);
         // A node that answers to become a voter: a new domain first, then
