@@ -317,15 +317,17 @@ impl Session {
         // The statement's snapshot is taken at its first step: it depends
         // on the transactions pending then, and only on them.
         let mut depends = None;
-        for batch_no in 0u64.. {
+        let mut first = true;
+        loop {
             let (batch, ticket) = {
                 let _sql = self.shared.lock.hold();
-                if batch_no > 0 {
+                if !first {
                     self.check_fence()?;
                 }
                 let batch = next_batch(&mut rows, &names, &kinds);
-                if batch_no == 0 {
+                if first {
                     depends = self.shared.vfs.last_tx(&self.db)?;
+                    first = false;
                 }
                 (batch, depends.clone())
             };
@@ -336,7 +338,6 @@ impl Session {
                 return Ok(());
             }
         }
-        Ok(())
     }
 
     /// A standalone image of the database (DUMP): every page, with the WAL
