@@ -41,5 +41,5 @@ pub use error::{Error, Result};
 pub use node::join::{WANTED_STANDBYS, WANTED_VOTERS};
 pub use node::membership::{CATCH_UP_TIMEOUT, TRANSFER_TIMEOUT};
 pub use node::roles::NODE_FAILURE_TIMEOUT;
-pub use node::{DEFAULT_SNAPSHOT_EVERY, Member, Metadata, Node, NodeBuilder};
+pub use node::{DEFAULT_SNAPSHOT_EVERY, Member, Metadata, Node, NodeBuilder, RoleTargets};
 pub use session::{ExecOutcome, Prepared, QUORUM_TIMEOUT, Session};

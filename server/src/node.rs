@@ -71,7 +71,27 @@ pub struct NodeBuilder {
     busy_timeout: Duration,
     manage_roles: bool,
     failure_domain: u64,
+    targets: RoleTargets,
     listener: Option<(std::net::TcpListener, Limits)>,
+}
+
+/// How many voters and stand-bys a cluster aims for: what joining nodes
+/// and the role manager ([`NodeBuilder::manage_roles`]) fill up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleTargets {
+    /// Voters wanted.
+    pub voters: usize,
+    /// Stand-bys wanted.
+    pub standbys: usize,
+}
+
+impl Default for RoleTargets {
+    fn default() -> Self {
+        RoleTargets {
+            voters: crate::WANTED_VOTERS,
+            standbys: crate::WANTED_STANDBYS,
+        }
+    }
 }
 
 /// Default number of log entries between snapshots.
@@ -110,6 +130,18 @@ impl NodeBuilder {
     /// stand-bys in distinct failure domains.
     pub fn failure_domain(mut self, domain: u64) -> Self {
         self.failure_domain = domain;
+        self
+    }
+
+    /// How many voters and stand-bys this node fills the cluster up to
+    /// when it joins and, with [`manage_roles`](Self::manage_roles), while
+    /// it leads (default [`WANTED_VOTERS`](crate::WANTED_VOTERS) and
+    /// [`WANTED_STANDBYS`](crate::WANTED_STANDBYS); at least one voter).
+    pub fn role_targets(mut self, voters: usize, standbys: usize) -> Self {
+        self.targets = RoleTargets {
+            voters: voters.max(1),
+            standbys,
+        };
         self
     }
 
@@ -342,6 +374,7 @@ async fn start_raft(
             failure_domain: builder.failure_domain,
             weight: 0,
         }),
+        targets: builder.targets,
         confirmed: Arc::default(),
         proposer,
         stop: Mutex::new(Some(stop)),
@@ -377,6 +410,8 @@ struct Inner {
     sql: SqlLock,
     busy: BusyWait,
     metadata: Mutex<Metadata>,
+    /// Voters and stand-bys wanted.
+    targets: RoleTargets,
     /// The leadership a barrier last confirmed.
     confirmed: Arc<Mutex<Option<LeaderId>>>,
     /// Where sessions queue their write transactions for Raft.
@@ -448,8 +483,14 @@ impl Node {
             busy_timeout: Duration::ZERO,
             manage_roles: false,
             failure_domain: 0,
+            targets: RoleTargets::default(),
             listener: None,
         }
+    }
+
+    /// The voters and stand-bys this node fills the cluster up to.
+    pub(crate) fn targets(&self) -> RoleTargets {
+        self.inner.targets
     }
 
     /// The node's Raft instance.

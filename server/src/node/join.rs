@@ -130,9 +130,10 @@ async fn join_once(node: &Node, peer: &str) -> Result<Round> {
             .iter()
             .find(|n| n.id == node.id())
             .and_then(|n| n.role);
-        let wanted = if count(Role::Voter) < WANTED_VOTERS {
+        let targets = node.targets();
+        let wanted = if count(Role::Voter) < targets.voters {
             Role::Voter
-        } else if count(Role::StandBy) < WANTED_STANDBYS {
+        } else if count(Role::StandBy) < targets.standbys {
             Role::StandBy
         } else {
             Role::Spare

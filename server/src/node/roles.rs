@@ -1,6 +1,6 @@
 //! Keeping the cluster's roles balanced, as go-dqlite's `app` package does
-//! on its leader: up to [`WANTED_VOTERS`] voters and [`WANTED_STANDBYS`]
-//! stand-bys among the nodes that answer, and a stand-by in place of a
+//! on its leader: up to the node's [`RoleTargets`](crate::RoleTargets)
+//! (by default 3 voters and 3 stand-bys) among the nodes that answer, and a stand-by in place of a
 //! voter that stopped answering. Choices prefer distinct failure domains
 //! (each member's DESCRIBE answer), then lower weights; a voter that
 //! shares its domain with another voter gives its place to a node of a
@@ -18,7 +18,7 @@ use dqlite_protocol::response::Response;
 use openraft::Instant as _;
 use openraft::async_runtime::WatchReceiver;
 
-use super::join::{Client, WANTED_STANDBYS, WANTED_VOTERS};
+use super::join::Client;
 use super::{Member, Metadata, Node};
 use crate::error::Result;
 
@@ -117,6 +117,7 @@ impl Node {
         }
         let members = self.members();
         let online = self.online();
+        let targets = self.targets();
         let with = |role: Role, up: bool| -> Vec<u64> {
             members
                 .iter()
@@ -129,7 +130,7 @@ impl Node {
         let gone_standbys = with(Role::StandBy, false);
         if standbys.is_empty()
             && spares.is_empty()
-            && voters.len() + gone_voters.len() <= WANTED_VOTERS
+            && voters.len() + gone_voters.len() <= targets.voters
         {
             // Nobody to promote or demote: spare the members a DESCRIBE.
             return Ok(false);
@@ -147,7 +148,7 @@ impl Node {
             tracing::info!(gone, candidate, "replacing a voter that stopped answering");
             self.assign(candidate, Role::Voter).await?;
             self.assign(gone, Role::Spare).await?;
-        } else if voters.len() + gone_voters.len() > WANTED_VOTERS {
+        } else if voters.len() + gone_voters.len() > targets.voters {
             // Too many (nodes that joined at the same time): one steps
             // back, a gone one first, else one in a crowded domain.
             let extra = gone_voters
@@ -157,7 +158,7 @@ impl Node {
                 .or_else(|| voters.iter().rev().find(|&&v| v != me).copied());
             let Some(extra) = extra else { return Ok(false) };
             self.assign(extra, Role::StandBy).await?;
-        } else if voters.len() + gone_voters.len() < WANTED_VOTERS
+        } else if voters.len() + gone_voters.len() < targets.voters
             && let Some(candidate) = candidate
         {
             self.assign(candidate, Role::Voter).await?;
@@ -179,7 +180,7 @@ impl Node {
         } else if let (Some(&gone), Some(&spare)) = (gone_standbys.first(), spares.first()) {
             self.assign(spare, Role::StandBy).await?;
             self.assign(gone, Role::Spare).await?;
-        } else if standbys.len() + gone_standbys.len() < WANTED_STANDBYS
+        } else if standbys.len() + gone_standbys.len() < targets.standbys
             && let Some(&spare) = placement
                 .rank(
                     &spares,
