@@ -109,27 +109,76 @@
 //! [`DqliteDatabaseError`]: `code()` is SQLite's extended code ("2067"),
 //! `kind()` tells unique, foreign key, not-null and check violations apart.
 //!
-//! # Migrations and `Any`
+//! # In a project: `sqlx::migrate!()`, `Any`, JSON
 //!
-//! `sqlx::migrate!()` and `Migrator::run` work through this crate's
-//! `Migrate` impl; the migration lock is a row taken with one write, which
-//! the leader serializes, so it holds across the nodes of a cluster (see
-//! the `migrate` module source for the details). `MigrateDatabase`
-//! creates a database by opening it, and "drops" it by dropping everything
-//! in it (dqlite cannot delete a database). For `AnyPool`, install the
-//! driver first:
+//! Depend on the `sqlx` facade (the same 0.9.0 as this crate's `sqlx-core`)
+//! with a runtime and the features you use, never `sqlite`; sqlx's
+//! default features are `any`, `macros`, `migrate` and `json`:
 //!
-//! ```no_run
-//! # async fn f() -> Result<(), sqlx::Error> {
-//! sqlx_core::any::driver::install_drivers(&[sqlx_dqlite::ANY_DRIVER])
-//!     .expect("drivers installed once");
-//! // The `url` crate reads one host only: more nodes go in `node=`.
-//! let pool = sqlx_core::any::AnyPool::connect("dqlite://10.0.0.1:9001/app?node=10.0.0.2:9001").await?;
-//! # Ok(()) }
+//! ```toml
+//! [dependencies]
+//! sqlx = { version = "=0.9.0", default-features = false, features = ["runtime-tokio", "macros", "migrate", "any", "json"] }
+//! sqlx-dqlite = { version = "0.1", features = ["json"] }
 //! ```
 //!
-//! (`sqlx::any::install_drivers` with sqlx's `any` feature is the same
-//! function.)
+//! ```ignore
+//! use sqlx::migrate::Migrator;
+//! use sqlx::types::Json;
+//!
+//! // Embedded at compile time from ./migrations (1_accounts.sql, …).
+//! static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+//!
+//! let pool = sqlx_dqlite::DqlitePool::connect("dqlite://10.0.0.1:9001/app").await?;
+//! MIGRATOR.run(&pool).await?;
+//! MIGRATOR.undo(&pool, 1).await?; // reversible migrations (`.up.sql`/`.down.sql`)
+//!
+//! // `Any`: install the drivers once, then connect by URL.
+//! sqlx::any::install_drivers(&[sqlx_dqlite::ANY_DRIVER])?;
+//! // The `url` crate reads one host only: more nodes go in `node=`.
+//! let any = sqlx::AnyPool::connect("dqlite://10.0.0.1:9001/app?node=10.0.0.2:9001").await?;
+//! MIGRATOR.run(&any).await?;
+//! sqlx::query("INSERT INTO prefs (settings) VALUES (?)")
+//!     .bind(Json(serde_json::json!({"theme": "dark"})))
+//!     .execute(&pool)
+//!     .await?;
+//! ```
+//!
+//! (That is what `driver-sqlx/facade-tests`, a project of its own run by
+//! `scripts/sqlx-facade-tests`, tests against a `dqlite-server`.)
+//!
+//! The migration lock is a row taken with one write, which the leader
+//! serializes, so it holds across the nodes of a cluster: a second
+//! migrator waits for the first (see the `migrate` module source for the
+//! details). `MigrateDatabase` creates a database by opening it, and
+//! "drops" it by dropping everything in it (dqlite cannot delete a
+//! database).
+//!
+//! **`libsqlite3-sys` in your lock file.** Each of sqlx's `any`, `macros`,
+//! `migrate`, `json`, `chrono`, `time` and `uuid` features names
+//! `sqlx-sqlite?/…`, and Cargo's lock-file resolver counts such weak
+//! features as dependencies
+//! ([rust-lang/cargo#10801](https://github.com/rust-lang/cargo/issues/10801)):
+//! sqlx-sqlite and its `libsqlite3-sys` (`>=0.30.1, <0.38`) appear in
+//! `Cargo.lock`, though they are never built (`cargo tree -i
+//! libsqlite3-sys` prints nothing). That is harmless, unless the same
+//! lock file needs another `libsqlite3-sys` — rusqlite 0.41's 0.39, say:
+//! both say `links = "sqlite3"`, and resolution fails. Such a project
+//! (this workspace is one: the server uses rusqlite) enables only sqlx's
+//! `derive` and a runtime feature, and reaches the same things through
+//! `sqlx-core`: `sqlx_core::migrate::Migrator::new(path)` reads the
+//! migrations at run time instead of `migrate!()`,
+//! `sqlx_core::any::driver::install_drivers` and `sqlx_core::any::AnyPool`
+//! are what `sqlx::any` re-exports, and `sqlx_core::types::Json` is
+//! `sqlx::types::Json`:
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! sqlx_core::any::driver::install_drivers(&[sqlx_dqlite::ANY_DRIVER])?;
+//! let pool = sqlx_core::any::AnyPool::connect("dqlite://10.0.0.1:9001/app").await?;
+//! let migrator = sqlx_core::migrate::Migrator::new(std::path::Path::new("./migrations")).await?;
+//! migrator.run(&pool).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! # Not supported
 //!
@@ -138,7 +187,9 @@
 //!   describe a statement's column types and nullability. Use the
 //!   functions (`sqlx::query`, `query_as` with `#[derive(FromRow)]`,
 //!   `query_scalar`) instead; `Executor::describe` gives what dqlite knows
-//!   (parameter count, column names).
+//!   (parameter count, column names). The facade's other macros work:
+//!   `migrate!()`, `#[derive(FromRow)]`, `#[derive(Type)]` (transparent
+//!   newtypes), `#[sqlx(json)]` fields.
 //! - TLS (dqlite's TLS transport): not yet; a `tls` URL parameter is
 //!   refused.
 //! - `Connection::shrink_buffers` does nothing (no buffers are kept

@@ -1,0 +1,1 @@
+INSERT INTO accounts (email) VALUES ('ada@example.com'), ('grace@example.com');
