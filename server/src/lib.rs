@@ -19,6 +19,8 @@
 //! - [`raft`]: openraft storage: a durable segmented log with group commit
 //!   and a state machine that applies WAL frames to the VFS, with on-disk
 //!   snapshots.
+//! - [`offline`]: operations on a stopped node's data directory: the last
+//!   log entry, and forcing the cluster configuration (dqlite's recover).
 //! - `sql/`: result typing and ROWS batching, statement splitting, the SQL
 //!   lock.
 //! - `main.rs`: the `dqlite-server` binary.
@@ -31,6 +33,7 @@ mod fs_util;
 mod gateway;
 pub mod net;
 mod node;
+pub mod offline;
 mod pipeline;
 pub mod raft;
 mod session;

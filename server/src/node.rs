@@ -55,7 +55,11 @@ pub(crate) mod snapshots;
 pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
 
 /// File in the data directory recording the node's id and address.
-const IDENTITY: &str = "node";
+pub(crate) const IDENTITY: &str = "node";
+/// Directory, in the data directory, of the Raft log.
+pub(crate) const LOG_DIR: &str = "raft-log";
+/// Directory, in the data directory, of the state machine's snapshot.
+pub(crate) const STATE_DIR: &str = "state";
 
 /// How long a starting node waits to see a leader.
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -317,8 +321,8 @@ async fn start_raft(
     let fresh = check_identity(&builder.dir, builder.id, &builder.address)?;
     let vfs = Vfs::register(&unique_vfs_name(builder.id))?;
     let sql = SqlLock::default();
-    let log = LogStore::open(builder.dir.join("raft-log"))?;
-    let sm = StateMachine::open(builder.id, vfs, sql.clone(), builder.dir.join("state"))?;
+    let log = LogStore::open(builder.dir.join(LOG_DIR))?;
+    let sm = StateMachine::open(builder.id, vfs, sql.clone(), builder.dir.join(STATE_DIR))?;
     let gauge = sm.gauge();
     let config = openraft::Config {
         cluster_name: "dqlite".into(),
@@ -633,6 +637,20 @@ fn check_identity(dir: &std::path::Path, id: u64, address: &str) -> Result<bool>
             crate::fs_util::replace_atomically(&path, wanted.as_bytes())?;
             Ok(true)
         }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The id and address recorded in `dir`, if the directory has an identity
+/// file that reads as one.
+pub(crate) fn read_identity(dir: &std::path::Path) -> Result<Option<(u64, String)>> {
+    match std::fs::read_to_string(dir.join(IDENTITY)) {
+        Ok(found) => {
+            let mut lines = found.lines();
+            let id = lines.next().and_then(|id| id.parse().ok());
+            Ok(id.zip(lines.next().map(str::to_owned)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

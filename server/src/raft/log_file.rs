@@ -110,6 +110,9 @@ pub enum LogError {
     /// A payload larger than [`MAX_PAYLOAD`].
     #[error("payload of {0} bytes is too large")]
     PayloadTooLarge(usize),
+    /// A change to a log opened with [`LogFile::open_read_only`].
+    #[error("the log in {0} is open read-only")]
+    ReadOnly(PathBuf),
 }
 
 impl From<LogError> for io::Error {
@@ -188,6 +191,8 @@ pub struct LogFile {
     segment_bytes: u64,
     /// The thread preparing the next segment file, if started.
     spare: Option<JoinHandle<io::Result<File>>>,
+    /// Opened by [`LogFile::open_read_only`]: nothing on disk changes.
+    read_only: bool,
 }
 
 impl LogFile {
@@ -202,13 +207,31 @@ impl LogFile {
         dir: impl AsRef<Path>,
         segment_bytes: u64,
     ) -> Result<Self, LogError> {
-        let dir = dir.as_ref().to_owned();
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        // A spare may be half prepared; a new one is made when needed.
+        Self::open_mode(dir.as_ref(), segment_bytes, false)
+    }
+
+    /// Opens the existing log in `dir` without changing anything on disk,
+    /// for offline inspection of a stopped node's log. It reads the records
+    /// [`open`](Self::open) would keep: a torn last batch is read up to its
+    /// last intact record, but not repaired. Every change (append,
+    /// truncation, purge, metadata) fails with [`LogError::ReadOnly`].
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Self, LogError> {
+        Self::open_mode(dir.as_ref(), SEGMENT_BYTES, true)
+    }
+
+    fn open_mode(dir: &Path, segment_bytes: u64, read_only: bool) -> Result<Self, LogError> {
+        let dir = dir.to_owned();
         let spare = dir.join(SPARE);
-        match fs::remove_file(&spare) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&spare)(e)),
-            _ => {}
+        if read_only {
+            // Fail on a missing directory rather than read it as empty.
+            fs::metadata(&dir).map_err(io_err(&dir))?;
+        } else {
+            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            // A spare may be half prepared; a new one is made when needed.
+            match fs::remove_file(&spare) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&spare)(e)),
+                _ => {}
+            }
         }
         let mut starts = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
@@ -230,6 +253,7 @@ impl LogFile {
             index: BTreeMap::new(),
             segment_bytes,
             spare: None,
+            read_only,
         };
         let last = starts.last().copied();
         for start in starts {
@@ -238,11 +262,12 @@ impl LogFile {
         if let Some(purged) = log.purged() {
             log.index = log.index.split_off(&(purged + 1));
         }
-        if log
-            .segments
-            .values()
-            .next_back()
-            .is_none_or(|s| s.len > segment_bytes / 2)
+        if !read_only
+            && log
+                .segments
+                .values()
+                .next_back()
+                .is_none_or(|s| s.len > segment_bytes / 2)
         {
             log.spare = Some(prepare_spare(spare, segment_bytes));
         }
@@ -257,7 +282,7 @@ impl LogFile {
         let path = self.segment_path(start);
         let mut file = OpenOptions::new()
             .read(true)
-            .write(true)
+            .write(!self.read_only)
             .open(&path)
             .map_err(io_err(&path))?;
         let mut bytes = Vec::new();
@@ -363,7 +388,13 @@ impl LogFile {
             file: Arc::new(file),
             len: offset as u64,
         };
-        if let Some((batch, record_at, end, reason)) = cut {
+        if let Some((_, record_at, _, reason)) = cut
+            && self.read_only
+        {
+            // The index already stops at the last intact record: what a
+            // repair would keep.
+            tracing::info!(path = %path.display(), offset = record_at, reason, "ignoring a torn log tail (read-only)");
+        } else if let Some((batch, record_at, end, reason)) = cut {
             // Cut the batch back to its intact records; they may stay,
             // since nothing acknowledged depends on them being gone.
             tracing::warn!(path = %path.display(), offset = record_at, reason, "cutting off a torn log tail");
@@ -381,6 +412,14 @@ impl LogFile {
         }
         self.index.extend(found);
         self.segments.insert(start, segment);
+        Ok(())
+    }
+
+    /// Fails if the log was opened read-only.
+    fn writable(&self) -> Result<(), LogError> {
+        if self.read_only {
+            return Err(LogError::ReadOnly(self.dir.clone()));
+        }
         Ok(())
     }
 
@@ -415,6 +454,7 @@ impl LogFile {
         &mut self,
         records: impl IntoIterator<Item = (u64, u64, &'a [u8])>,
     ) -> Result<Unsynced, LogError> {
+        self.writable()?;
         let mut body = Vec::new();
         let mut placed = Vec::new();
         let mut next = self.last_index().map(|l| l + 1);
@@ -554,6 +594,7 @@ impl LogFile {
 
     /// Removes every record after `index` (all of them for `None`).
     pub fn truncate_after(&mut self, index: Option<u64>) -> Result<(), LogError> {
+        self.writable()?;
         let from = index.map_or(0, |i| i + 1);
         let Some(first_cut) = self.index.range(from..).next().map(|(_, l)| *l) else {
             return Ok(());
@@ -594,6 +635,7 @@ impl LogFile {
     /// below it are deleted; records of a partly purged segment stay on
     /// disk but are no longer served.
     pub fn purge_through(&mut self, index: u64) -> Result<(), LogError> {
+        self.writable()?;
         if self.purged().is_some_and(|p| p >= index) {
             return Ok(());
         }
@@ -633,6 +675,7 @@ impl LogFile {
 
     /// Sets a metadata value durably (atomic file replacement).
     pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), LogError> {
+        self.writable()?;
         let mut meta = self.meta.clone();
         meta.insert(key.to_owned(), value.to_vec());
         write_meta(&self.dir, &meta)?;

@@ -330,6 +330,84 @@ fn write_and_sync(
     Ok(unsynced.sync()?)
 }
 
+/// The log id of the last entry in the file, if any.
+fn last_in_file(log: &LogFile) -> io::Result<Option<LogId>> {
+    match log.last_index() {
+        Some(last) => Ok(log
+            .read(last..=last)?
+            .pop()
+            .map(|r| decode::<Entry>(&r.payload))
+            .transpose()?
+            .map(|e| e.log_id)),
+        None => Ok(None),
+    }
+}
+
+/// A stopped node's log, read and changed directly: no writer thread, no
+/// cache, no openraft. For the offline operations ([`crate::offline`]),
+/// which must see and write exactly what [`LogStore`] does.
+pub(crate) struct OfflineLog {
+    log: LogFile,
+}
+
+impl OfflineLog {
+    /// Opens the log in `dir` for reading only (see
+    /// [`LogFile::open_read_only`]).
+    pub(crate) fn open_read_only(dir: &Path) -> io::Result<Self> {
+        Ok(Self {
+            log: LogFile::open_read_only(dir)?,
+        })
+    }
+
+    /// Opens the log in `dir` as [`LogStore::open`] does (a torn tail is
+    /// repaired).
+    pub(crate) fn open(dir: &Path) -> io::Result<Self> {
+        Ok(Self {
+            log: LogFile::open(dir)?,
+        })
+    }
+
+    /// The last log id and the last purged one, as
+    /// [`RaftLogStorage::get_log_state`] reports them.
+    pub(crate) fn state(&self) -> io::Result<LogState<TypeConfig>> {
+        let last_purged_log_id: Option<LogId> = self.meta(PURGED)?;
+        Ok(LogState {
+            last_log_id: last_in_file(&self.log)?.or(last_purged_log_id),
+            last_purged_log_id,
+        })
+    }
+
+    /// The stored vote.
+    pub(crate) fn vote(&self) -> io::Result<Option<Vote>> {
+        self.meta(VOTE)
+    }
+
+    /// Stores `vote` durably.
+    pub(crate) fn save_vote(&mut self, vote: &Vote) -> io::Result<()> {
+        Ok(self.log.set_meta(VOTE, &encode(vote)?)?)
+    }
+
+    /// Purges through `log_id`, as [`RaftLogStorage::purge`] does.
+    pub(crate) fn purge(&mut self, log_id: LogId) -> io::Result<()> {
+        self.log.set_meta(PURGED, &encode(&log_id)?)?;
+        Ok(self.log.purge_through(log_id.index)?)
+    }
+
+    /// Appends `entry` (it must continue the log) and syncs it.
+    pub(crate) fn append(&mut self, entry: &Entry) -> io::Result<()> {
+        let payload = encode(entry)?;
+        Ok(self.log.append([(
+            entry.log_id.index,
+            entry.log_id.leader_id.term,
+            &payload[..],
+        )])?)
+    }
+
+    fn meta<T: DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {
+        self.log.meta(key).map(decode).transpose()
+    }
+}
+
 /// `u32 length, CRC-32, postcard bytes`, written in place without a sync.
 fn write_committed(file: &File, bytes: &[u8]) -> io::Result<()> {
     let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
@@ -415,15 +493,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let cache = self.shared.cache()?;
             match cache.entries.values().next_back() {
                 Some((entry, _)) => Some(entry.log_id),
-                None => match log.last_index() {
-                    Some(last) => log
-                        .read(last..=last)?
-                        .pop()
-                        .map(|r| decode::<Entry>(&r.payload))
-                        .transpose()?
-                        .map(|e| e.log_id),
-                    None => None,
-                },
+                None => last_in_file(&log)?,
             }
         };
         Ok(LogState {

@@ -12,6 +12,8 @@
 //!   databases, with snapshots kept on disk.
 //! - [`network`]: the node-to-node transport: openraft's RPCs over the
 //!   node's one address, told apart from clients by their first word.
+//! - `recovery`: a stopped node's last log id, and forcing its
+//!   configuration (the openraft side of [`crate::offline`]).
 //!
 //! Both storage halves pass openraft's conformance suite
 //! (`openraft::testing::log::Suite`). [`crate::Node`] runs `Raft`.
@@ -19,6 +21,7 @@
 pub mod log_file;
 pub mod log_store;
 pub mod network;
+pub(crate) mod recovery;
 pub mod state_machine;
 pub mod typ;
 

@@ -143,6 +143,42 @@ impl SnapshotFile {
     }
 }
 
+/// File of the snapshot in the state machine's directory.
+pub(crate) const SNAPSHOT_FILE: &str = "snapshot";
+
+/// The metadata of the snapshot kept in `dir` (the state machine's
+/// directory), if there is one, read without loading the databases: the
+/// file starts with the metadata, so only as much of it is read as that
+/// takes.
+pub(crate) fn read_snapshot_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>> {
+    use std::io::Read;
+    let path = dir.join(SNAPSHOT_FILE);
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut reader = io::BufReader::new(file);
+    let mut bytes = Vec::new();
+    let mut want = 4096u64;
+    loop {
+        let before = bytes.len();
+        (&mut reader).take(want).read_to_end(&mut bytes)?;
+        match postcard::take_from_bytes::<SnapshotMeta>(&bytes) {
+            Ok((meta, _)) => return Ok(Some(meta)),
+            Err(postcard::Error::DeserializeUnexpectedEnd) if bytes.len() > before => {
+                want = want.saturating_mul(2);
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                ));
+            }
+        }
+    }
+}
+
 fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
@@ -176,7 +212,7 @@ impl StateMachine {
             membership: StoredMembership::default(),
             snapshot: None,
         };
-        let path = dir.join("snapshot");
+        let path = dir.join(SNAPSHOT_FILE);
         let mut written = None;
         match std::fs::read(&path) {
             Ok(bytes) => {

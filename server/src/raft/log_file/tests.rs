@@ -200,6 +200,65 @@ fn the_intact_records_of_a_torn_batch_stay() {
 }
 
 #[test]
+fn read_only_reads_what_open_keeps_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (segment, end, full) = ten_records(dir.path());
+    let at = usize::try_from(batch_start(end as u64, u64::MAX).unwrap()).unwrap();
+    let long = vec![7u8; 3000];
+    let batch = batch_bytes(&[(11, 3, b"first"), (12, 3, &long), (13, 3, b"third")]);
+    let mut torn = full.clone();
+    torn[at..at + batch.len()].copy_from_slice(&batch);
+    for b in &mut torn[at + 2000..at + 2500] {
+        *b = 0;
+    }
+    fs::write(&segment, &torn).unwrap();
+    let listing = |dir: &Path| {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let files = listing(dir.path());
+
+    let mut log = LogFile::open_read_only(dir.path()).unwrap();
+    assert_eq!(log.last_index(), Some(11));
+    assert_eq!(log.term(11), Some(3));
+    assert_eq!(log.read(11..=11).unwrap()[0].payload, b"first");
+    assert!(matches!(
+        log.append([(12, 3, b"x".as_slice())]),
+        Err(LogError::ReadOnly(_))
+    ));
+    assert!(matches!(
+        log.truncate_after(Some(5)),
+        Err(LogError::ReadOnly(_))
+    ));
+    assert!(matches!(log.purge_through(5), Err(LogError::ReadOnly(_))));
+    assert!(matches!(
+        log.set_meta("k", b"v"),
+        Err(LogError::ReadOnly(_))
+    ));
+    drop(log);
+    assert_eq!(
+        fs::read(&segment).unwrap(),
+        torn,
+        "the torn tail is left alone"
+    );
+    assert_eq!(listing(dir.path()), files, "no spare segment, no new file");
+
+    // Opening for writing keeps the same records.
+    let log = LogFile::open(dir.path()).unwrap();
+    assert_eq!(indexes(&log), (1..=11).collect::<Vec<_>>());
+
+    // A missing directory is an error, not an empty log.
+    assert!(matches!(
+        LogFile::open_read_only(dir.path().join("absent")),
+        Err(LogError::Io { .. })
+    ));
+}
+
+#[test]
 fn corruption_before_the_tail_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = LogFile::open_with_segment_size(dir.path(), 1024).unwrap();

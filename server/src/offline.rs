@@ -1,0 +1,190 @@
+//! Offline operations on the data directory of a stopped node, the
+//! counterparts of dqlite's `dqlite_node_describe_last_entry` and
+//! `dqlite_node_recover_ext` (go-dqlite's `ReadLastEntryInfo` and
+//! `ReconfigureMembershipExt`). Neither needs a running node.
+//!
+//! - [`last_entry`] reports the index and term of the node's last log
+//!   entry, so that an operator can pick the most up-to-date survivor of a
+//!   cluster that lost its quorum.
+//! - [`recover`] forces the cluster configuration to a given set of
+//!   members, as dqlite's `raft_recover` does: one configuration entry is
+//!   appended to the log, and the next start uses it.
+//!
+//! The procedure dqlite documents: stop every node, pick the survivor with
+//! the greatest `(term, index)` of [`last_entry`], [`recover`] its
+//! directory with the new member list, copy that directory to the other
+//! members' machines, and start them all (each with the id and address the
+//! member list gives it).
+//!
+//! Log indexes are openraft's, which start at 0: the bootstrap
+//! configuration is entry 0 of term 0, so `(0, 0)` means an empty log or
+//! one that holds only that entry.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::Path;
+
+use dqlite_protocol::Role;
+
+use crate::error::{Error, Result};
+use crate::node::{LOG_DIR, STATE_DIR, read_identity};
+use crate::raft::recovery;
+use crate::raft::state_machine::SNAPSHOT_FILE;
+use crate::raft::typ::NodeInfo;
+
+/// The lock file in a data directory: whoever changes the directory (a
+/// running node, [`recover`]) holds an exclusive `flock` on it, as the C
+/// server does on `DIR/dqlite-lock`.
+pub(crate) const LOCK_FILE: &str = "dqlite-lock";
+
+/// Takes the data directory's lock ([`LOCK_FILE`], `flock(LOCK_EX |
+/// LOCK_NB)`), which lasts as long as the returned file stays open.
+pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::Config(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(Error::Config(format!(
+            "couldn't lock the data directory {}: {} is held (is the node running?)",
+            dir.display(),
+            path.display()
+        ))),
+        Err(TryLockError::Error(e)) => Err(Error::Config(format!(
+            "couldn't lock the data directory {}: {e}",
+            dir.display()
+        ))),
+    }
+}
+
+/// The `(index, term)` of the last entry of the log kept in `dir`, a
+/// stopped node's data directory; else of the last entry its snapshot
+/// includes; else `(0, 0)`.
+///
+/// Nothing in `dir` changes: a log whose last write a crash tore is read
+/// up to its last intact entry, as the node would keep it on its next
+/// start. When the snapshot ends at a greater index than the log (a crash
+/// between installing a snapshot and compacting the log), the snapshot's
+/// last entry is the answer, since the node goes on from there.
+///
+/// It takes no lock, so it also reads the directory of a running node,
+/// but then the answer may be out of date at once. Fails if `dir` does
+/// not exist or its log or snapshot cannot be read.
+pub fn last_entry(dir: &Path) -> Result<(u64, u64)> {
+    if !dir.is_dir() {
+        return Err(Error::Config(format!(
+            "no data directory at {}",
+            dir.display()
+        )));
+    }
+    let last = recovery::last_log_id(&dir.join(LOG_DIR), &dir.join(STATE_DIR))?;
+    tracing::debug!(dir = %dir.display(), ?last, "last log entry");
+    Ok(last.unwrap_or((0, 0)))
+}
+
+/// A member of the configuration [`recover`] forces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoverMember {
+    /// Node id (not 0).
+    pub id: u64,
+    /// The address the node will serve on.
+    pub address: String,
+    /// Its role: voters vote; stand-bys and spares are learners, told
+    /// apart as in a running cluster.
+    pub role: Role,
+}
+
+/// Forces the cluster configuration stored in `dir`, a stopped node's
+/// data directory, to exactly `members`, as dqlite's `raft_recover` does.
+///
+/// One configuration entry is appended to the log, after its last entry
+/// (or after the snapshot, if that ends later). Its term is `T + 1`, with
+/// `T` the greater of the last entry's term and the term of the node's
+/// stored vote, and the vote becomes `T + 1` too, so that the entry orders
+/// after every entry already logged anywhere this log came from, and every
+/// leader elected afterwards has a greater term still. On its next start
+/// the node takes this configuration as its own (openraft uses the last
+/// configuration in the log) and, with its vote, campaigns in term
+/// `T + 2`; the first leader commits the entry together with every entry
+/// before it, whether or not it was committed before.
+///
+/// Refused with [`Error::Config`]: no voter among `members`, an id 0 or a
+/// repeated id, a directory with neither a Raft log nor a snapshot, and a
+/// directory whose lock (an exclusive `flock` on `DIR/dqlite-lock`) is held
+/// (a running node holds it). The lock is held while the directory
+/// changes.
+///
+/// Every member but this directory's node must start from a copy of this
+/// directory (taken after `recover`), as dqlite's procedure says: a member
+/// that starts from its own older log cannot win an election against
+/// nodes holding the new entry, but may hold conflicting entries.
+pub fn recover(dir: &Path, members: &[RecoverMember]) -> Result<()> {
+    let mut ids = BTreeSet::new();
+    for member in members {
+        if member.id == 0 {
+            return Err(Error::Config("node id 0 is not valid".into()));
+        }
+        if !ids.insert(member.id) {
+            return Err(Error::Config(format!(
+                "node {} appears more than once in the configuration",
+                member.id
+            )));
+        }
+    }
+    let voters: BTreeSet<u64> = members
+        .iter()
+        .filter(|m| m.role == Role::Voter)
+        .map(|m| m.id)
+        .collect();
+    let Some(&first_voter) = voters.first() else {
+        return Err(Error::Config(
+            "the configuration must have at least one voter".into(),
+        ));
+    };
+    let nodes: BTreeMap<u64, NodeInfo> = members
+        .iter()
+        .map(|m| {
+            let info = NodeInfo {
+                address: m.address.clone(),
+                standby: m.role == Role::StandBy,
+            };
+            (m.id, info)
+        })
+        .collect();
+    if !dir.is_dir() {
+        return Err(Error::Config(format!(
+            "no data directory at {}",
+            dir.display()
+        )));
+    }
+    let _lock = lock_dir(dir)?;
+    let (log_dir, state_dir) = (dir.join(LOG_DIR), dir.join(STATE_DIR));
+    if !log_dir.try_exists()? && !state_dir.join(SNAPSHOT_FILE).try_exists()? {
+        return Err(Error::Config(format!(
+            "{} holds no Raft log or snapshot: nothing to recover",
+            dir.display()
+        )));
+    }
+    // The entry is recorded as made by this directory's node (any id would
+    // do: the term alone orders it after everything before).
+    let leader = read_identity(dir)?.map_or(first_voter, |(id, _)| id);
+    let recovered = recovery::recover(&log_dir, &state_dir, leader, voters, nodes)?;
+    tracing::info!(
+        dir = %dir.display(),
+        members = ?members.iter().map(|m| (m.id, m.address.as_str(), m.role)).collect::<Vec<_>>(),
+        previous_last = ?recovered.previous,
+        previous_vote_term = ?recovered.previous_vote_term,
+        index = recovered.index,
+        term = recovered.term,
+        "recovered: the configuration was forced"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
