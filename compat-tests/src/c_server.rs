@@ -156,7 +156,7 @@ fn two_free_ports() -> (SocketAddr, SocketAddr) {
 }
 
 /// One handshake + LEADER round trip: the leader's id and address.
-fn leader_of(address: SocketAddr) -> Result<(u64, String), String> {
+pub(crate) fn leader_of(address: SocketAddr) -> Result<(u64, String), String> {
     let timeout = Duration::from_secs(2);
     let mut s = TcpStream::connect_timeout(&address, timeout).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(timeout))

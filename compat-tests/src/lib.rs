@@ -117,6 +117,7 @@ use dqlite_server::net::Limits;
 
 mod c_server;
 mod cluster;
+pub mod demo_cluster;
 pub mod drivers;
 mod faults;
 pub use c_server::{C_NODE_ID, CServer, DEFAULT_DEMO};

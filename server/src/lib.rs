@@ -38,11 +38,15 @@ mod pipeline;
 pub mod raft;
 mod session;
 mod sql;
+pub mod transport;
 pub mod vfs;
 
 pub use error::{Error, Result};
 pub use node::join::{WANTED_STANDBYS, WANTED_VOTERS};
 pub use node::membership::{CATCH_UP_TIMEOUT, TRANSFER_TIMEOUT};
 pub use node::roles::NODE_FAILURE_TIMEOUT;
-pub use node::{DEFAULT_SNAPSHOT_EVERY, Member, Metadata, Node, NodeBuilder, RoleTargets};
+pub use node::{
+    BOOTSTRAP_ID, DEFAULT_SNAPSHOT_EVERY, Member, Metadata, Node, NodeBuilder, RoleTargets,
+    STOP_TIMEOUT,
+};
 pub use session::{ExecOutcome, Prepared, QUORUM_TIMEOUT, Session};

@@ -9,10 +9,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::transport::{AsyncListener, Stream};
 use bytes::BytesMut;
 use dqlite_protocol::{FrameLimits, ProtocolVersion};
 use tokio::io::{AsyncReadExt, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -56,7 +56,7 @@ impl Default for Limits {
 /// Runs inside a `LocalSet`: connections drive their sessions' SQLite
 /// connections directly, which makes their tasks `!Send`.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    listener: AsyncListener,
     node: Node,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
@@ -73,7 +73,8 @@ pub(crate) async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
+            Ok(Some(accepted)) => accepted,
+            Ok(None) => continue,
             Err(e) => {
                 // Out of file descriptors and the like: back off, go on.
                 tracing::warn!(error = %e, "accept failed");
@@ -109,8 +110,8 @@ enum First {
 
 /// One connection: a client's (handshake, then request after request), or
 /// another node's (Raft calls).
-async fn connection(mut stream: TcpStream, node: Node, limits: Limits) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
+async fn connection(mut stream: Stream, node: Node, limits: Limits) -> std::io::Result<()> {
+    stream.set_nodelay()?;
     let mut buf = BytesMut::with_capacity(4096);
     let frames = FrameLimits {
         max_body: limits.max_frame,

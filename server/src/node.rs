@@ -45,6 +45,7 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{NodeInfo, TypeConfig};
 use crate::session::{BusyWait, Session, Shared};
 use crate::sql::SqlLock;
+use crate::transport::{AsyncListener, DefaultDialer, Dialer, Listener};
 use crate::vfs::Vfs;
 
 pub(crate) mod join;
@@ -76,8 +77,39 @@ pub struct NodeBuilder {
     manage_roles: bool,
     failure_domain: u64,
     targets: RoleTargets,
-    listener: Option<(std::net::TcpListener, Limits)>,
+    listener: Option<(Listener, Limits)>,
+    dialer: Arc<dyn Dialer>,
+    wait_for_leader: bool,
+    check_identity: bool,
+    timing: RaftTiming,
+    snapshot_trailing: u64,
 }
+
+/// The node id go-dqlite's `app` gives the first node of a cluster (what
+/// dqlite's id recipe yields for address "1" at time 0). A node with this
+/// id, like node 1, bootstraps a one-voter cluster on an empty directory.
+pub const BOOTSTRAP_ID: u64 = 0x2dc1_7185_8c31_55be;
+
+/// Heartbeat and election timing of Raft.
+#[derive(Debug, Clone, Copy)]
+struct RaftTiming {
+    heartbeat: Duration,
+    election_min: Duration,
+    election_max: Duration,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        RaftTiming {
+            heartbeat: Duration::from_millis(100),
+            election_min: Duration::from_millis(300),
+            election_max: Duration::from_millis(600),
+        }
+    }
+}
+
+/// Longest [`Node::stop`] waits for the node's thread to finish.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How many voters and stand-bys a cluster aims for: what joining nodes
 /// and the role manager ([`NodeBuilder::manage_roles`]) fill up to.
@@ -155,10 +187,61 @@ impl NodeBuilder {
         self
     }
 
-    /// Serves client connections on `listener` (bound by the caller, so
-    /// that it can pick port 0 or report a busy port itself).
-    pub fn serve(mut self, listener: std::net::TcpListener, limits: Limits) -> Self {
-        self.listener = Some((listener, limits));
+    /// Serves client connections (and other nodes' Raft traffic) on
+    /// `listener`, bound by the caller so that it can pick port 0 or
+    /// report a busy port itself: a TCP listener, or a
+    /// [`Listener`](crate::transport::Listener) (also abstract Unix sockets).
+    pub fn serve(mut self, listener: impl Into<Listener>, limits: Limits) -> Self {
+        self.listener = Some((listener.into(), limits));
+        self
+    }
+
+    /// How this node opens connections to other nodes (Raft, joining,
+    /// role management); default [`DefaultDialer`](crate::transport::DefaultDialer).
+    pub fn dialer(mut self, dialer: Arc<dyn Dialer>) -> Self {
+        self.dialer = dialer;
+        self
+    }
+
+    /// Whether [`start`](Self::start) waits until a leader is known
+    /// (default true: node 1 and restarting nodes wait up to the
+    /// [startup timeout](Self::startup_timeout)). False returns as soon as
+    /// the log is loaded and the listener accepts, as `dqlite_node_start`.
+    pub fn wait_for_leader(mut self, wait: bool) -> Self {
+        self.wait_for_leader = wait;
+        self
+    }
+
+    /// Whether the data directory's identity file (`node`: id and address)
+    /// must match this node (default true). False only rewrites it: the
+    /// C library has no such check, and its recovery procedure copies one
+    /// node's directory to the others.
+    pub fn check_identity(mut self, check: bool) -> Self {
+        self.check_identity = check;
+        self
+    }
+
+    /// Raft's heartbeat interval and election timeout range (default 100
+    /// ms and 300 to 600 ms); checked at start: the election timeout must
+    /// exceed the heartbeat, the range must not be empty.
+    pub fn raft_timing(
+        mut self,
+        heartbeat: Duration,
+        election_min: Duration,
+        election_max: Duration,
+    ) -> Self {
+        self.timing = RaftTiming {
+            heartbeat,
+            election_min,
+            election_max,
+        };
+        self
+    }
+
+    /// Log entries kept behind a snapshot for followers that lag a little
+    /// (default 0: they get the snapshot).
+    pub fn snapshot_trailing(mut self, entries: u64) -> Self {
+        self.snapshot_trailing = entries;
         self
     }
 
@@ -176,10 +259,13 @@ impl NodeBuilder {
                 self.dir.display()
             ))
         })?;
+        refuse_c_data(&self.dir)?;
+        // Held until the node's thread is done with the directory.
+        let lock = crate::offline::lock_dir(&self.dir)?;
         let (ready_tx, ready_rx) = oneshot::channel();
         std::thread::Builder::new()
             .name(format!("dqlite-node-{}", self.id))
-            .spawn(move || run(self, ready_tx))?;
+            .spawn(move || run(self, lock, ready_tx))?;
         let inner = ready_rx
             .await
             .map_err(|_| Error::Raft("the node thread ended while starting".into()))??;
@@ -192,7 +278,7 @@ impl NodeBuilder {
 
 /// The node's thread: its runtime runs Raft and the client connections
 /// until the node is told to stop.
-fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
+fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<Arc<Inner>>>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -213,8 +299,7 @@ fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
         let started = async {
             let listener = listener
                 .map(|(listener, limits)| {
-                    listener.set_nonblocking(true)?;
-                    Ok::<_, std::io::Error>((tokio::net::TcpListener::from_std(listener)?, limits))
+                    Ok::<_, std::io::Error>((AsyncListener::new(listener)?, limits))
                 })
                 .transpose()?;
             let started = start_raft(builder, stop_tx, stopped_rx).await?;
@@ -283,6 +368,9 @@ fn run(builder: NodeBuilder, ready: oneshot::Sender<Result<Arc<Inner>>>) {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }
         tracing::info!(id = node.id(), "node stopped");
+        // The listener is closed and Raft's storage dropped: the directory
+        // and the address are free for another node.
+        drop(lock);
         let _ = stopped_tx.send(true);
     });
 }
@@ -318,7 +406,13 @@ async fn start_raft(
     stop: oneshot::Sender<()>,
     stopped: watch::Receiver<bool>,
 ) -> Result<(Arc<Inner>, Option<Duration>)> {
-    let fresh = check_identity(&builder.dir, builder.id, &builder.address)?;
+    if builder.check_identity {
+        check_identity(&builder.dir, builder.id, &builder.address)?;
+    } else {
+        write_identity(&builder.dir, builder.id, &builder.address)?;
+    }
+    let timing = builder.timing;
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let vfs = Vfs::register(&unique_vfs_name(builder.id))?;
     let sql = SqlLock::default();
     let log = LogStore::open(builder.dir.join(LOG_DIR))?;
@@ -326,22 +420,39 @@ async fn start_raft(
     let gauge = sm.gauge();
     let config = openraft::Config {
         cluster_name: "dqlite".into(),
-        heartbeat_interval: 100,
-        election_timeout_min: 300,
-        election_timeout_max: 600,
+        heartbeat_interval: millis(timing.heartbeat).max(1),
+        election_timeout_min: millis(timing.election_min),
+        election_timeout_max: millis(timing.election_max),
         // `snapshots::run` decides, by count and by size.
         snapshot_policy: openraft::SnapshotPolicy::Never,
         // A snapshot travels whole (see `raft::network`): give it time.
         install_snapshot_timeout: 30_000,
-        max_in_snapshot_log_to_keep: 0,
+        max_in_snapshot_log_to_keep: builder.snapshot_trailing,
         ..Default::default()
     }
     .validate()
     .map_err(|e| Error::Config(e.to_string()))?;
-    let raft = Raft::new(builder.id, Arc::new(config), Network(builder.id), log, sm)
-        .await
-        .map_err(|e| Error::Raft(e.to_string()))?;
-    if fresh && builder.id == 1 {
+    let raft = Raft::new(
+        builder.id,
+        Arc::new(config),
+        Network {
+            id: builder.id,
+            dialer: builder.dialer.clone(),
+        },
+        log,
+        sm,
+    )
+    .await
+    .map_err(|e| Error::Raft(e.to_string()))?;
+    // Fresh: Raft found neither log nor snapshot (the identity file says
+    // nothing about that: dqlite's recovery copies directories).
+    let fresh = {
+        use openraft::async_runtime::WatchReceiver;
+        let metrics = raft.metrics();
+        let m = metrics.borrow_watched();
+        m.last_log_index.is_none() && m.snapshot.is_none()
+    };
+    if fresh && (builder.id == 1 || builder.id == BOOTSTRAP_ID) {
         let members = BTreeMap::from([(
             builder.id,
             NodeInfo {
@@ -349,11 +460,20 @@ async fn start_raft(
                 standby: false,
             },
         )]);
-        raft.initialize(members)
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))?;
+        match raft.initialize(members).await {
+            Ok(()) => {}
+            // A vote without a log: state exists, nothing to bootstrap.
+            Err(e)
+                if matches!(
+                    e.api_error(),
+                    Some(openraft::errors::InitializeError::NotAllowed(_))
+                ) => {}
+            Err(e) => return Err(Error::Raft(e.to_string())),
+        }
     }
-    let leader_wait = (builder.id == 1 || !fresh).then_some(builder.startup_timeout);
+    let leader_wait = (builder.wait_for_leader
+        && (builder.id == 1 || builder.id == BOOTSTRAP_ID || !fresh))
+        .then_some(builder.startup_timeout);
     tracing::info!(id = builder.id, address = %builder.address, fresh, "node started");
     tokio::task::spawn_local(snapshots::run(raft.clone(), gauge, builder.snapshot_every));
     let (proposer, proposals) = Proposer::new();
@@ -379,6 +499,7 @@ async fn start_raft(
             weight: 0,
         }),
         targets: builder.targets,
+        dialer: builder.dialer,
         confirmed: Arc::default(),
         proposer,
         stop: Mutex::new(Some(stop)),
@@ -416,6 +537,8 @@ struct Inner {
     metadata: Mutex<Metadata>,
     /// Voters and stand-bys wanted.
     targets: RoleTargets,
+    /// How connections to other nodes are opened.
+    dialer: Arc<dyn Dialer>,
     /// The leadership a barrier last confirmed.
     confirmed: Arc<Mutex<Option<LeaderId>>>,
     /// Where sessions queue their write transactions for Raft.
@@ -489,7 +612,17 @@ impl Node {
             failure_domain: 0,
             targets: RoleTargets::default(),
             listener: None,
+            dialer: Arc::new(DefaultDialer),
+            wait_for_leader: true,
+            check_identity: true,
+            timing: RaftTiming::default(),
+            snapshot_trailing: 0,
         }
+    }
+
+    /// How this node opens connections to other nodes.
+    pub(crate) fn dialer(&self) -> &dyn Dialer {
+        self.inner.dialer.as_ref()
     }
 
     /// The voters and stand-bys this node fills the cluster up to.
@@ -591,9 +724,14 @@ impl Node {
 
     /// Stops the node: closes its client connections, stops Raft, and
     /// returns once its thread is done.
+    ///
+    /// Bounded by [`STOP_TIMEOUT`]: an error then says the node did not
+    /// finish stopping (its data directory stays locked).
     pub async fn stop(&self) -> Result<()> {
         self.inner.signal_stop();
-        self.stopped().await
+        tokio::time::timeout(STOP_TIMEOUT, self.stopped())
+            .await
+            .map_err(|_| Error::Raft(format!("the node did not stop within {STOP_TIMEOUT:?}")))?
     }
 
     /// Returns once the node's thread is done: after [`stop`](Self::stop),
@@ -623,22 +761,55 @@ impl Node {
 
 /// Records the node's id and address on first start; refuses another id
 /// or address later. Returns whether the directory was fresh.
-fn check_identity(dir: &std::path::Path, id: u64, address: &str) -> Result<bool> {
-    let path = dir.join(IDENTITY);
-    let wanted = format!("{id}\n{address}\n");
-    match std::fs::read_to_string(&path) {
-        Ok(found) if found == wanted => Ok(false),
-        Ok(found) => Err(Error::Config(format!(
-            "data directory {} belongs to node {:?}, not node {id} at {address}",
-            dir.display(),
-            found.trim().replace('\n', " at ")
+fn check_identity(dir: &std::path::Path, id: u64, address: &str) -> Result<()> {
+    match read_identity(dir)? {
+        Some((found_id, found_address)) if found_id == id && found_address == address => Ok(()),
+        Some((found_id, found_address)) => Err(Error::Config(format!(
+            "data directory {} belongs to node {found_id} at {found_address}, not node {id} at {address}",
+            dir.display()
         ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::fs_util::replace_atomically(&path, wanted.as_bytes())?;
-            Ok(true)
-        }
-        Err(e) => Err(e.into()),
+        None => write_identity(dir, id, address),
     }
+}
+
+/// Records the node's id and address in the data directory.
+fn write_identity(dir: &std::path::Path, id: u64, address: &str) -> Result<()> {
+    let wanted = format!("{id}\n{address}\n");
+    crate::fs_util::replace_atomically(&dir.join(IDENTITY), wanted.as_bytes())?;
+    Ok(())
+}
+
+/// Refuses a directory holding the C dqlite library's data (raft-uv
+/// metadata, segments or snapshots), which this node cannot read: starting
+/// beside it would bootstrap an empty cluster and hide the data.
+fn refuse_c_data(dir: &std::path::Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir)?;
+    for entry in entries {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        let segment = |s: &str| {
+            s.split_once('-').is_some_and(|(a, b)| {
+                a.len() == 16
+                    && b.len() == 16
+                    && (a.chars().chain(b.chars())).all(|c| c.is_ascii_digit())
+            })
+        };
+        let open_segment = name
+            .strip_prefix("open-")
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if name == "metadata1"
+            || name == "metadata2"
+            || name.starts_with("snapshot-")
+            || segment(&name)
+            || open_segment
+        {
+            return Err(Error::Config(format!(
+                "data directory {} holds a C dqlite node's data ({name}), which this server cannot read",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The id and address recorded in `dir`, if the directory has an identity

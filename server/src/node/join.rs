@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
+use crate::transport::Stream;
 use bytes::BytesMut;
 use dqlite_protocol::request::{Add, Assign, Cluster, Leader, Request};
 use dqlite_protocol::response::{Response, ResponseContext};
 use dqlite_protocol::{Frame, FrameLimits, ProtocolVersion, Role, codes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::Node;
 use crate::error::{Error, Result};
@@ -26,13 +26,12 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A client connection to a member.
 pub(super) struct Client {
-    stream: TcpStream,
+    stream: Stream,
 }
 
 impl Client {
-    pub(super) async fn connect(address: &str) -> std::io::Result<Self> {
-        let mut stream = TcpStream::connect(address).await?;
-        stream.set_nodelay(true)?;
+    pub(super) async fn connect(node: &Node, address: &str) -> std::io::Result<Self> {
+        let mut stream = node.dialer().dial(address).await?;
         stream.write_all(&ProtocolVersion::V1.to_bytes()).await?;
         Ok(Self { stream })
     }
@@ -81,7 +80,7 @@ enum Round {
 /// One round of [`Node::join`] through `peer`.
 async fn join_once(node: &Node, peer: &str) -> Result<Round> {
     let exchange = async {
-        let mut client = Client::connect(peer).await?;
+        let mut client = Client::connect(node, peer).await?;
         let Response::Server(leader) = client.call(Leader).await? else {
             return Ok(Round::Retry(Vec::new()));
         };
@@ -99,7 +98,7 @@ async fn join_once(node: &Node, peer: &str) -> Result<Round> {
             };
             return Ok(Round::Retry(voters));
         }
-        let mut leader = Client::connect(&leader.address).await?;
+        let mut leader = Client::connect(node, &leader.address).await?;
         let added = leader
             .call(Add {
                 id: node.id(),

@@ -33,9 +33,9 @@ const ROUND: Duration = Duration::from_secs(1);
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Asks the member at `address` for its failure domain and weight.
-async fn describe(address: &str) -> Option<Metadata> {
+async fn describe(node: &Node, address: &str) -> Option<Metadata> {
     let ask = async {
-        let mut client = Client::connect(address).await.ok()?;
+        let mut client = Client::connect(node, address).await.ok()?;
         match client.call(Describe { format: 0 }).await.ok()? {
             Response::Metadata(m) => Some(Metadata {
                 failure_domain: m.failure_domain,
@@ -203,7 +203,7 @@ impl Node {
             let metadata = if m.id == self.id() {
                 Some(self.metadata())
             } else {
-                describe(&m.address).await
+                describe(self, &m.address).await
             };
             if let Some(metadata) = metadata {
                 known.insert(m.id, metadata);

@@ -20,8 +20,10 @@
 //! connection, and the next call dials again.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::transport::{Dialer, Stream};
 use futures_util::{SinkExt, StreamExt};
 use openraft::error::{
     NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
@@ -34,7 +36,6 @@ use openraft::raft::{
 use openraft::{OptionalSend, RPCTypes};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 use super::state_machine::{Snapshot, SnapshotData, StateMachine};
@@ -93,9 +94,14 @@ fn codec() -> LengthDelimitedCodec {
         .new_codec()
 }
 
-/// Creates [`Peer`] clients for node `0`.
-#[derive(Debug, Clone, Default)]
-pub struct Network(pub u64);
+/// Creates [`Peer`] clients for one node, dialing through its dialer.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// The node's id, sent first on each connection.
+    pub id: u64,
+    /// How connections to peers are opened.
+    pub dialer: Arc<dyn Dialer>,
+}
 
 /// A client for one peer: one connection, dialed on first use and again
 /// after any failure.
@@ -104,7 +110,8 @@ pub struct Peer {
     me: u64,
     target: u64,
     address: String,
-    conn: Option<Framed<TcpStream, LengthDelimitedCodec>>,
+    dialer: Arc<dyn Dialer>,
+    conn: Option<Framed<Stream, LengthDelimitedCodec>>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -112,9 +119,10 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Self::Network {
         Peer {
-            me: self.0,
+            me: self.id,
             target,
             address: node.address.clone(),
+            dialer: self.dialer.clone(),
             conn: None,
         }
     }
@@ -128,13 +136,12 @@ enum CallError {
 }
 
 impl Peer {
-    async fn dial(&self) -> std::io::Result<Framed<TcpStream, LengthDelimitedCodec>> {
-        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.address))
+    async fn dial(&self) -> std::io::Result<Framed<Stream, LengthDelimitedCodec>> {
+        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, self.dialer.dial(&self.address))
             .await
             .map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
             })??;
-        stream.set_nodelay(true)?;
         let mut hello = PEER_MAGIC.to_le_bytes().to_vec();
         hello.extend_from_slice(&self.me.to_le_bytes());
         stream.write_all(&hello).await?;
@@ -333,7 +340,7 @@ impl RaftNetworkV2<TypeConfig> for Peer {
 
 /// Answers a peer's calls on a connection whose magic word was read.
 /// Returns when the peer hangs up or sends something unreadable.
-pub(crate) async fn serve_peer(mut stream: TcpStream, mut buffered: bytes::BytesMut, raft: Raft) {
+pub(crate) async fn serve_peer(mut stream: Stream, mut buffered: bytes::BytesMut, raft: Raft) {
     use tokio::io::AsyncReadExt;
     // The caller's node id follows the magic word.
     while buffered.len() < 8 {

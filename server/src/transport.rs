@@ -1,0 +1,420 @@
+//! Sockets a node serves on and dials with: TCP, or abstract Unix sockets
+//! (`@name`) as dqlite and go-dqlite's `app` use them; and the [`Dialer`]
+//! through which every outgoing node-to-node connection is opened (Raft
+//! calls, joining, role management), which an embedding program may
+//! replace (the C API's connect function, TLS tunnels, socket pairs).
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Port of an address given without one, as in dqlite.
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// A bound, not yet accepting, listening socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// A TCP socket.
+    Tcp(std::net::TcpListener),
+    /// A Unix socket (abstract namespace); it accepts connections from
+    /// this process only, as dqlite's do.
+    Unix(UnixListener),
+}
+
+impl From<std::net::TcpListener> for Listener {
+    fn from(listener: std::net::TcpListener) -> Self {
+        Listener::Tcp(listener)
+    }
+}
+
+impl From<UnixListener> for Listener {
+    fn from(listener: UnixListener) -> Self {
+        Listener::Unix(listener)
+    }
+}
+
+/// Where an address in dqlite's forms points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `a.b.c.d[:port]`, `[v6]:port` or a bare IPv6 address.
+    Tcp(SocketAddr),
+    /// `@name`: an abstract Unix socket.
+    Abstract(Vec<u8>),
+    /// `@` alone: an abstract Unix socket the kernel names.
+    Autobind,
+}
+
+impl Endpoint {
+    /// Parses dqlite's address forms: numeric hosts only (no DNS),
+    /// port [`DEFAULT_PORT`] when none is given.
+    pub fn parse(address: &str) -> io::Result<Endpoint> {
+        let invalid = || {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{address:?} is not a numeric IP address with an optional port, nor @name"),
+            )
+        };
+        if let Some(name) = address.strip_prefix('@') {
+            if name.is_empty() {
+                return Ok(Endpoint::Autobind);
+            }
+            // sun_path is 108 bytes, one taken by the leading NUL.
+            if name.len() > 107 {
+                return Err(invalid());
+            }
+            return Ok(Endpoint::Abstract(name.as_bytes().to_vec()));
+        }
+        if let Ok(socket) = address.parse::<SocketAddr>() {
+            return Ok(Endpoint::Tcp(socket));
+        }
+        match address.parse::<IpAddr>() {
+            Ok(ip) => Ok(Endpoint::Tcp(SocketAddr::new(ip, DEFAULT_PORT))),
+            Err(_) => Err(invalid()),
+        }
+    }
+}
+
+impl Listener {
+    /// Binds `address` (see [`Endpoint::parse`]); TCP sockets get
+    /// `SO_REUSEADDR` (std sets it), so a restarted node gets its port back.
+    pub fn bind(address: &str) -> io::Result<Listener> {
+        match Endpoint::parse(address)? {
+            Endpoint::Tcp(socket) => Ok(Listener::Tcp(std::net::TcpListener::bind(socket)?)),
+            Endpoint::Abstract(name) => {
+                let addr = UnixAddr::from_abstract_name(&name)?;
+                Ok(Listener::Unix(UnixListener::bind_addr(&addr)?))
+            }
+            Endpoint::Autobind => autobind().map(Listener::Unix),
+        }
+    }
+
+    /// The bound address in dqlite's form: `ip:port` (the real port when
+    /// bound to port 0) or `@name`.
+    pub fn local_address(&self) -> io::Result<String> {
+        match self {
+            Listener::Tcp(l) => Ok(l.local_addr()?.to_string()),
+            Listener::Unix(l) => unix_name(&l.local_addr()?),
+        }
+    }
+}
+
+/// `@name` of an abstract socket address.
+fn unix_name(addr: &UnixAddr) -> io::Result<String> {
+    match addr.as_abstract_name() {
+        Some(name) => Ok(format!("@{}", String::from_utf8_lossy(name))),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "only abstract Unix sockets are supported",
+        )),
+    }
+}
+
+/// An abstract Unix socket named by the kernel (bind with an address of
+/// the family alone), listening.
+fn autobind() -> io::Result<UnixListener> {
+    // SAFETY: plain socket calls; the descriptor is owned at once.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we just created and own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let family = libc::sa_family_t::try_from(libc::AF_UNIX).map_err(io::Error::other)?;
+    let addr = libc::sockaddr_un {
+        sun_family: family,
+        sun_path: [0; 108],
+    };
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sa_family_t>())
+        .map_err(io::Error::other)?;
+    // SAFETY: a valid sockaddr_un, of which only the family is passed.
+    let rc = unsafe {
+        libc::bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            (&raw const addr).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    let rc = unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&fd), 1024) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(UnixListener::from(fd))
+}
+
+/// A listener registered with the node's runtime.
+#[derive(Debug)]
+pub(crate) enum AsyncListener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+impl AsyncListener {
+    /// Registers `listener`; must run inside the runtime.
+    pub(crate) fn new(listener: Listener) -> io::Result<Self> {
+        match listener {
+            Listener::Tcp(l) => {
+                l.set_nonblocking(true)?;
+                Ok(AsyncListener::Tcp(tokio::net::TcpListener::from_std(l)?))
+            }
+            Listener::Unix(l) => {
+                l.set_nonblocking(true)?;
+                Ok(AsyncListener::Unix(tokio::net::UnixListener::from_std(l)?))
+            }
+        }
+    }
+
+    /// The next connection and a description of its peer. A Unix
+    /// connection from another process is refused (`Ok(None)`).
+    pub(crate) async fn accept(&self) -> io::Result<Option<(Stream, String)>> {
+        match self {
+            AsyncListener::Tcp(l) => {
+                let (stream, peer) = l.accept().await?;
+                Ok(Some((Stream::Tcp(stream), peer.to_string())))
+            }
+            AsyncListener::Unix(l) => {
+                let (stream, _) = l.accept().await?;
+                let pid = stream.peer_cred()?.pid();
+                if pid != Some(i32::try_from(std::process::id()).unwrap_or(-1)) {
+                    tracing::debug!(?pid, "refused a Unix connection from another process");
+                    return Ok(None);
+                }
+                Ok(Some((Stream::Unix(stream), "unix".to_owned())))
+            }
+        }
+    }
+}
+
+/// A connected stream: TCP or Unix.
+#[derive(Debug)]
+pub enum Stream {
+    /// A TCP connection.
+    Tcp(tokio::net::TcpStream),
+    /// A Unix socket connection.
+    Unix(tokio::net::UnixStream),
+}
+
+impl Stream {
+    /// Turns off Nagle's algorithm on TCP (nothing to do on Unix).
+    pub fn set_nodelay(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nodelay(true),
+            Stream::Unix(_) => Ok(()),
+        }
+    }
+
+    /// Splits into halves that can be used at the same time, without a
+    /// lock between them.
+    pub(crate) fn into_split(self) -> (ReadHalf, WriteHalf) {
+        match self {
+            Stream::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
+            }
+            Stream::Unix(s) => {
+                let (r, w) = s.into_split();
+                (ReadHalf::Unix(r), WriteHalf::Unix(w))
+            }
+        }
+    }
+}
+
+/// The reading half of a [`Stream`].
+pub(crate) enum ReadHalf {
+    Tcp(tokio::net::tcp::OwnedReadHalf),
+    Unix(tokio::net::unix::OwnedReadHalf),
+}
+
+/// The writing half of a [`Stream`].
+pub(crate) enum WriteHalf {
+    Tcp(tokio::net::tcp::OwnedWriteHalf),
+    Unix(tokio::net::unix::OwnedWriteHalf),
+}
+
+/// Forwards the tokio I/O traits to the variant inside.
+macro_rules! delegate_io {
+    ($ty:ty, read) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                match self.get_mut() {
+                    Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+                    Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+                }
+            }
+        }
+    };
+    ($ty:ty, write) => {
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                match self.get_mut() {
+                    Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+                    Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+                }
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                match self.get_mut() {
+                    Self::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+                    Self::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+                }
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                match self {
+                    Self::Tcp(s) => s.is_write_vectored(),
+                    Self::Unix(s) => s.is_write_vectored(),
+                }
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() {
+                    Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+                    Self::Unix(s) => Pin::new(s).poll_flush(cx),
+                }
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() {
+                    Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+                    Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+                }
+            }
+        }
+    };
+}
+
+delegate_io!(Stream, read);
+delegate_io!(Stream, write);
+delegate_io!(ReadHalf, read);
+delegate_io!(WriteHalf, write);
+
+/// Opens connections to other nodes, by the address they advertise.
+#[async_trait::async_trait]
+pub trait Dialer: Send + Sync + std::fmt::Debug {
+    /// A connected stream to `address`. Callers bound the time it takes.
+    async fn dial(&self, address: &str) -> io::Result<Stream>;
+}
+
+/// Dials TCP, or an abstract Unix socket for `@name` addresses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultDialer;
+
+#[async_trait::async_trait]
+impl Dialer for DefaultDialer {
+    async fn dial(&self, address: &str) -> io::Result<Stream> {
+        match Endpoint::parse(address) {
+            Ok(Endpoint::Abstract(name)) => {
+                let addr = UnixAddr::from_abstract_name(&name)?;
+                let stream = std::os::unix::net::UnixStream::connect_addr(&addr)?;
+                stream.set_nonblocking(true)?;
+                Ok(Stream::Unix(tokio::net::UnixStream::from_std(stream)?))
+            }
+            Ok(Endpoint::Autobind) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot dial \"@\": no socket name",
+            )),
+            Ok(Endpoint::Tcp(socket)) => {
+                let stream = tokio::net::TcpStream::connect(socket).await?;
+                stream.set_nodelay(true)?;
+                Ok(Stream::Tcp(stream))
+            }
+            // A host name: resolve it (the C library would refuse it,
+            // our own binary has always accepted it).
+            Err(_) => {
+                let stream = tokio::net::TcpStream::connect(address).await?;
+                stream.set_nodelay(true)?;
+                Ok(Stream::Tcp(stream))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_as_dqlite_parses_them() {
+        let tcp = |s: &str| Endpoint::Tcp(s.parse().unwrap());
+        assert_eq!(
+            Endpoint::parse("127.0.0.1:9001").unwrap(),
+            tcp("127.0.0.1:9001")
+        );
+        assert_eq!(Endpoint::parse("127.0.0.1").unwrap(), tcp("127.0.0.1:8080"));
+        assert_eq!(Endpoint::parse("[::1]:9001").unwrap(), tcp("[::1]:9001"));
+        assert_eq!(Endpoint::parse("::1").unwrap(), tcp("[::1]:8080"));
+        assert_eq!(Endpoint::parse("@").unwrap(), Endpoint::Autobind);
+        assert_eq!(
+            Endpoint::parse("@dqlite-1").unwrap(),
+            Endpoint::Abstract(b"dqlite-1".to_vec())
+        );
+        for bad in [
+            "localhost:9001",
+            "example.com",
+            "",
+            "1.2.3.4:99999",
+            &format!("@{}", "x".repeat(108)),
+        ] {
+            let err = Endpoint::parse(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}");
+        }
+    }
+
+    #[test]
+    fn listeners_report_their_address() {
+        let tcp = Listener::bind("127.0.0.1:0").unwrap();
+        let address = tcp.local_address().unwrap();
+        assert!(
+            address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
+            "{address}"
+        );
+        let name = format!("@dqlite-test-{}", std::process::id());
+        let unix = Listener::bind(&name).unwrap();
+        assert_eq!(unix.local_address().unwrap(), name);
+        // The name is taken while bound.
+        assert!(Listener::bind(&name).is_err());
+        drop(unix);
+        assert!(Listener::bind(&name).is_ok());
+        let auto = Listener::bind("@").unwrap().local_address().unwrap();
+        assert!(auto.len() > 1 && auto.starts_with('@'), "{auto}");
+    }
+
+    #[tokio::test]
+    async fn the_default_dialer_reaches_tcp_and_abstract_sockets() {
+        for address in ["127.0.0.1:0", "@"] {
+            let listener = Listener::bind(address).unwrap();
+            let bound = listener.local_address().unwrap();
+            let listener = AsyncListener::new(listener).unwrap();
+            let dialed = DefaultDialer.dial(&bound);
+            let (dialed, accepted) = tokio::join!(dialed, listener.accept());
+            let mut dialed = dialed.unwrap();
+            let (mut accepted, _) = accepted.unwrap().expect("same process");
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            dialed.write_all(b"ping").await.unwrap();
+            let mut got = [0u8; 4];
+            accepted.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"ping");
+        }
+    }
+}
