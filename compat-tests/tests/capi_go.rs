@@ -11,7 +11,8 @@
 //!
 //! Knobs: `CI` (a missing `go` fails instead of skipping),
 //! `DQLITE_COMPAT_GO_TIMEOUT_SECS` (default 900: the whole `go test` run),
-//! `DQLITE_COMPAT_GO_RUN` (a `-run` pattern, for working on one test).
+//! `DQLITE_COMPAT_GO_RUN` (a `-run` pattern, for working on one test),
+//! `DQLITE_COMPAT_GO_LOG` (a file to keep `go test -json`'s output in).
 
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
@@ -35,7 +36,24 @@ const PACKAGES: [&str; 5] = [
 ];
 
 /// Tests expected to fail, with the reason (full `go test` names).
-const KNOWN_FAILURES: &[(&str, &str)] = &[];
+const KNOWN_FAILURES: &[(&str, &str)] = &[
+    (
+        "driver/Test_ZeroColumns",
+        "QUERY of a statement without result columns (CREATE TABLE) fails with \
+         \"statement has no result columns: send it with EXEC\" instead of \
+         latest dqlite's empty 0-column ROWS, which go-dqlite 1.11.x clients \
+         cannot read (README: deliberate differences)",
+    ),
+    (
+        "app/TestHandover_TransferLeadership",
+        "after the bootstrap node hands over (it ends a spare) its app still \
+         knows only itself as a cluster member (the app refreshes its node \
+         store every 30 s), and a spare names no leader, so app.Leader retries \
+         until that refresh; by then the new leader's app made the node a \
+         stand-by and the test, expecting a spare, fails. Under investigation: \
+         not yet known which part of the C library's behaviour avoids the wait",
+    ),
+];
 
 /// Our library laid out as `lib/libdqlite.so.0` and `include/dqlite.h`.
 fn staged_library() -> (tempfile::TempDir, PathBuf) {
@@ -138,6 +156,9 @@ fn go_dqlite_v3_tests_pass_on_our_library() {
         std::thread::sleep(Duration::from_millis(500));
     };
     let output = std::fs::read_to_string(&log_path).unwrap();
+    if let Some(keep) = std::env::var_os("DQLITE_COMPAT_GO_LOG") {
+        std::fs::write(keep, &output).unwrap();
+    }
     let results = outcomes(&output);
     let passed = results.values().filter(|o| o.as_str() == "pass").count();
     let skipped = results.values().filter(|o| o.as_str() == "skip").count();
@@ -150,9 +171,24 @@ fn go_dqlite_v3_tests_pass_on_our_library() {
         "go-dqlite v3 tests on our library: {passed} passed, {} failed, {skipped} skipped",
         failed.len()
     );
+    // A package whose tests failed fails too; that counts only when none
+    // of its tests did (a build error, a crash).
+    let failed_tests_in = |package: &str| {
+        failed
+            .iter()
+            .any(|name| !name.ends_with("/(package)") && name.starts_with(&format!("{package}/")))
+    };
     let unexpected: Vec<&&String> = failed
         .iter()
-        .filter(|name| !KNOWN_FAILURES.iter().any(|(known, _)| known == name))
+        .filter(|name| {
+            !KNOWN_FAILURES
+                .iter()
+                .any(|(known, _)| *known == name.as_str())
+        })
+        .filter(|name| {
+            name.strip_suffix("/(package)")
+                .is_none_or(|package| !failed_tests_in(package))
+        })
         .collect();
     let fixed: Vec<&str> = KNOWN_FAILURES
         .iter()

@@ -452,16 +452,18 @@ async fn start_raft(
         let m = metrics.borrow_watched();
         m.last_log_index.is_none() && m.snapshot.is_none()
     };
+    let mut bootstrapped = false;
     if fresh && (builder.id == 1 || builder.id == BOOTSTRAP_ID) {
         let members = BTreeMap::from([(
             builder.id,
             NodeInfo {
                 address: builder.address.clone(),
                 standby: false,
+                order: 0,
             },
         )]);
         match raft.initialize(members).await {
-            Ok(()) => {}
+            Ok(()) => bootstrapped = true,
             // A vote without a log: state exists, nothing to bootstrap.
             Err(e)
                 if matches!(
@@ -471,8 +473,24 @@ async fn start_raft(
             Err(e) => return Err(Error::Raft(e.to_string())),
         }
     }
-    let leader_wait = (builder.wait_for_leader
-        && (builder.id == 1 || builder.id == BOOTSTRAP_ID || !fresh))
+    // The only voter of its cluster leads at once, as with dqlite (whose
+    // Raft makes such a node leader as it starts): no election timeout
+    // to sit out, and `start` returns with the node leading.
+    let sole_voter = {
+        use openraft::async_runtime::WatchReceiver;
+        let metrics = raft.metrics();
+        let m = metrics.borrow_watched();
+        bootstrapped || m.membership_config.voter_ids().eq([builder.id])
+    };
+    // (A cluster initialized just now elects itself already.)
+    if sole_voter
+        && !bootstrapped
+        && let Err(e) = raft.trigger().elect(false).await
+    {
+        tracing::warn!(error = %e, "cannot start an election");
+    }
+    let leader_wait = (sole_voter
+        || (builder.wait_for_leader && (builder.id == 1 || builder.id == BOOTSTRAP_ID || !fresh)))
         .then_some(builder.startup_timeout);
     tracing::info!(id = builder.id, address = %builder.address, fresh, "node started");
     tokio::task::spawn_local(snapshots::run(raft.clone(), gauge, builder.snapshot_every));
@@ -689,8 +707,10 @@ impl Node {
         let membership = metrics.borrow_watched().membership_config.clone();
         let membership = membership.membership();
         let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
-        membership
-            .nodes()
+        let mut nodes: Vec<(&u64, &NodeInfo)> = membership.nodes().collect();
+        nodes.sort_by_key(|(id, node)| (node.order, **id));
+        nodes
+            .into_iter()
             .map(|(id, node)| Member {
                 id: *id,
                 address: node.address.clone(),
@@ -703,6 +723,25 @@ impl Node {
                 },
             })
             .collect()
+    }
+
+    /// What the configuration records about member `id`, and the next
+    /// free position in the configuration's order.
+    pub(crate) fn node_info(&self, id: u64) -> (Option<NodeInfo>, u64) {
+        use openraft::async_runtime::WatchReceiver;
+        let metrics = self.inner.raft.metrics();
+        let membership = metrics.borrow_watched().membership_config.clone();
+        let membership = membership.membership();
+        let next = membership
+            .nodes()
+            .map(|(_, n)| n.order + 1)
+            .max()
+            .unwrap_or(0);
+        let info = membership
+            .nodes()
+            .find(|(i, _)| **i == id)
+            .map(|(_, n)| n.clone());
+        (info, next)
     }
 
     /// This node's DESCRIBE metadata.

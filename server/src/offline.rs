@@ -148,10 +148,12 @@ pub fn recover(dir: &Path, members: &[RecoverMember]) -> Result<()> {
     };
     let nodes: BTreeMap<u64, NodeInfo> = members
         .iter()
-        .map(|m| {
+        .zip(0u64..)
+        .map(|(m, order)| {
             let info = NodeInfo {
                 address: m.address.clone(),
                 standby: m.role == Role::StandBy,
+                order,
             };
             (m.id, info)
         })

@@ -73,6 +73,7 @@ impl Node {
         let info = NodeInfo {
             address: address.to_owned(),
             standby: false,
+            order: self.node_info(id).1,
         };
         self.inner
             .raft
@@ -107,6 +108,7 @@ impl Node {
                 let info = NodeInfo {
                     address: member.address.clone(),
                     standby: role == Role::StandBy,
+                    order: self.node_info(id).0.map_or(0, |n| n.order),
                 };
                 self.change(ChangeMembers::SetNodes(BTreeMap::from([(id, info)])), true)
                     .await?;
@@ -138,7 +140,8 @@ impl Node {
     }
 
     /// Hands leadership to voter `id` (another voter for 0) and returns
-    /// once this node no longer leads (TRANSFER).
+    /// once this node knows the new leader (TRANSFER): as with dqlite, a
+    /// LEADER request right after names it.
     pub async fn transfer(&self, id: u64) -> Result<()> {
         let me = self.id();
         let others: Vec<u64> = self
@@ -164,7 +167,10 @@ impl Node {
             .inner
             .raft
             .wait(Some(TRANSFER_TIMEOUT))
-            .metrics(|m| m.current_leader != Some(me), "leadership moved")
+            .metrics(
+                |m| m.current_leader.is_some_and(|leader| leader != me),
+                "leadership moved",
+            )
             .await;
         moved
             .map(|_| ())

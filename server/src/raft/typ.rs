@@ -44,6 +44,9 @@ pub struct NodeInfo {
     /// of the log, ready to become a voter) or spare. Both are openraft
     /// learners here, so a spare receives the log too.
     pub standby: bool,
+    /// Position in the configuration: members are listed (CLUSTER) in the
+    /// order they were added, as dqlite lists them.
+    pub order: u64,
 }
 
 impl fmt::Display for NodeInfo {
