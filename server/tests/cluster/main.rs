@@ -502,7 +502,9 @@ async fn a_partitioned_leader_refuses_writes_and_the_cluster_heals() {
 async fn roles_become(at: &Node, want: &[(u64, Role)]) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let roles: Vec<(u64, Role)> = at.members().iter().map(|m| (m.id, m.role)).collect();
+        let mut roles: Vec<(u64, Role)> = at.members().iter().map(|m| (m.id, m.role)).collect();
+        // CLUSTER order is the order of addition; compare by id.
+        roles.sort_unstable_by_key(|(id, _)| *id);
         if roles == want {
             return;
         }

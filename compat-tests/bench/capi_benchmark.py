@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Debian's dqlite-benchmark on the C library and on our libdqlite.so.0.
+
+dqlite-benchmark (go-dqlite 1.11.5's benchmark, dynamically linked to
+libdqlite.so.0) embeds its node; run once with the system library
+(libdqlite 1.11.1) and once with ours (LD_LIBRARY_PATH), alternating, on the
+same machine. It records one latency per operation in result files; this
+script counts them (throughput) and takes their median and p99.
+
+    compat-tests/bench/capi_benchmark.py [--runs 3] [--duration 10]
+        [--workers 1,16] [--workload kvwrite]
+
+Builds our library in release mode first (cargo build --release -p
+dqlite-capi) and lays it out in a temporary directory.
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stage_library(tree):
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "dqlite-capi"], cwd=ROOT, check=True)
+    subprocess.run(
+        ["cargo", "run", "--release", "-q", "-p", "dqlite-capi", "--bin", "dqlite-capi-dist", "--", tree],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return os.path.join(tree, "lib")
+
+
+def run_once(benchmark, library_dir, workload, workers, duration):
+    """One single-node run; returns (ops/s, median ms, p99 ms)."""
+    work = tempfile.mkdtemp(prefix="dqlite-capi-bench-")
+    try:
+        address = f"127.0.0.1:{free_port()}"
+        env = dict(os.environ)
+        if library_dir:
+            env["LD_LIBRARY_PATH"] = library_dir
+        command = [
+            benchmark, "--db", address, "--driver", "--cluster", address,
+            "--dir", work, "--workload", workload, "--workers", str(workers),
+            "--duration", str(duration),
+        ]
+        # The run itself is bounded by --duration; allow start-up and
+        # wind-down on top.
+        subprocess.run(command, env=env, check=True, timeout=duration + 120,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        latencies = []
+        for dirpath, _, files in os.walk(os.path.join(work, "results")):
+            for name in files:
+                with open(os.path.join(dirpath, name)) as f:
+                    latencies.extend(float(line) for line in f if line.strip())
+        if not latencies:
+            raise RuntimeError(f"no results in {work}")
+        latencies.sort()
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        return len(latencies) / duration, statistics.median(latencies), p99
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--workers", default="1,16")
+    parser.add_argument("--workload", default="kvwrite")
+    parser.add_argument("--benchmark", default="/usr/bin/dqlite-benchmark")
+    args = parser.parse_args()
+    tree = tempfile.mkdtemp(prefix="dqlite-capi-lib-")
+    try:
+        ours = stage_library(tree)
+        print(f"| workload | ours/C ops/s | ops/s ours / C | median ms ours / C | p99 ms ours / C |")
+        print(f"|---|---|---|---|---|")
+        for workers in [int(w) for w in args.workers.split(",")]:
+            results = {"C": [], "ours": []}
+            for _ in range(args.runs):
+                for side, lib in (("C", None), ("ours", ours)):
+                    results[side].append(run_once(args.benchmark, lib, args.workload, workers, args.duration))
+            med = {side: [statistics.median(r[i] for r in runs) for i in range(3)] for side, runs in results.items()}
+            o, c = med["ours"], med["C"]
+            print(f"| {args.workload} x{workers} | {o[0] / c[0]:.2f}x | {o[0]:.0f} / {c[0]:.0f} "
+                  f"| {o[1]:.2f} / {c[1]:.2f} | {o[2]:.2f} / {c[2]:.2f} |", flush=True)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
