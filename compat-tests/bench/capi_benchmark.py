@@ -2,10 +2,10 @@
 """Debian's dqlite-benchmark on the C library and on our libdqlite.so.0.
 
 dqlite-benchmark (go-dqlite 1.11.5's benchmark, dynamically linked to
-libdqlite.so.0) embeds its node; run once with the system library
-(libdqlite 1.11.1) and once with ours (LD_LIBRARY_PATH), alternating, on the
-same machine. It records one latency per operation in result files; this
-script counts them (throughput) and takes their median and p99.
+libdqlite.so.0) embeds its node; a one-node run with the system library
+(libdqlite 1.11.1) and one with ours (LD_LIBRARY_PATH), alternating, on the
+same machine. It records one latency per operation in its result files;
+this script counts them (throughput) and takes their median and p99.
 
     compat-tests/bench/capi_benchmark.py [--runs 3] [--duration 10]
         [--workers 1,16] [--workload kvwrite]
@@ -45,7 +45,7 @@ def stage_library(tree):
 
 
 def run_once(benchmark, library_dir, workload, workers, duration):
-    """One single-node run; returns (ops/s, median ms, p99 ms)."""
+    """One single-node run; returns (ops/s, median ms, p99 ms, errors/s)."""
     work = tempfile.mkdtemp(prefix="dqlite-capi-bench-")
     try:
         address = f"127.0.0.1:{free_port()}"
@@ -62,15 +62,24 @@ def run_once(benchmark, library_dir, workload, workers, duration):
         subprocess.run(command, env=env, check=True, timeout=duration + 120,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         latencies = []
-        for dirpath, _, files in os.walk(os.path.join(work, "results")):
+        errors = 0
+        for dirpath, _, files in os.walk(work):
+            if os.path.basename(dirpath) != "results":
+                continue
             for name in files:
+                # A header (n, n_err, avg, ...), then "timestamp_ns ms" lines.
                 with open(os.path.join(dirpath, name)) as f:
-                    latencies.extend(float(line) for line in f if line.strip())
+                    for line in f:
+                        fields = line.split()
+                        if len(fields) == 2 and fields[0].isdigit():
+                            latencies.append(float(fields[1]))
+                        elif len(fields) == 2 and fields[0] == "n_err":
+                            errors += int(fields[1])
         if not latencies:
             raise RuntimeError(f"no results in {work}")
         latencies.sort()
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        return len(latencies) / duration, statistics.median(latencies), p99
+        return len(latencies) / duration, statistics.median(latencies), p99, errors / duration
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -86,17 +95,17 @@ def main():
     tree = tempfile.mkdtemp(prefix="dqlite-capi-lib-")
     try:
         ours = stage_library(tree)
-        print(f"| workload | ours/C ops/s | ops/s ours / C | median ms ours / C | p99 ms ours / C |")
-        print(f"|---|---|---|---|---|")
+        print("| workload | ours/C ops/s | ops/s ours / C | median ms ours / C | p99 ms ours / C | failed ops/s ours / C |")
+        print("|---|---|---|---|---|---|")
         for workers in [int(w) for w in args.workers.split(",")]:
             results = {"C": [], "ours": []}
             for _ in range(args.runs):
                 for side, lib in (("C", None), ("ours", ours)):
                     results[side].append(run_once(args.benchmark, lib, args.workload, workers, args.duration))
-            med = {side: [statistics.median(r[i] for r in runs) for i in range(3)] for side, runs in results.items()}
+            med = {side: [statistics.median(r[i] for r in runs) for i in range(4)] for side, runs in results.items()}
             o, c = med["ours"], med["C"]
             print(f"| {args.workload} x{workers} | {o[0] / c[0]:.2f}x | {o[0]:.0f} / {c[0]:.0f} "
-                  f"| {o[1]:.2f} / {c[1]:.2f} | {o[2]:.2f} / {c[2]:.2f} |", flush=True)
+                  f"| {o[1]:.2f} / {c[1]:.2f} | {o[2]:.2f} / {c[2]:.2f} | {o[3]:.0f} / {c[3]:.0f} |", flush=True)
     finally:
         shutil.rmtree(tree, ignore_errors=True)
 
