@@ -700,7 +700,8 @@ impl Node {
         Some((id, node.address.clone()))
     }
 
-    /// The members of the current configuration, in id order.
+    /// The members of the current configuration, in the order they were
+    /// added (as CLUSTER lists them).
     pub fn members(&self) -> Vec<Member> {
         use openraft::async_runtime::WatchReceiver;
         let metrics = self.inner.raft.metrics();

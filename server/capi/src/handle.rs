@@ -203,14 +203,8 @@ impl CNode {
             Phase::Running(node) => node.clone(),
             _ => return Err(ApiError::misuse("the node is not running")),
         };
-        let handed = block_on(async move { node.handover().await })?;
-        if handed {
-            Ok(())
-        } else {
-            Err(ApiError::failed(
-                "no other voter could take over this node's role",
-            ))
-        }
+        block_on(async move { node.handover_roles().await })?
+            .map_err(|e| ApiError::failed(format!("handover: {e}")))
     }
 
     /// `dqlite_node_describe_last_entry`.

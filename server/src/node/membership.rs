@@ -16,7 +16,11 @@ use openraft::ChangeMembers;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 
+use dqlite_protocol::request::Assign;
+use dqlite_protocol::response::Response;
+
 use super::Node;
+use super::join::Client;
 use crate::error::{Error, Result};
 use crate::raft::typ::{NodeInfo, TypeConfig};
 
@@ -25,6 +29,9 @@ pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long TRANSFER waits for another node to take over.
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest [`Node::handover_roles`] may take.
+pub const HANDOVER_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn refused(message: &str) -> Error {
     Error::Refused(message.to_owned())
@@ -191,6 +198,69 @@ impl Node {
                 tracing::info!(error = %e, "no leadership handover");
                 false
             }
+        }
+    }
+
+    /// Hands all of this node's responsibilities over, as
+    /// `dqlite_node_handover` does before a node goes away: leadership to
+    /// another voter (if it leads), then, if it votes, its voter seat to
+    /// a stand-by (else a spare) — asked of the leader through the client
+    /// protocol — and this node becomes a spare. Fails, as dqlite does,
+    /// when no other node leads afterwards (a single node) or no non-voter
+    /// could be promoted; bounded by [`HANDOVER_TIMEOUT`].
+    pub async fn handover_roles(&self) -> Result<()> {
+        tokio::time::timeout(HANDOVER_TIMEOUT, self.handover_roles_unbounded())
+            .await
+            .map_err(|_| refused("handover timed out"))?
+    }
+
+    async fn handover_roles_unbounded(&self) -> Result<()> {
+        let me = self.id();
+        if self.is_leader() {
+            self.transfer(0).await?;
+        }
+        let Some((leader, address)) = self.leader().filter(|(id, _)| *id != me) else {
+            return Err(refused("no other node leads the cluster"));
+        };
+        if !self.member(me).is_some_and(|m| m.is_voter()) {
+            return Ok(());
+        }
+        let mut client = Client::connect(self, &address).await?;
+        let members = self.members();
+        let candidates = members
+            .iter()
+            .filter(|m| m.role == Role::StandBy)
+            .chain(members.iter().filter(|m| m.role == Role::Spare));
+        let mut promoted = None;
+        for candidate in candidates {
+            let answer = client
+                .call(Assign {
+                    id: candidate.id,
+                    role: Some(Role::Voter.code()),
+                })
+                .await?;
+            match answer {
+                Response::Empty(_) => {
+                    promoted = Some(candidate.id);
+                    break;
+                }
+                other => tracing::info!(candidate = candidate.id, ?other, "not promoted"),
+            }
+        }
+        let Some(promoted) = promoted else {
+            return Err(refused("no non-voter could take this node's voter seat"));
+        };
+        tracing::info!(leader, promoted, "voter seat handed over");
+        match client
+            .call(Assign {
+                id: me,
+                role: Some(Role::Spare.code()),
+            })
+            .await?
+        {
+            Response::Empty(_) => Ok(()),
+            Response::Failure(f) => Err(refused(&f.message)),
+            other => Err(refused(&format!("unexpected answer {other:?}"))),
         }
     }
 

@@ -349,6 +349,55 @@ async fn a_leader_hands_over_before_it_stops() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_hands_its_roles_over_as_dqlite_node_handover() {
+    let cluster = Cluster::start(4).await;
+    let seed = vec![cluster.addresses[0].clone()];
+    for id in 2..=4 {
+        cluster
+            .node(id)
+            .join(&seed, Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    let roles = |at: &Node| -> Vec<(u64, Role)> {
+        let mut roles: Vec<(u64, Role)> = at.members().iter().map(|m| (m.id, m.role)).collect();
+        roles.sort_unstable_by_key(|(id, _)| *id);
+        roles
+    };
+    use Role::{Spare, StandBy, Voter};
+    assert_eq!(
+        roles(cluster.node(1)),
+        [(1, Voter), (2, Voter), (3, Voter), (4, StandBy)]
+    );
+    // A voter that does not lead: the stand-by takes its seat.
+    cluster.node(2).handover_roles().await.unwrap();
+    roles_become(
+        cluster.node(1),
+        &[(1, Voter), (2, Spare), (3, Voter), (4, Voter)],
+    )
+    .await;
+    // The leader: leadership moves, then its seat goes to the spare.
+    cluster.node(1).handover_roles().await.unwrap();
+    assert!(!cluster.node(1).is_leader());
+    roles_become(
+        cluster.leader().await,
+        &[(1, Spare), (2, Voter), (3, Voter), (4, Voter)],
+    )
+    .await;
+    // Nothing left to hand over to: a voter's handover fails, and so does
+    // a single node's.
+    let err = cluster.node(3).handover_roles().await.unwrap_err();
+    assert!(err.to_string().contains("no non-voter"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let single = Node::builder(1, "127.0.0.1:1", dir.path())
+        .start()
+        .await
+        .unwrap();
+    assert!(single.handover_roles().await.is_err());
+    single.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_catches_up_from_a_snapshot_and_the_log() {
     // Snapshots every 32 entries: the leader compacts its log while node 3
     // is down, so node 3 needs a snapshot, then the entries after it.
