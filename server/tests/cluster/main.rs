@@ -384,10 +384,22 @@ async fn a_node_hands_its_roles_over_as_dqlite_node_handover() {
         &[(1, Spare), (2, Voter), (3, Voter), (4, Voter)],
     )
     .await;
-    // Nothing left to hand over to: a voter's handover fails, and so does
-    // a single node's.
-    let err = cluster.node(3).handover_roles().await.unwrap_err();
+    // The spare that was the leader takes the next seat handed over.
+    cluster.node(3).handover_roles().await.unwrap();
+    roles_become(
+        cluster.leader().await,
+        &[(1, Voter), (2, Voter), (3, Spare), (4, Voter)],
+    )
+    .await;
+    // Nobody to hand a seat to: two voters and no one else.
+    let pair = Cluster::start(2).await;
+    pair.node(2)
+        .join(&[pair.addresses[0].clone()], Duration::from_secs(20))
+        .await
+        .unwrap();
+    let err = pair.node(2).handover_roles().await.unwrap_err();
     assert!(err.to_string().contains("no non-voter"), "{err}");
+    // A single node has no other node to lead.
     let dir = tempfile::tempdir().unwrap();
     let single = Node::builder(1, "127.0.0.1:1", dir.path())
         .start()
