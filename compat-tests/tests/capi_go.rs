@@ -36,27 +36,13 @@ const PACKAGES: [&str; 5] = [
 ];
 
 /// Tests expected to fail, with the reason (full `go test` names).
-const KNOWN_FAILURES: &[(&str, &str)] = &[
-    (
-        "driver/Test_ZeroColumns",
-        "QUERY of a statement without result columns (CREATE TABLE) fails with \
+const KNOWN_FAILURES: &[(&str, &str)] = &[(
+    "driver/Test_ZeroColumns",
+    "QUERY of a statement without result columns (CREATE TABLE) fails with \
          \"statement has no result columns: send it with EXEC\" instead of \
          latest dqlite's empty 0-column ROWS, which go-dqlite 1.11.x clients \
          cannot read (README: deliberate differences)",
-    ),
-    (
-        "app/TestHandover_TransferLeadership",
-        "after the bootstrap node hands over, the new leader demotes it to \
-         spare. Here spares are Raft learners and receive that entry at once, \
-         so the node knows it is a spare and, as dqlite's LEADER handler \
-         does for non-voters, names no leader; its app's node store still \
-         lists only itself (refreshed every 30 s), so app.Leader retries until \
-         that refresh, by which time the new leader's app made the node a \
-         stand-by, and the test expects a spare. C raft stops replicating to \
-         a spare before it sees its own demotion, so the C node keeps naming \
-         the leader",
-    ),
-];
+)];
 
 /// Our library laid out as `lib/libdqlite.so.0` and `include/dqlite.h`.
 fn staged_library() -> (tempfile::TempDir, PathBuf) {

@@ -48,6 +48,7 @@ use crate::sql::SqlLock;
 use crate::transport::{AsyncListener, DefaultDialer, Dialer, Listener};
 use crate::vfs::Vfs;
 
+pub(crate) mod demotion;
 pub(crate) mod join;
 pub(crate) mod membership;
 pub(crate) mod roles;
@@ -494,6 +495,8 @@ async fn start_raft(
         .then_some(builder.startup_timeout);
     tracing::info!(id = builder.id, address = %builder.address, fresh, "node started");
     tokio::task::spawn_local(snapshots::run(raft.clone(), gauge, builder.snapshot_every));
+    let demotion = demotion::Demotion::new(timing.election_max);
+    tokio::task::spawn_local(demotion::watch(raft.clone(), builder.id, demotion.clone()));
     let (proposer, proposals) = Proposer::new();
     tokio::task::spawn_local(pipeline::run(
         proposals,
@@ -519,6 +522,7 @@ async fn start_raft(
         targets: builder.targets,
         dialer: builder.dialer,
         confirmed: Arc::default(),
+        demotion,
         proposer,
         stop: Mutex::new(Some(stop)),
         stopped,
@@ -559,6 +563,8 @@ struct Inner {
     dialer: Arc<dyn Dialer>,
     /// The leadership a barrier last confirmed.
     confirmed: Arc<Mutex<Option<LeaderId>>>,
+    /// When this node last went from voter to spare.
+    demotion: Arc<demotion::Demotion>,
     /// Where sessions queue their write transactions for Raft.
     proposer: Proposer,
     /// Tells the node's thread to stop.
@@ -698,6 +704,22 @@ impl Node {
         let id = leader?;
         let node = membership.membership().get_node(&id)?;
         Some((id, node.address.clone()))
+    }
+
+    /// The leader as LEADER names it under the version-1 handshake: only
+    /// a voter names one (spec §8.3), and so does a node demoted from
+    /// voter to spare less than an election timeout ago, which dqlite's
+    /// node would not know yet (see `node::demotion`).
+    pub fn reported_leader(&self) -> Option<(u64, String)> {
+        let voter = self
+            .members()
+            .iter()
+            .any(|m| m.id == self.inner.id && m.is_voter());
+        if voter || self.inner.demotion.recent() {
+            self.leader()
+        } else {
+            None
+        }
     }
 
     /// The members of the current configuration, in the order they were

@@ -192,19 +192,17 @@ impl Gateway {
     }
 
     fn leader(&self) -> Response {
-        let leader = self.node.leader();
         match self.version {
             // Legacy clients get the address without the voter check.
             ProtocolVersion::Legacy => Response::ServerLegacy(resp::ServerLegacy {
-                address: leader.map(|(_, address)| address).unwrap_or_default(),
+                address: self
+                    .node
+                    .leader()
+                    .map(|(_, address)| address)
+                    .unwrap_or_default(),
             }),
             ProtocolVersion::V1 => {
-                let voter = self
-                    .node
-                    .members()
-                    .iter()
-                    .any(|m| m.id == self.node.id() && m.is_voter());
-                let (id, address) = leader.filter(|_| voter).unwrap_or_default();
+                let (id, address) = self.node.reported_leader().unwrap_or_default();
                 Response::Server(resp::Server { id, address })
             }
         }

@@ -410,6 +410,32 @@ async fn a_node_hands_its_roles_over_as_dqlite_node_handover() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_demoted_to_spare_names_the_leader_for_an_election_timeout() {
+    // dqlite's demoted node does not hear of its demotion and answers as
+    // a voter until its election timer runs out; go-dqlite's app finds
+    // the leader through it right after a handover.
+    let cluster = Cluster::start(3).await;
+    cluster.join_2_and_3().await;
+    let leader = cluster.leader().await;
+    let named = (leader.id(), cluster.addresses[0].clone());
+    assert_eq!(named.0, 1);
+    assert_eq!(leader_on(&cluster.addresses[2]).await, named);
+    leader.assign(3, Role::Spare).await.unwrap();
+    assert_eq!(leader_on(&cluster.addresses[2]).await, named);
+    // Then, like dqlite's spares, it knows no leader.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leader_on(&cluster.addresses[2]).await != (0, String::new()) {
+        assert!(
+            Instant::now() < deadline,
+            "the spare still names the leader"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The voters still name the leader.
+    assert_eq!(leader_on(&cluster.addresses[1]).await, named);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_catches_up_from_a_snapshot_and_the_log() {
     // Snapshots every 32 entries: the leader compacts its log while node 3
     // is down, so node 3 needs a snapshot, then the entries after it.
@@ -556,6 +582,36 @@ async fn a_partitioned_leader_refuses_writes_and_the_cluster_heals() {
     for node in nodes {
         node.stop().await.unwrap();
     }
+}
+
+/// What LEADER answers on `address` under the version-1 handshake.
+async fn leader_on(address: &str) -> (u64, String) {
+    use bytes::BytesMut;
+    use dqlite_protocol::request::{Leader, Request};
+    use dqlite_protocol::response::Response;
+    use dqlite_protocol::{Frame, FrameLimits, ResponseContext};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&1u64.to_le_bytes());
+        Request::from(Leader).encode(&mut buf).unwrap();
+        stream.write_all(&buf).await.unwrap();
+        let mut message = vec![0u8; 8];
+        stream.read_exact(&mut message).await.unwrap();
+        let words = u32::from_le_bytes(message[..4].try_into().unwrap());
+        message.resize(8 + usize::try_from(words).unwrap() * 8, 0);
+        stream.read_exact(&mut message[8..]).await.unwrap();
+        let frame = Frame::from_message(&message, &FrameLimits::default()).unwrap();
+        match Response::decode_frame(&frame, &ResponseContext::default()).unwrap() {
+            Response::Server(server) => (server.id, server.address),
+            other => panic!("LEADER answered {other:?}"),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .expect("LEADER answered in time")
 }
 
 /// The roles node `at` lists, in id order, once they equal `want`
