@@ -8,7 +8,8 @@
 //!
 //! - [`Node`] (`node.rs`): the embeddable node, running on a thread of its
 //!   own (bootstrap, restart, snapshots, serving clients), and
-//!   `node/membership.rs` (ADD, ASSIGN, REMOVE, TRANSFER); [`Session`]
+//!   `node/membership.rs` (ADD, ASSIGN, REMOVE, TRANSFER),
+//!   `node/demotion.rs` (LEADER on a voter just demoted to spare); [`Session`]
 //!   (`session.rs`): one SQLite connection, driven inline; each committed
 //!   write transaction is replicated through Raft before the call returns.
 //! - [`net`] and `gateway/`: TCP serving with limits, and the dqlite
