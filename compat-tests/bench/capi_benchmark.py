@@ -19,6 +19,7 @@ dqlite-capi) and lays it out in a temporary directory.
 """
 
 import argparse
+import collections
 import os
 import shutil
 import socket
@@ -101,7 +102,7 @@ def run_once(benchmark, library_dir, workload, workers, duration, nodes):
                 raise RuntimeError(f"node {i} did not take part (exit {joiner.poll()}, {held} bytes)")
         latencies = []
         errors = 0
-        messages = {}
+        messages = collections.Counter()
         for dirpath, _, files in os.walk(os.path.join(work, "node0")):
             if os.path.basename(dirpath) != "results":
                 continue
@@ -116,16 +117,15 @@ def run_once(benchmark, library_dir, workload, workers, duration, nodes):
                             errors += int(fields[1])
                         elif len(fields) > 2 and fields[0].isdigit():
                             # "timestamp_ns message" in the errors section.
-                            message = " ".join(fields[1:])
-                            messages[message] = messages.get(message, 0) + 1
+                            messages[" ".join(fields[1:])] += 1
         if not latencies:
             raise RuntimeError(f"no results in {work}")
         latencies.sort()
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
         if messages:
-            common = max(messages, key=messages.get)
+            common, count = messages.most_common(1)[0]
             print(f"  ({'ours' if library_dir else 'C'}, {workers} workers: {errors} failed operations, "
-                  f"{messages[common]} of them: {common})", file=sys.stderr, flush=True)
+                  f"{count} of them: {common})", file=sys.stderr, flush=True)
         return len(latencies) / duration, statistics.median(latencies), p99, errors / duration
     finally:
         for joiner in joiners:

@@ -239,8 +239,7 @@ fn run_suite(suite: &Suite) {
         std::thread::sleep(Duration::from_millis(500));
     };
     let output = std::fs::read_to_string(&log_path).unwrap();
-    if let Some(keep) = std::env::var_os("DQLITE_COMPAT_GO_LOG") {
-        let mut keep = keep;
+    if let Some(mut keep) = std::env::var_os("DQLITE_COMPAT_GO_LOG") {
         keep.push(format!(".{}", suite.name));
         std::fs::write(keep, &output).unwrap();
     }

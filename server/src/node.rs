@@ -530,6 +530,19 @@ async fn start_raft(
     Ok((inner, leader_wait))
 }
 
+/// The dqlite role of member `id` in `membership`: voters vote; stand-bys
+/// and spares are learners told apart by [`NodeInfo::standby`].
+pub(crate) fn role_in(membership: &openraft::Membership<u64, NodeInfo>, id: u64) -> Option<Role> {
+    let node = membership.get_node(&id)?;
+    Some(if membership.voter_ids().any(|v| v == id) {
+        Role::Voter
+    } else if node.standby {
+        Role::StandBy
+    } else {
+        Role::Spare
+    })
+}
+
 /// A running node.
 #[derive(Clone)]
 pub struct Node {
@@ -711,11 +724,7 @@ impl Node {
     /// voter to spare less than an election timeout ago, which dqlite's
     /// node would not know yet (see `node::demotion`).
     pub fn reported_leader(&self) -> Option<(u64, String)> {
-        let voter = self
-            .members()
-            .iter()
-            .any(|m| m.id == self.inner.id && m.is_voter());
-        if voter || self.inner.demotion.recent() {
+        if self.role() == Some(Role::Voter) || self.inner.demotion.recent() {
             self.leader()
         } else {
             None
@@ -729,42 +738,48 @@ impl Node {
         let metrics = self.inner.raft.metrics();
         let membership = metrics.borrow_watched().membership_config.clone();
         let membership = membership.membership();
-        let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
         let mut nodes: Vec<(&u64, &NodeInfo)> = membership.nodes().collect();
         nodes.sort_by_key(|(id, node)| (node.order, **id));
         nodes
             .into_iter()
-            .map(|(id, node)| Member {
-                id: *id,
-                address: node.address.clone(),
-                role: if voters.contains(id) {
-                    Role::Voter
-                } else if node.standby {
-                    Role::StandBy
-                } else {
-                    Role::Spare
-                },
+            .filter_map(|(id, node)| {
+                Some(Member {
+                    id: *id,
+                    address: node.address.clone(),
+                    role: role_in(membership, *id)?,
+                })
             })
             .collect()
     }
 
-    /// What the configuration records about member `id`, and the next
-    /// free position in the configuration's order.
-    pub(crate) fn node_info(&self, id: u64) -> (Option<NodeInfo>, u64) {
+    /// This node's role in the current configuration (`None` if it is not
+    /// a member).
+    pub(crate) fn role(&self) -> Option<Role> {
         use openraft::async_runtime::WatchReceiver;
         let metrics = self.inner.raft.metrics();
         let membership = metrics.borrow_watched().membership_config.clone();
-        let membership = membership.membership();
+        role_in(membership.membership(), self.inner.id)
+    }
+
+    /// What the configuration records about member `id`.
+    pub(crate) fn node_info(&self, id: u64) -> Option<NodeInfo> {
+        use openraft::async_runtime::WatchReceiver;
+        let metrics = self.inner.raft.metrics();
+        let membership = metrics.borrow_watched().membership_config.clone();
+        membership.membership().get_node(&id).cloned()
+    }
+
+    /// The next free position in the configuration's order.
+    pub(crate) fn next_order(&self) -> u64 {
+        use openraft::async_runtime::WatchReceiver;
+        let metrics = self.inner.raft.metrics();
+        let membership = metrics.borrow_watched().membership_config.clone();
         let next = membership
+            .membership()
             .nodes()
             .map(|(_, n)| n.order + 1)
-            .max()
-            .unwrap_or(0);
-        let info = membership
-            .nodes()
-            .find(|(i, _)| **i == id)
-            .map(|(_, n)| n.clone());
-        (info, next)
+            .max();
+        next.unwrap_or(0)
     }
 
     /// This node's DESCRIBE metadata.

@@ -19,9 +19,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use dqlite_protocol::Role;
 use openraft::async_runtime::WatchReceiver;
 
-use super::Raft;
+use super::{Raft, role_in};
 
 /// When this node last went from voter to spare, and for how long that
 /// lets it answer LEADER as a voter.
@@ -56,43 +57,27 @@ impl Demotion {
     }
 }
 
-/// This node's role as the configuration `raft` works with records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seat {
-    Voter,
-    StandBy,
-    Spare,
-    Absent,
-}
-
-fn seat(raft: &Raft, id: u64) -> Seat {
+/// This node's role in the configuration `raft` works with.
+fn role(raft: &Raft, id: u64) -> Option<Role> {
     let metrics = raft.server_metrics();
     // Copy the field at once: holding the borrow can block Raft.
     let config = metrics.borrow_watched().membership_config.clone();
-    let membership = config.membership();
-    if membership.voter_ids().any(|v| v == id) {
-        return Seat::Voter;
-    }
-    match membership.get_node(&id) {
-        Some(node) if node.standby => Seat::StandBy,
-        Some(_) => Seat::Spare,
-        None => Seat::Absent,
-    }
+    role_in(config.membership(), id)
 }
 
-/// Watches this node's seat in the configuration and records its
+/// Watches this node's role in the configuration and records its
 /// demotions from voter to spare in `demotion`, until Raft stops.
 pub(crate) async fn watch(raft: Raft, id: u64, demotion: Arc<Demotion>) {
     let mut metrics = raft.server_metrics();
-    let mut previous = seat(&raft, id);
+    let mut previous = role(&raft, id);
     loop {
         if metrics.changed().await.is_err() {
             return;
         }
-        let now = seat(&raft, id);
+        let now = role(&raft, id);
         match (previous, now) {
-            (Seat::Voter, Seat::Spare) => demotion.set(Some(Instant::now())),
-            (_, Seat::Spare) => {}
+            (Some(Role::Voter), Some(Role::Spare)) => demotion.set(Some(Instant::now())),
+            (_, Some(Role::Spare)) => {}
             _ => demotion.set(None),
         }
         previous = now;

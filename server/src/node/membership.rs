@@ -80,7 +80,7 @@ impl Node {
         let info = NodeInfo {
             address: address.to_owned(),
             standby: false,
-            order: self.node_info(id).1,
+            order: self.next_order(),
         };
         self.inner
             .raft
@@ -115,7 +115,7 @@ impl Node {
                 let info = NodeInfo {
                     address: member.address.clone(),
                     standby: role == Role::StandBy,
-                    order: self.node_info(id).0.map_or(0, |n| n.order),
+                    order: self.node_info(id).map_or(0, |n| n.order),
                 };
                 self.change(ChangeMembers::SetNodes(BTreeMap::from([(id, info)])), true)
                     .await?;
@@ -222,7 +222,7 @@ impl Node {
         let Some((leader, address)) = self.leader().filter(|(id, _)| *id != me) else {
             return Err(refused("no other node leads the cluster"));
         };
-        if !self.member(me).is_some_and(|m| m.is_voter()) {
+        if self.role() != Some(Role::Voter) {
             return Ok(());
         }
         let mut client = Client::connect(self, &address).await?;
