@@ -8,12 +8,20 @@ use std::path::Path;
 /// old or the new content, never a mix: write a temporary file, fsync it,
 /// rename it over `path`, fsync the directory.
 pub(crate) fn replace_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_atomically_parts(path, &[bytes])
+}
+
+/// [`replace_atomically`] with the content given in parts, written one
+/// after the other.
+pub(crate) fn replace_atomically_parts(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
     let mut file = File::create(&tmp)?;
-    file.write_all(bytes)?;
+    for part in parts {
+        file.write_all(part)?;
+    }
     file.sync_all()?;
     fs::rename(&tmp, path)?;
     sync_dir(dir)

@@ -18,7 +18,8 @@ use tokio::task::JoinSet;
 
 use crate::gateway::{Gateway, Next};
 use crate::node::Node;
-use crate::raft::network::{PEER_MAGIC, serve_peer};
+use crate::raft::network::PEER_MAGIC;
+use crate::raft::rpc::serve_peer;
 
 /// Bytes of free buffer space a connection reads into.
 const READ_ROOM: usize = 64 * 1024;
@@ -87,11 +88,11 @@ pub(crate) async fn serve(
             continue;
         };
         next_id += 1;
-        let span = tracing::info_span!("conn", id = next_id, %peer);
+        let span = tracing::info_span!("conn", id = next_id, peer = %peer);
         let node = node.clone();
         connections.spawn_local(tracing::Instrument::instrument(
             async move {
-                if let Err(e) = connection(stream, node, limits).await {
+                if let Err(e) = connection(stream, node, limits, peer).await {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
                 drop(permit);
@@ -110,7 +111,12 @@ enum First {
 
 /// One connection: a client's (handshake, then request after request), or
 /// another node's (Raft calls).
-async fn connection(mut stream: Stream, node: Node, limits: Limits) -> std::io::Result<()> {
+async fn connection(
+    mut stream: Stream,
+    node: Node,
+    limits: Limits,
+    peer: String,
+) -> std::io::Result<()> {
     stream.set_nodelay()?;
     let mut buf = BytesMut::with_capacity(4096);
     let frames = FrameLimits {
@@ -143,7 +149,7 @@ async fn connection(mut stream: Stream, node: Node, limits: Limits) -> std::io::
         None => return Ok(()),
         Some(First::Peer) => {
             let _ = buf.split_to(8);
-            serve_peer(stream, buf, node.raft().clone()).await;
+            serve_peer(stream, buf, node.raft().clone(), node.gate().clone(), peer).await;
             return Ok(());
         }
         Some(First::Client(version)) => version,

@@ -39,6 +39,7 @@ use tokio::sync::{oneshot, watch};
 use crate::error::{Error, Result};
 use crate::net::{self, Limits};
 use crate::pipeline::{self, LeaderId, Proposer};
+use crate::raft::gate::Gate;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachine;
@@ -417,6 +418,12 @@ async fn start_raft(
     let vfs = Vfs::register(&unique_vfs_name(builder.id))?;
     let sql = SqlLock::default();
     let log = LogStore::open(builder.dir.join(LOG_DIR))?;
+    log.check_stored().map_err(|e| {
+        Error::Config(format!(
+            "cannot start from data directory {}: {e}",
+            builder.dir.display()
+        ))
+    })?;
     let sm = StateMachine::open(builder.id, vfs, sql.clone(), builder.dir.join(STATE_DIR))?;
     let gauge = sm.gauge();
     let config = openraft::Config {
@@ -429,22 +436,23 @@ async fn start_raft(
         // A snapshot travels whole (see `raft::network`): give it time.
         install_snapshot_timeout: 30_000,
         max_in_snapshot_log_to_keep: builder.snapshot_trailing,
+        // A node that cannot win (partitioned, restarted with a short
+        // log) asks first, so its term does not run ahead of the
+        // cluster's (`raft::admission` bounds how far a term may jump).
+        enable_pre_vote: Some(true),
         ..Default::default()
     }
     .validate()
     .map_err(|e| Error::Config(e.to_string()))?;
-    let raft = Raft::new(
-        builder.id,
-        Arc::new(config),
-        Network {
-            id: builder.id,
-            dialer: builder.dialer.clone(),
-        },
-        log,
-        sm,
-    )
-    .await
-    .map_err(|e| Error::Raft(e.to_string()))?;
+    let network = Network {
+        id: builder.id,
+        address: builder.address.clone(),
+        dialer: builder.dialer.clone(),
+    };
+    let gate = Gate::new(builder.id, network.clone());
+    let raft = Raft::new(builder.id, Arc::new(config), network, log, sm)
+        .await
+        .map_err(|e| Error::Raft(e.to_string()))?;
     // Fresh: Raft found neither log nor snapshot (the identity file says
     // nothing about that: dqlite's recovery copies directories).
     let fresh = {
@@ -521,6 +529,7 @@ async fn start_raft(
         }),
         targets: builder.targets,
         dialer: builder.dialer,
+        gate,
         confirmed: Arc::default(),
         demotion,
         proposer,
@@ -574,6 +583,8 @@ struct Inner {
     targets: RoleTargets,
     /// How connections to other nodes are opened.
     dialer: Arc<dyn Dialer>,
+    /// Admits other nodes' Raft traffic.
+    gate: Gate,
     /// The leadership a barrier last confirmed.
     confirmed: Arc<Mutex<Option<LeaderId>>>,
     /// When this node last went from voter to spare.
@@ -665,6 +676,11 @@ impl Node {
     /// The voters and stand-bys this node fills the cluster up to.
     pub(crate) fn targets(&self) -> RoleTargets {
         self.inner.targets
+    }
+
+    /// What other nodes' Raft traffic passes through.
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.inner.gate
     }
 
     /// The node's Raft instance.

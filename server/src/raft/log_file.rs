@@ -294,8 +294,10 @@ impl LogFile {
         };
         let mut expected = self.last_index().map_or(start, |i| i + 1);
         // After a purge past the last record (a snapshot installed ahead of
-        // the log), the log goes on right after the purge point.
-        let restart = self.purged().map(|p| p + 1);
+        // the log), the log went on right after that purge point. Later
+        // purges move the point on while the segment still holds the jump,
+        // so any jump is accepted whose skipped indexes are all purged.
+        let purged = self.purged();
         let mut found = Vec::new();
         let mut offset = 0usize;
         let mut cut = None;
@@ -333,10 +335,7 @@ impl LogFile {
             let mut bad = None;
             while record_at < end.min(bytes.len()) {
                 match parse_record(&bytes[record_at..end.min(bytes.len())]) {
-                    Ok((index, _, _))
-                        if index != expected
-                            && !(Some(index) == restart && restart >= Some(expected)) =>
-                    {
+                    Ok((index, _, _)) if !follows(expected, index, purged) => {
                         bad = Some("index out of sequence");
                         break;
                     }
@@ -703,6 +702,13 @@ fn batch_start(offset: u64, end: u64) -> Option<u64> {
         at = at.next_multiple_of(SECTOR);
     }
     (at.checked_add(BATCH_HEADER as u64)? <= end).then_some(at)
+}
+
+/// Whether a record with index `index` may come where `expected` is due:
+/// the next index, or a later one when every index skipped is purged (a
+/// follower that installed a snapshot ahead of its log goes on after it).
+fn follows(expected: u64, index: u64, purged: Option<u64>) -> bool {
+    index == expected || (index > expected && purged.is_some_and(|p| index - 1 <= p))
 }
 
 fn is_zero(bytes: &[u8]) -> bool {

@@ -172,6 +172,10 @@ fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
+fn invalid_data(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
 fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
     postcard::to_allocvec(value).map_err(invalid)
 }
@@ -212,6 +216,16 @@ impl LogStore {
                 thread: Some(thread),
             }),
         })
+    }
+
+    /// Refuses a stored vote or log that openraft could not start from
+    /// without overflowing a term or an index (see `raft::admission`):
+    /// such state cannot come from the network any more, and a directory
+    /// holding it is named instead of making openraft panic.
+    pub(crate) fn check_stored(&self) -> io::Result<()> {
+        let vote: Option<Vote> = self.meta(VOTE)?;
+        let last = last_in_file(&*self.shared.log()?)?.map(|id| id.index);
+        super::admission::check_stored(vote.as_ref(), last).map_err(invalid_data)
     }
 
     /// Runs `job` on the writer thread, after everything queued before it.

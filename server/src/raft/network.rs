@@ -1,30 +1,34 @@
-//! The node-to-node transport: openraft's RPCs over the node's one
-//! address, next to client traffic.
+//! The node-to-node transport, calling side: openraft's RPCs over the
+//! node's one address, next to client traffic.
 //!
 //! # On the wire
 //!
-//! A node dials a peer's address and sends [`PEER_MAGIC`] where a client
-//! would send its protocol version word (1, or the legacy word), so the
-//! listener tells the two apart by the first 8 bytes; its own node id
-//! follows (u64 LE), for logs and for tests that cut links between
-//! nodes. Then each side sends
-//! frames of a 4-byte big-endian length and a postcard-encoded
-//! `PeerRequest` or `PeerResponse`; requests and responses alternate.
-//! A frame longer than [`MAX_PEER_FRAME`] closes the connection.
+//! A node dials a peer's address and sends a hello (`raft::peer_wire`):
+//! [`PEER_MAGIC`] where a client would send its protocol version word (1,
+//! or the legacy word), so the listener tells the two apart by the first
+//! 8 bytes, then its own id and the address it is a member with, which
+//! the callee checks against its configuration (`raft::gate`). Then each
+//! side sends postcard-encoded `PeerRequest`s and `PeerResponse`s in
+//! bounded frames; requests and responses alternate. Append batches whose
+//! entries add up to more than [`APPEND_BATCH_BYTES`] are sent a part at a
+//! time (openraft's partial success), and snapshots in
+//! [`SNAPSHOT_CHUNK`]s, so that no call holds much more than one entry.
 //!
 //! # Failures
 //!
 //! A peer that cannot be dialed is *unreachable* (openraft backs off); a
 //! connection that breaks mid-call is a *network* error (retried at once);
-//! a call past openraft's deadline is a *timeout*. Every failure drops the
-//! connection, and the next call dials again.
+//! a call past openraft's deadline (stretched for large appends) is a
+//! *timeout*. Every failure drops the connection, and the next call dials
+//! again, but not before a short backoff after a failed dial
+//! ([`MAX_DIAL_BACKOFF`]). Failed dials are logged with backoff too: the
+//! first, then one line per doubling interval with the count since.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::transport::{Dialer, Stream};
-use futures_util::{SinkExt, StreamExt};
 use openraft::error::{
     NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
 };
@@ -34,71 +38,32 @@ use openraft::raft::{
     TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::{OptionalSend, RPCTypes};
-use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
-use super::state_machine::{Snapshot, SnapshotData, StateMachine};
-use super::typ::{NodeInfo, SnapshotMeta, TypeConfig, Vote};
-
-/// The first word of a node-to-node connection (`"dqlrsrft"`), which no
-/// dqlite client sends.
-pub const PEER_MAGIC: u64 = u64::from_le_bytes(*b"dqlrsrft");
-
-/// Largest frame between nodes (a batch of entries; snapshots travel in
-/// chunks of [`SNAPSHOT_CHUNK`]).
-pub const MAX_PEER_FRAME: usize = 256 * 1024 * 1024;
-
-/// Bytes of snapshot per call: a snapshot streams in chunks, each
-/// acknowledged, so neither side needs a frame as large as the databases.
-pub const SNAPSHOT_CHUNK: usize = 1024 * 1024;
+pub use super::peer_wire::{APPEND_BATCH_BYTES, PEER_MAGIC, SNAPSHOT_CHUNK};
+use super::peer_wire::{Hello, PeerConn, PeerRequest, PeerResponse};
+use super::state_machine::{Snapshot, SnapshotData};
+use super::typ::{Entry, NodeInfo, TypeConfig, Vote};
 
 /// How long dialing a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-type Raft = openraft::Raft<TypeConfig, StateMachine>;
+/// Longest wait before dialing a peer again after a failed dial.
+pub const MAX_DIAL_BACKOFF: Duration = Duration::from_millis(500);
 
-/// A call from one node to another.
-#[derive(Debug, Serialize, Deserialize)]
-enum PeerRequest {
-    Append(AppendEntriesRequest<TypeConfig>),
-    Vote(VoteRequest<TypeConfig>),
-    PreVote(VoteRequest<TypeConfig>),
-    /// Bytes `[offset, offset + data.len())` of a snapshot of `total`
-    /// bytes; the last one installs it.
-    SnapshotChunk {
-        vote: Vote,
-        meta: SnapshotMeta,
-        offset: u64,
-        total: u64,
-        #[serde(with = "serde_bytes")]
-        data: Vec<u8>,
-    },
-    TransferLeader(TransferLeaderRequest<TypeConfig>),
-}
+/// Longest interval between two log lines about one unreachable peer.
+const MAX_LOG_INTERVAL: Duration = Duration::from_secs(300);
 
-/// The answer; `Err` carries the callee's Raft failure (it is stopping).
-#[derive(Debug, Serialize, Deserialize)]
-enum PeerResponse {
-    Append(Result<AppendEntriesResponse<TypeConfig>, String>),
-    Vote(Result<VoteResponse<TypeConfig>, String>),
-    Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
-    /// A chunk before the last was taken.
-    SnapshotChunk(Result<(), String>),
-    TransferLeader(Result<TransferLeaderResponse<TypeConfig>, String>),
-}
-
-fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_PEER_FRAME)
-        .new_codec()
-}
+/// Transfer rate assumed when stretching a large append's deadline.
+const SLOWEST_BYTES_PER_SEC: u64 = 8 * 1024 * 1024;
 
 /// Creates [`Peer`] clients for one node, dialing through its dialer.
 #[derive(Debug, Clone)]
 pub struct Network {
-    /// The node's id, sent first on each connection.
+    /// The node's id, sent in each hello.
     pub id: u64,
+    /// The node's address as members know it, sent in each hello.
+    pub address: String,
     /// How connections to peers are opened.
     pub dialer: Arc<dyn Dialer>,
 }
@@ -107,24 +72,108 @@ pub struct Network {
 /// after any failure.
 #[derive(Debug)]
 pub struct Peer {
-    me: u64,
+    hello: Hello,
     target: u64,
     address: String,
     dialer: Arc<dyn Dialer>,
-    conn: Option<Framed<Stream, LengthDelimitedCodec>>,
+    conn: Option<PeerConn<Stream>>,
+    dials: DialHistory,
+}
+
+/// Failed dials of one peer: when to dial again, and when to say so.
+#[derive(Debug, Default)]
+struct DialHistory {
+    /// Failed dials in a row.
+    failed: u32,
+    /// Failed dials not logged yet.
+    unlogged: u32,
+    retry_at: Option<Instant>,
+    log_at: Option<Instant>,
+    log_interval: Duration,
+}
+
+impl DialHistory {
+    /// Whether a dial may be tried now.
+    fn may_dial(&self) -> bool {
+        self.retry_at.is_none_or(|at| Instant::now() >= at)
+    }
+
+    fn failed(&mut self, target: u64, address: &str, error: &std::io::Error) {
+        let now = Instant::now();
+        self.failed = self.failed.saturating_add(1);
+        self.unlogged = self.unlogged.saturating_add(1);
+        let backoff = Duration::from_millis(10)
+            .saturating_mul(1 << self.failed.min(10))
+            .min(MAX_DIAL_BACKOFF);
+        self.retry_at = Some(now + backoff);
+        if self.log_at.is_none_or(|at| now >= at) {
+            tracing::warn!(
+                peer = target,
+                %address,
+                error = %error,
+                failed_dials = self.unlogged,
+                "cannot reach a member"
+            );
+            self.unlogged = 0;
+            self.log_interval = (self.log_interval * 2)
+                .max(Duration::from_secs(1))
+                .min(MAX_LOG_INTERVAL);
+            self.log_at = Some(now + self.log_interval);
+        }
+    }
+
+    fn succeeded(&mut self, target: u64, address: &str) {
+        if self.failed > 0 && self.log_at.is_some() {
+            tracing::info!(peer = target, %address, "reached a member again");
+        }
+        *self = DialHistory::default();
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Self::Network {
+        self.peer(target, &node.address)
+    }
+}
+
+impl Network {
+    fn peer(&self, target: u64, address: &str) -> Peer {
         Peer {
-            me: self.id,
+            hello: Hello {
+                id: self.id,
+                address: self.address.clone(),
+            },
             target,
-            address: node.address.clone(),
+            address: address.to_owned(),
             dialer: self.dialer.clone(),
             conn: None,
+            dials: DialHistory::default(),
         }
+    }
+
+    /// Asks each of `members` (id, address) in turn for its configuration
+    /// and returns the first that lists node `id` at `address`.
+    pub(crate) async fn listed_by_any(
+        &self,
+        members: &[(u64, String)],
+        id: u64,
+        address: &str,
+    ) -> Option<u64> {
+        for (member, member_address) in members {
+            let mut peer = self.peer(*member, member_address);
+            match peer.call(&PeerRequest::Members, CONNECT_TIMEOUT).await {
+                Ok(PeerResponse::Members(Ok(listed)))
+                    if listed.iter().any(|(i, a)| *i == id && a == address) =>
+                {
+                    return Some(*member);
+                }
+                Ok(other) => tracing::debug!(member, ?other, "a member does not list the caller"),
+                Err(_) => tracing::debug!(member, "cannot ask a member about a caller"),
+            }
+        }
+        None
     }
 }
 
@@ -136,16 +185,28 @@ enum CallError {
 }
 
 impl Peer {
-    async fn dial(&self) -> std::io::Result<Framed<Stream, LengthDelimitedCodec>> {
-        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, self.dialer.dial(&self.address))
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-            })??;
-        let mut hello = PEER_MAGIC.to_le_bytes().to_vec();
-        hello.extend_from_slice(&self.me.to_le_bytes());
-        stream.write_all(&hello).await?;
-        Ok(Framed::new(stream, codec()))
+    async fn dial(&mut self) -> std::io::Result<PeerConn<Stream>> {
+        if !self.dials.may_dial() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "backing off after a failed dial",
+            ));
+        }
+        let dialed = async {
+            let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, self.dialer.dial(&self.address))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+                })??;
+            stream.write_all(&self.hello.encode()?).await?;
+            Ok(PeerConn::new(stream, bytes::BytesMut::new()))
+        }
+        .await;
+        match &dialed {
+            Ok(_) => self.dials.succeeded(self.target, &self.address),
+            Err(e) => self.dials.failed(self.target, &self.address, e),
+        }
+        dialed
     }
 
     /// Sends `request` and reads the answer, within `ttl`.
@@ -154,29 +215,21 @@ impl Peer {
         request: &PeerRequest,
         ttl: Duration,
     ) -> Result<PeerResponse, CallError> {
-        let body = postcard::to_allocvec(request)
-            .map_err(|e| CallError::Broken(std::io::Error::other(e)))?;
         let exchange = async {
             if self.conn.is_none() {
                 self.conn = Some(self.dial().await.map_err(CallError::Dial)?);
             }
             let conn = self.conn.as_mut().ok_or(CallError::Timeout)?;
-            conn.send(bytes::Bytes::from(body))
+            conn.send(request).await.map_err(CallError::Broken)?;
+            conn.recv()
                 .await
-                .map_err(CallError::Broken)?;
-            let frame = conn
-                .next()
-                .await
+                .map_err(CallError::Broken)?
                 .ok_or_else(|| {
                     CallError::Broken(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
                         "the peer closed the connection",
                     ))
-                })?
-                .map_err(CallError::Broken)?;
-            postcard::from_bytes(&frame).map_err(|e| {
-                CallError::Broken(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-            })
+                })
         };
         let result = match tokio::time::timeout(ttl, exchange).await {
             Ok(result) => result,
@@ -221,10 +274,9 @@ impl Peer {
         &mut self,
         request: &PeerRequest,
         action: RPCTypes,
-        option: &RPCOption,
+        ttl: Duration,
         answer: fn(PeerResponse) -> Result<Result<T, String>, PeerResponse>,
     ) -> Result<T, RPCError<TypeConfig>> {
-        let ttl = option.hard_ttl();
         match self.call(request, ttl).await.map(answer) {
             Ok(Ok(Ok(response))) => Ok(response),
             Ok(Ok(Err(message))) => Err(self.remote(message)),
@@ -232,6 +284,29 @@ impl Peer {
             Err(e) => Err(self.rpc_error(e, action, ttl)),
         }
     }
+}
+
+/// Roughly the bytes an entry takes in a call.
+fn entry_bytes(entry: &Entry) -> usize {
+    match &entry.payload {
+        openraft::EntryPayload::Normal(super::typ::Command::Frames { frames, .. }) => frames.size(),
+        _ => 0,
+    }
+    .saturating_add(64)
+}
+
+/// How many of `entries` (at least one) to send in one call: as many as
+/// fit in [`APPEND_BATCH_BYTES`], and their bytes.
+fn batch_len(entries: &[Entry]) -> (usize, usize) {
+    let mut bytes = 0usize;
+    for (i, entry) in entries.iter().enumerate() {
+        let size = entry_bytes(entry);
+        if i > 0 && bytes.saturating_add(size) > APPEND_BATCH_BYTES {
+            return (i, bytes);
+        }
+        bytes = bytes.saturating_add(size);
+    }
+    (entries.len(), bytes)
 }
 
 fn vote_answer(
@@ -251,12 +326,29 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let mut rpc = rpc;
+        let (count, bytes) = batch_len(&rpc.entries);
+        // More than one call's worth: send the first part, and tell
+        // openraft how far it got (it sends the rest next).
+        let partial = (count < rpc.entries.len()).then(|| {
+            rpc.entries.truncate(count);
+            rpc.entries.last().map(|e| e.log_id)
+        });
+        let stretch = u64::try_from(bytes).unwrap_or(u64::MAX) / SLOWEST_BYTES_PER_SEC;
+        let ttl = option.hard_ttl() + Duration::from_secs(stretch);
         let request = PeerRequest::Append(rpc);
-        self.rpc(&request, RPCTypes::AppendEntries, &option, |r| match r {
-            PeerResponse::Append(answer) => Ok(answer),
-            other => Err(other),
+        let response = self
+            .rpc(&request, RPCTypes::AppendEntries, ttl, |r| match r {
+                PeerResponse::Append(answer) => Ok(answer),
+                other => Err(other),
+            })
+            .await?;
+        Ok(match (response, partial) {
+            (AppendEntriesResponse::Success, Some(last)) => {
+                AppendEntriesResponse::PartialSuccess(last)
+            }
+            (response, _) => response,
         })
-        .await
     }
 
     async fn vote(
@@ -265,7 +357,7 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         let request = PeerRequest::Vote(rpc);
-        self.rpc(&request, RPCTypes::Vote, &option, vote_answer)
+        self.rpc(&request, RPCTypes::Vote, option.hard_ttl(), vote_answer)
             .await
     }
 
@@ -275,7 +367,7 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         let request = PeerRequest::PreVote(rpc);
-        self.rpc(&request, RPCTypes::Vote, &option, vote_answer)
+        self.rpc(&request, RPCTypes::Vote, option.hard_ttl(), vote_answer)
             .await
     }
 
@@ -330,155 +422,15 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
         let request = PeerRequest::TransferLeader(req);
-        self.rpc(&request, RPCTypes::TransferLeader, &option, |r| match r {
-            PeerResponse::TransferLeader(answer) => Ok(answer),
-            other => Err(other),
-        })
+        self.rpc(
+            &request,
+            RPCTypes::TransferLeader,
+            option.hard_ttl(),
+            |r| match r {
+                PeerResponse::TransferLeader(answer) => Ok(answer),
+                other => Err(other),
+            },
+        )
         .await
-    }
-}
-
-/// Answers a peer's calls on a connection whose magic word was read.
-/// Returns when the peer hangs up or sends something unreadable.
-pub(crate) async fn serve_peer(mut stream: Stream, mut buffered: bytes::BytesMut, raft: Raft) {
-    use tokio::io::AsyncReadExt;
-    // The caller's node id follows the magic word.
-    while buffered.len() < 8 {
-        match tokio::time::timeout(CONNECT_TIMEOUT, stream.read_buf(&mut buffered)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            _ => return,
-        }
-    }
-    let id = buffered.split_to(8);
-    let from = u64::from_le_bytes(id[..].try_into().unwrap_or_default());
-    tracing::debug!(from, "node-to-node connection");
-    let mut parts = tokio_util::codec::FramedParts::new::<bytes::Bytes>(stream, codec());
-    parts.read_buf = buffered;
-    let mut conn = Framed::from_parts(parts);
-    let mut incoming = None;
-    while let Some(frame) = conn.next().await {
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(e) => {
-                tracing::debug!(error = %e, "closing a peer connection on a bad frame");
-                return;
-            }
-        };
-        let request: PeerRequest = match postcard::from_bytes(&frame) {
-            Ok(request) => request,
-            Err(e) => {
-                tracing::debug!(error = %e, "closing a peer connection on an unreadable call");
-                return;
-            }
-        };
-        let response = answer(&raft, request, &mut incoming).await;
-        let body = match postcard::to_allocvec(&response) {
-            Ok(body) => body,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot encode an answer to a peer");
-                return;
-            }
-        };
-        if conn.send(bytes::Bytes::from(body)).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// A snapshot arriving in chunks on one connection.
-struct Incoming {
-    vote: Vote,
-    meta: SnapshotMeta,
-    total: u64,
-    data: Vec<u8>,
-}
-
-/// Takes one chunk of a snapshot; with the last one, installs it.
-async fn snapshot_chunk(
-    raft: &Raft,
-    incoming: &mut Option<Incoming>,
-    chunk: Incoming,
-    offset: u64,
-) -> PeerResponse {
-    let refuse = |message: String| PeerResponse::SnapshotChunk(Err(message));
-    if offset == 0 {
-        *incoming = None;
-    }
-    let current = match incoming.take() {
-        None if offset == 0 => Incoming {
-            data: Vec::with_capacity(
-                usize::try_from(chunk.total.min(64 << 20)).unwrap_or(SNAPSHOT_CHUNK),
-            ),
-            ..chunk
-        },
-        Some(mut current)
-            if current.meta == chunk.meta
-                && current.vote == chunk.vote
-                && current.total == chunk.total
-                && current.data.len() as u64 == offset =>
-        {
-            current.data.extend_from_slice(&chunk.data);
-            current
-        }
-        _ => return refuse(format!("snapshot chunk at {offset} out of order")),
-    };
-    let mut current = current;
-    if offset == 0 {
-        current.data.extend_from_slice(&chunk.data);
-    }
-    let received = current.data.len() as u64;
-    if received > current.total {
-        return refuse("snapshot longer than announced".into());
-    }
-    if received < current.total {
-        *incoming = Some(current);
-        return PeerResponse::SnapshotChunk(Ok(()));
-    }
-    let snapshot = Snapshot {
-        meta: current.meta,
-        snapshot: std::io::Cursor::new(current.data),
-    };
-    PeerResponse::Snapshot(
-        raft.install_full_snapshot(current.vote, snapshot)
-            .await
-            .map_err(|e| e.to_string()),
-    )
-}
-
-async fn answer(
-    raft: &Raft,
-    request: PeerRequest,
-    incoming: &mut Option<Incoming>,
-) -> PeerResponse {
-    match request {
-        PeerRequest::Append(rpc) => {
-            PeerResponse::Append(raft.append_entries(rpc).await.map_err(|e| e.to_string()))
-        }
-        PeerRequest::Vote(rpc) => {
-            PeerResponse::Vote(raft.vote(rpc).await.map_err(|e| e.to_string()))
-        }
-        PeerRequest::PreVote(rpc) => {
-            PeerResponse::Vote(raft.pre_vote(rpc).await.map_err(|e| e.to_string()))
-        }
-        PeerRequest::SnapshotChunk {
-            vote,
-            meta,
-            offset,
-            total,
-            data,
-        } => {
-            let chunk = Incoming {
-                vote,
-                meta,
-                total,
-                data,
-            };
-            snapshot_chunk(raft, incoming, chunk, offset).await
-        }
-        PeerRequest::TransferLeader(req) => PeerResponse::TransferLeader(
-            raft.handle_transfer_leader(req)
-                .await
-                .map_err(|e| e.to_string()),
-        ),
     }
 }

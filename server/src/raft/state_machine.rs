@@ -3,9 +3,24 @@
 //! Applying a [`Command::Frames`] entry publishes the matching pending
 //! transaction on the node that ran it, and appends the frames everywhere
 //! else. The databases live in memory; durability comes from the Raft log
-//! plus the last snapshot, which is kept in `DIR/snapshot` (replaced
+//! plus the last snapshot, which is kept in `DIR/state/snapshot` (replaced
 //! atomically). On start the snapshot is restored and openraft re-applies
 //! the committed log after it (the log store implements `save_committed`).
+//!
+//! # The snapshot file
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 8 | magic `DQLSNAPF` |
+//! | 4 | length of the metadata, u32 LE |
+//! | 4 | CRC-32 of the metadata, u32 LE |
+//! | n | metadata (postcard: last log id, membership) |
+//! | rest | the snapshot data, [sealed](super::sealed) (checksummed in 64 KiB blocks) |
+//!
+//! The data is what travels to other nodes, seal included, so a snapshot
+//! is checked both when a node loads it from its disk and when it arrives
+//! from the leader. A damaged file is refused with its name and the byte
+//! range that does not read back, and the node does not start.
 
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
@@ -40,13 +55,17 @@ struct Image {
     databases: Vec<DatabaseImage>,
 }
 
-/// The snapshot file: metadata and content.
-#[derive(Debug, Serialize, Deserialize)]
+/// A snapshot as kept: metadata, and the data (a sealed [`Image`]).
+#[derive(Debug)]
 struct StoredSnapshot {
     meta: SnapshotMeta,
-    #[serde(with = "serde_bytes")]
     data: Vec<u8>,
 }
+
+/// First bytes of a snapshot file.
+const FILE_MAGIC: &[u8; 8] = b"DQLSNAPF";
+/// Magic, metadata length and metadata CRC.
+const FILE_HEADER: usize = 16;
 
 /// What the snapshot policy (`node::snapshots`) weighs: how much the
 /// databases changed since the last snapshot, and how big it was.
@@ -126,11 +145,19 @@ impl SnapshotFile {
         if *written >= stored.meta.last_log_id && written.is_some() {
             return Ok(());
         }
-        let bytes = postcard::to_allocvec(stored).map_err(invalid)?;
-        crate::fs_util::replace_atomically(&self.path, &bytes).map_err(|e| {
-            // Name the file: a full disk is otherwise hard to place.
-            io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
-        })?;
+        let meta = postcard::to_allocvec(&stored.meta).map_err(invalid)?;
+        let mut header = Vec::with_capacity(FILE_HEADER + meta.len());
+        header.extend_from_slice(FILE_MAGIC);
+        let len = u32::try_from(meta.len()).map_err(invalid)?;
+        header.extend_from_slice(&len.to_le_bytes());
+        header.extend_from_slice(&crc32fast::hash(&meta).to_le_bytes());
+        header.extend_from_slice(&meta);
+        crate::fs_util::replace_atomically_parts(&self.path, &[&header, &stored.data]).map_err(
+            |e| {
+                // Name the file: a full disk is otherwise hard to place.
+                io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+            },
+        )?;
         *written = stored.meta.last_log_id;
         Ok(())
     }
@@ -146,10 +173,53 @@ impl SnapshotFile {
 /// File of the snapshot in the state machine's directory.
 pub(crate) const SNAPSHOT_FILE: &str = "snapshot";
 
+/// A snapshot file that does not read back as written.
+fn damaged(path: &Path, offset: u64, what: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "snapshot file {} is damaged at byte {offset}: {what}",
+            path.display()
+        ),
+    )
+}
+
+/// Checks the header of a snapshot file and returns its metadata and the
+/// length of everything before the data. `header` holds at least the
+/// file's first [`FILE_HEADER`] bytes, and all of the metadata if
+/// `Ok(Err(needed))` did not ask for more (`needed` bytes in all).
+fn parse_header(path: &Path, header: &[u8]) -> io::Result<Result<(SnapshotMeta, usize), usize>> {
+    if header.len() < FILE_HEADER || &header[..8] != FILE_MAGIC {
+        return Err(damaged(path, 0, "not a snapshot file (bad magic)"));
+    }
+    let word = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap_or([0; 4]));
+    let len = usize::try_from(word(8)).map_err(invalid)?;
+    let end = FILE_HEADER + len;
+    if header.len() < end {
+        return Ok(Err(end));
+    }
+    let meta = &header[FILE_HEADER..end];
+    if crc32fast::hash(meta) != word(12) {
+        return Err(damaged(
+            path,
+            FILE_HEADER as u64,
+            "metadata checksum mismatch",
+        ));
+    }
+    let meta = postcard::from_bytes(meta).map_err(|e| {
+        damaged(
+            path,
+            FILE_HEADER as u64,
+            format!("unreadable metadata: {e}"),
+        )
+    })?;
+    Ok(Ok((meta, end)))
+}
+
 /// The metadata of the snapshot kept in `dir` (the state machine's
 /// directory), if there is one, read without loading the databases: the
 /// file starts with the metadata, so only as much of it is read as that
-/// takes.
+/// takes. The metadata's checksum is verified.
 pub(crate) fn read_snapshot_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>> {
     use std::io::Read;
     let path = dir.join(SNAPSHOT_FILE);
@@ -160,23 +230,101 @@ pub(crate) fn read_snapshot_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>>
     };
     let mut reader = io::BufReader::new(file);
     let mut bytes = Vec::new();
-    let mut want = 4096u64;
+    (&mut reader)
+        .take(FILE_HEADER as u64)
+        .read_to_end(&mut bytes)?;
     loop {
-        let before = bytes.len();
-        (&mut reader).take(want).read_to_end(&mut bytes)?;
-        match postcard::take_from_bytes::<SnapshotMeta>(&bytes) {
+        match parse_header(&path, &bytes)? {
             Ok((meta, _)) => return Ok(Some(meta)),
-            Err(postcard::Error::DeserializeUnexpectedEnd) if bytes.len() > before => {
-                want = want.saturating_mul(2);
-            }
-            Err(e) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                ));
+            Err(needed) => {
+                let before = bytes.len();
+                (&mut reader)
+                    .take((needed - before) as u64)
+                    .read_to_end(&mut bytes)?;
+                if bytes.len() < needed {
+                    return Err(damaged(
+                        &path,
+                        before as u64,
+                        "the file ends in its metadata",
+                    ));
+                }
             }
         }
     }
+}
+
+/// Reads and checks the snapshot file at `path`: its metadata and its
+/// (still sealed) data.
+fn read_snapshot(path: &Path) -> io::Result<Option<StoredSnapshot>> {
+    let mut bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (meta, start) = match parse_header(path, &bytes)? {
+        Ok(parsed) => parsed,
+        Err(_) => {
+            return Err(damaged(
+                path,
+                FILE_HEADER as u64,
+                "the file ends in its metadata",
+            ));
+        }
+    };
+    if let Err(damage) = check_snapshot_data(&bytes[start..]) {
+        let at = damage.offset.saturating_add(start as u64);
+        return Err(damaged(path, at, damage));
+    }
+    let data = bytes.split_off(start);
+    Ok(Some(StoredSnapshot { meta, data }))
+}
+
+/// Why snapshot data cannot be used.
+#[derive(Debug)]
+pub(crate) struct BadSnapshot {
+    /// First byte concerned, from the start of the data.
+    offset: u64,
+    what: String,
+}
+
+impl std::fmt::Display for BadSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (at byte {} of the data)", self.what, self.offset)
+    }
+}
+
+impl std::error::Error for BadSnapshot {}
+
+/// Decodes snapshot data (sealed content) into its image, checking every
+/// checksum and every database in it.
+fn open_image(data: &[u8]) -> Result<Image, BadSnapshot> {
+    let content = super::sealed::unseal(data).map_err(|d| BadSnapshot {
+        offset: d.offset,
+        what: d.to_string(),
+    })?;
+    let unreadable = |what: String| BadSnapshot { offset: 0, what };
+    let image: Image = postcard::from_bytes(content)
+        .map_err(|e| unreadable(format!("unreadable content: {e}")))?;
+    if image.format != SNAPSHOT_FORMAT {
+        return Err(unreadable(format!(
+            "unknown snapshot format {}",
+            image.format
+        )));
+    }
+    for db in &image.databases {
+        db.check()
+            .map_err(|e| unreadable(format!("database {:?}: {e}", db.name)))?;
+    }
+    Ok(image)
+}
+
+/// Whether `data` (a snapshot as it travels and is stored) is intact and
+/// can be installed: every checksum matches and every database image is
+/// well formed. Installing a snapshot that fails in the state machine
+/// would stop the node (openraft makes storage errors fatal), so a
+/// snapshot from the leader is checked with this first.
+pub(crate) fn check_snapshot_data(data: &[u8]) -> Result<(), BadSnapshot> {
+    open_image(data).map(drop)
 }
 
 fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
@@ -214,16 +362,11 @@ impl StateMachine {
         };
         let path = dir.join(SNAPSHOT_FILE);
         let mut written = None;
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let stored: StoredSnapshot = postcard::from_bytes(&bytes).map_err(invalid)?;
-                let _sql = sql.hold();
-                inner.restore(&stored)?;
-                written = stored.meta.last_log_id;
-                inner.snapshot = Some(Arc::new(stored));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+        if let Some(stored) = read_snapshot(&path)? {
+            let _sql = sql.hold();
+            inner.restore(&stored)?;
+            written = stored.meta.last_log_id;
+            inner.snapshot = Some(Arc::new(stored));
         }
         Ok(Self {
             gauge: inner.gauge.clone(),
@@ -268,13 +411,7 @@ impl Inner {
     }
 
     fn restore(&mut self, stored: &StoredSnapshot) -> io::Result<()> {
-        let image: Image = postcard::from_bytes(&stored.data).map_err(invalid)?;
-        if image.format != SNAPSHOT_FORMAT {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("unknown snapshot format {}", image.format),
-            ));
-        }
+        let image = open_image(&stored.data).map_err(invalid)?;
         for db in &image.databases {
             if self.vfs.database_exists(&db.name) {
                 self.vfs.abort(&db.name).map_err(vfs_error)?;
@@ -347,7 +484,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let stored = tokio::task::spawn_blocking(move || {
             let stored = Arc::new(StoredSnapshot {
                 meta,
-                data: postcard::to_allocvec(&image).map_err(invalid)?,
+                data: super::sealed::seal(postcard::to_allocvec(&image).map_err(invalid)?),
             });
             gauge.stored(stored.data.len());
             file.store(&stored)?;

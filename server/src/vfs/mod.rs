@@ -132,6 +132,17 @@ pub struct DatabaseImage {
     pub wal: Vec<u8>,
 }
 
+impl DatabaseImage {
+    /// Whether [`Vfs::restore`] can take this image: a usable name and a
+    /// WAL of whole frames (the restore itself does not fail half way).
+    pub fn check(&self) -> Result<(), VfsError> {
+        if self.name.is_empty() || self.name.contains('\0') {
+            return Err(VfsError::BadImage(self.name.len()));
+        }
+        state::image_frames(&self.wal).map(drop)
+    }
+}
+
 /// Errors of the VFS.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -806,18 +806,12 @@ impl Database {
         if !self.pending.is_empty() || self.shm_locks[WRITE_LOCK].exclusive.is_some() {
             return Err(VfsError::Busy);
         }
-        let frames = match wal::header_page_size(wal_bytes) {
-            None if wal_bytes.is_empty() => 0,
-            Some(page_size)
-                if page_size > 0
-                    && (wal_bytes.len() - WAL_HEADER)
-                        .is_multiple_of(wal::frame_size(page_size)) =>
-            {
+        let frames = match image_frames(wal_bytes)? {
+            Some((page_size, frames)) => {
                 self.page_size = page_size;
-                u32::try_from((wal_bytes.len() - WAL_HEADER) / wal::frame_size(page_size))
-                    .map_err(|_| VfsError::BadImage(wal_bytes.len()))?
+                frames
             }
-            _ => return Err(VfsError::BadImage(wal_bytes.len())),
+            None => 0,
         };
         self.main = main.to_vec();
         let page_size = if self.page_size == 0 {
@@ -837,6 +831,24 @@ impl Database {
     /// Number of applied WAL frames.
     pub(crate) fn committed_frames(&self) -> u32 {
         self.committed_frames
+    }
+}
+
+/// The page size and frame count of a snapshot's WAL image (`None` for
+/// an empty one); an error if it is not a whole number of frames after a
+/// valid header.
+pub(crate) fn image_frames(wal_bytes: &[u8]) -> Result<Option<(u32, u32)>, VfsError> {
+    match wal::header_page_size(wal_bytes) {
+        None if wal_bytes.is_empty() => Ok(None),
+        Some(page_size)
+            if page_size > 0
+                && (wal_bytes.len() - WAL_HEADER).is_multiple_of(wal::frame_size(page_size)) =>
+        {
+            let frames = u32::try_from((wal_bytes.len() - WAL_HEADER) / wal::frame_size(page_size))
+                .map_err(|_| VfsError::BadImage(wal_bytes.len()))?;
+            Ok(Some((page_size, frames)))
+        }
+        _ => Err(VfsError::BadImage(wal_bytes.len())),
     }
 }
 

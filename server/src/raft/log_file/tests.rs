@@ -424,6 +424,27 @@ fn the_log_goes_on_after_a_purge_past_its_end() {
 }
 
 #[test]
+fn a_jump_stays_readable_after_later_purges() {
+    // The fixture of issue 14: a follower's segment jumps past a snapshot
+    // it installed (20 -> 24); a later snapshot moves the purge point to
+    // 27, inside the records after the jump, while the segment (the
+    // newest, so kept) still holds the jump. Reopening must accept it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = LogFile::open(dir.path()).unwrap();
+    fill(&mut log, 1..=20, 1);
+    log.purge_through(23).unwrap();
+    fill(&mut log, 24..=30, 2);
+    log.purge_through(27).unwrap();
+    drop(log);
+    let mut log = LogFile::open(dir.path()).unwrap();
+    assert_eq!(indexes(&log), [28, 29, 30]);
+    fill(&mut log, 31..=31, 2);
+    drop(log);
+    let log = LogFile::open_read_only(dir.path()).unwrap();
+    assert_eq!(indexes(&log), [28, 29, 30, 31]);
+}
+
+#[test]
 fn a_gap_not_explained_by_a_purge_is_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = LogFile::open(dir.path()).unwrap();

@@ -1,0 +1,218 @@
+//! Answering other nodes: a connection whose first word is
+//! [`PEER_MAGIC`](super::peer_wire::PEER_MAGIC) is handed here by the
+//! listener. The caller's hello and each of its calls pass the node's
+//! [`Gate`] before anything reaches Raft; a refused call gets its refusal
+//! as the answer and the connection is closed.
+
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::AsyncReadExt;
+
+use super::gate::Gate;
+use super::peer_wire::{self, Hello, PeerConn, PeerRequest, PeerResponse};
+use super::state_machine::{Snapshot, check_snapshot_data};
+use super::typ::{SnapshotMeta, Vote};
+use crate::node::Raft;
+use crate::transport::Stream;
+
+/// How long a caller has to send its hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Answers a peer's calls on a connection whose magic word was read (and
+/// removed from `buffered`). Returns when the peer hangs up, sends
+/// something unreadable, or is refused.
+pub(crate) async fn serve_peer(
+    mut stream: Stream,
+    mut buffered: BytesMut,
+    raft: Raft,
+    gate: Gate,
+    peer: String,
+) {
+    let hello = tokio::time::timeout(HELLO_TIMEOUT, async {
+        loop {
+            match Hello::decode(&buffered) {
+                Ok(Some((hello, len))) => {
+                    buffered.advance(len);
+                    return Some(hello);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "closing a peer connection on a bad hello");
+                    return None;
+                }
+            }
+            match stream.read_buf(&mut buffered).await {
+                Ok(n) if n > 0 => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(hello) = hello else {
+        return;
+    };
+    if gate.admit(&raft, &hello, &peer).is_err() {
+        return;
+    }
+    tracing::debug!(from = hello.id, %peer, "node-to-node connection");
+    let mut conn = PeerConn::new(stream, buffered);
+    let mut incoming = None;
+    loop {
+        let bytes = match conn.recv_bytes().await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "closing a peer connection on a bad frame");
+                return;
+            }
+        };
+        let request: PeerRequest = match peer_wire::decode(&bytes) {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "closing a peer connection on an unreadable call");
+                return;
+            }
+        };
+        drop(bytes);
+        if let Err(refusal) = gate.check(&raft, &hello, &request, &peer) {
+            let _ = conn.send(&refused(&request, refusal.to_string())).await;
+            return;
+        }
+        let response = answer(&raft, request, &mut incoming).await;
+        if let Err(e) = conn.send(&response).await {
+            tracing::debug!(%peer, error = %e, "cannot answer a peer");
+            return;
+        }
+    }
+}
+
+/// The answer of `request`'s kind that carries a refusal.
+fn refused(request: &PeerRequest, message: String) -> PeerResponse {
+    let message = format!("refused: {message}");
+    match request {
+        PeerRequest::Append(_) => PeerResponse::Append(Err(message)),
+        PeerRequest::Vote(_) | PeerRequest::PreVote(_) => PeerResponse::Vote(Err(message)),
+        PeerRequest::SnapshotChunk { .. } => PeerResponse::SnapshotChunk(Err(message)),
+        PeerRequest::TransferLeader(_) => PeerResponse::TransferLeader(Err(message)),
+        PeerRequest::Members => PeerResponse::Members(Err(message)),
+    }
+}
+
+/// A snapshot arriving in chunks on one connection.
+struct Incoming {
+    vote: Vote,
+    meta: SnapshotMeta,
+    total: u64,
+    data: Vec<u8>,
+}
+
+/// Takes one chunk of a snapshot; with the last one, checks the whole
+/// snapshot and installs it.
+async fn snapshot_chunk(
+    raft: &Raft,
+    incoming: &mut Option<Incoming>,
+    chunk: Incoming,
+    offset: u64,
+) -> PeerResponse {
+    let refuse = |message: String| PeerResponse::SnapshotChunk(Err(message));
+    if offset == 0 {
+        *incoming = None;
+    }
+    let mut current = match incoming.take() {
+        None if offset == 0 => Incoming {
+            data: Vec::with_capacity(
+                usize::try_from(chunk.total.min(64 << 20)).unwrap_or(peer_wire::SNAPSHOT_CHUNK),
+            ),
+            ..chunk
+        },
+        Some(mut current)
+            if current.meta == chunk.meta
+                && current.vote == chunk.vote
+                && current.total == chunk.total
+                && current.data.len() as u64 == offset =>
+        {
+            current.data.extend_from_slice(&chunk.data);
+            current
+        }
+        _ => return refuse(format!("snapshot chunk at {offset} out of order")),
+    };
+    if offset == 0 {
+        current.data.extend_from_slice(&chunk.data);
+    }
+    let received = current.data.len() as u64;
+    if received > current.total {
+        return refuse("snapshot longer than announced".into());
+    }
+    if received < current.total {
+        *incoming = Some(current);
+        return PeerResponse::SnapshotChunk(Ok(()));
+    }
+    // A damaged snapshot never reaches the state machine: installing it
+    // would fail there, and openraft stops a node on any storage error.
+    if let Err(e) = check_snapshot_data(&current.data) {
+        tracing::warn!(error = %e, "refused a damaged snapshot from the leader");
+        return PeerResponse::Snapshot(Err(format!("damaged snapshot: {e}")));
+    }
+    let snapshot = Snapshot {
+        meta: current.meta,
+        snapshot: std::io::Cursor::new(current.data),
+    };
+    PeerResponse::Snapshot(
+        raft.install_full_snapshot(current.vote, snapshot)
+            .await
+            .map_err(|e| e.to_string()),
+    )
+}
+
+async fn answer(
+    raft: &Raft,
+    request: PeerRequest,
+    incoming: &mut Option<Incoming>,
+) -> PeerResponse {
+    match request {
+        PeerRequest::Append(rpc) => {
+            PeerResponse::Append(raft.append_entries(rpc).await.map_err(|e| e.to_string()))
+        }
+        PeerRequest::Vote(rpc) => {
+            PeerResponse::Vote(raft.vote(rpc).await.map_err(|e| e.to_string()))
+        }
+        PeerRequest::PreVote(rpc) => {
+            PeerResponse::Vote(raft.pre_vote(rpc).await.map_err(|e| e.to_string()))
+        }
+        PeerRequest::SnapshotChunk {
+            vote,
+            meta,
+            offset,
+            total,
+            data,
+        } => {
+            let chunk = Incoming {
+                vote,
+                meta,
+                total,
+                data,
+            };
+            snapshot_chunk(raft, incoming, chunk, offset).await
+        }
+        PeerRequest::TransferLeader(req) => PeerResponse::TransferLeader(
+            raft.handle_transfer_leader(req)
+                .await
+                .map_err(|e| e.to_string()),
+        ),
+        PeerRequest::Members => {
+            use openraft::async_runtime::WatchReceiver;
+            let metrics = raft.metrics();
+            let members = metrics
+                .borrow_watched()
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(id, node)| (*id, node.address.clone()))
+                .collect();
+            PeerResponse::Members(Ok(members))
+        }
+    }
+}
