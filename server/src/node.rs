@@ -339,12 +339,22 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         };
         tokio::pin!(serving);
         let waited = match leader_wait {
-            Some(timeout) => {
+            Some(LeaderWait::Required(timeout) | LeaderWait::Hoped(timeout)) => {
                 let wait = node.inner.raft.wait(Some(timeout));
                 let leader = wait.metrics(|m| m.current_leader.is_some(), "a leader is known");
-                tokio::select! {
+                let waited = tokio::select! {
                     waited = leader => waited.map(drop).map_err(|e| Error::Raft(e.to_string())),
                     () = &mut serving => Err(Error::ShuttingDown),
+                };
+                match (waited, leader_wait) {
+                    (Err(e), Some(LeaderWait::Hoped(timeout))) if node.failure().is_none() && !matches!(e, Error::ShuttingDown) => {
+                        tracing::warn!(
+                            ?timeout,
+                            "no leader yet (are the other voters down?): serving, and waiting for them"
+                        );
+                        Ok(())
+                    }
+                    (waited, _) => waited,
                 }
             }
             None => Ok(()),
@@ -377,6 +387,15 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
     });
 }
 
+/// Whether [`NodeBuilder::start`] waits for a leader before it returns.
+#[derive(Debug, Clone, Copy)]
+enum LeaderWait {
+    /// It must see one (it is the sole voter, or bootstraps): else start fails.
+    Required(Duration),
+    /// It waits for one that long, then starts anyway.
+    Hoped(Duration),
+}
+
 /// Resolves once Raft has stopped by itself (a storage error is fatal to
 /// openraft), after logging why.
 async fn raft_failed(raft: &Raft) {
@@ -407,7 +426,7 @@ async fn start_raft(
     builder: NodeBuilder,
     stop: oneshot::Sender<()>,
     stopped: watch::Receiver<bool>,
-) -> Result<(Arc<Inner>, Option<Duration>)> {
+) -> Result<(Arc<Inner>, Option<LeaderWait>)> {
     if builder.check_identity {
         check_identity(&builder.dir, builder.id, &builder.address)?;
     } else {
@@ -498,9 +517,17 @@ async fn start_raft(
     {
         tracing::warn!(error = %e, "cannot start an election");
     }
-    let leader_wait = (sole_voter
-        || (builder.wait_for_leader && (builder.id == 1 || builder.id == BOOTSTRAP_ID || !fresh)))
-        .then_some(builder.startup_timeout);
+    // A sole voter (and a node bootstrapping a cluster) must lead by the
+    // time `start` returns; a member of a larger cluster restarting
+    // waits for a leader but starts anyway without one (the others may
+    // be down or restarting too: it serves and waits for them).
+    let leader_wait = if sole_voter {
+        Some(LeaderWait::Required(builder.startup_timeout))
+    } else if builder.wait_for_leader && !fresh {
+        Some(LeaderWait::Hoped(builder.startup_timeout))
+    } else {
+        None
+    };
     tracing::info!(id = builder.id, address = %builder.address, fresh, "node started");
     tokio::task::spawn_local(snapshots::run(raft.clone(), gauge, builder.snapshot_every));
     let demotion = demotion::Demotion::new(timing.election_max);
@@ -853,7 +880,8 @@ impl Node {
 }
 
 /// Records the node's id and address on first start; refuses another id
-/// or address later. Returns whether the directory was fresh.
+/// or address later, and a directory that holds Raft state but lost its
+/// identity file (it cannot tell whose state it is).
 fn check_identity(dir: &std::path::Path, id: u64, address: &str) -> Result<()> {
     match read_identity(dir)? {
         Some((found_id, found_address)) if found_id == id && found_address == address => Ok(()),
@@ -861,8 +889,35 @@ fn check_identity(dir: &std::path::Path, id: u64, address: &str) -> Result<()> {
             "data directory {} belongs to node {found_id} at {found_address}, not node {id} at {address}",
             dir.display()
         ))),
+        None if has_raft_state(dir)? => Err(Error::Config(format!(
+            "data directory {} holds a Raft log or snapshot but no identity file ({IDENTITY}): \
+             it cannot be told whose they are; restore the file (the node's id and address on \
+             two lines) or start from an empty directory",
+            dir.display()
+        ))),
         None => write_identity(dir, id, address),
     }
+}
+
+/// Whether `dir` holds any Raft state: a log (metadata or a segment) or a
+/// snapshot.
+pub(crate) fn has_raft_state(dir: &std::path::Path) -> Result<bool> {
+    use crate::raft::state_machine::SNAPSHOT_FILE;
+    if dir.join(STATE_DIR).join(SNAPSHOT_FILE).try_exists()? {
+        return Ok(true);
+    }
+    let log = dir.join(LOG_DIR);
+    if !log.try_exists()? {
+        return Ok(false);
+    }
+    for entry in std::fs::read_dir(&log)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if name == "meta" || name.starts_with("log-") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Records the node's id and address in the data directory.

@@ -234,6 +234,18 @@ pub(crate) enum ReadHalf {
     Unix(tokio::net::unix::OwnedReadHalf),
 }
 
+impl ReadHalf {
+    /// Makes closing the connection reset it (TCP RST, nothing lingers);
+    /// nothing to do on Unix sockets.
+    pub(crate) fn set_zero_linger(&self) {
+        if let ReadHalf::Tcp(r) = self
+            && let Err(e) = r.as_ref().set_zero_linger()
+        {
+            tracing::debug!(error = %e, "cannot set SO_LINGER");
+        }
+    }
+}
+
 /// The writing half of a [`Stream`].
 pub(crate) enum WriteHalf {
     Tcp(tokio::net::tcp::OwnedWriteHalf),

@@ -36,6 +36,22 @@ pub(crate) enum Next {
 #[derive(Debug)]
 struct Statement {
     sql: String,
+    /// Its share of the node's [`StatementBudget`], returned when the
+    /// statement is finalized or the connection closes.
+    _held: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Bytes of prepared SQL the connections of a node hold at once, at most:
+/// together with the per-connection count limit, this bounds the memory
+/// prepared statements take however large each one is.
+pub const STATEMENT_BYTES: usize = 256 * 1024 * 1024;
+
+/// The node-wide budget of prepared SQL bytes ([`STATEMENT_BYTES`]).
+pub(crate) type StatementBudget = std::sync::Arc<tokio::sync::Semaphore>;
+
+/// A fresh [`StatementBudget`].
+pub(crate) fn statement_budget() -> StatementBudget {
+    std::sync::Arc::new(tokio::sync::Semaphore::new(STATEMENT_BYTES))
 }
 
 /// State of one client connection.
@@ -44,6 +60,9 @@ pub(crate) struct Gateway {
     version: ProtocolVersion,
     session: Option<Session>,
     statements: Registry<Statement>,
+    /// Prepared statements a connection may hold at once.
+    max_statements: usize,
+    statement_bytes: StatementBudget,
 }
 
 /// A failure answer.
@@ -89,12 +108,19 @@ fn needs_leader(kind: RequestType) -> bool {
 }
 
 impl Gateway {
-    pub(crate) fn new(node: Node, version: ProtocolVersion) -> Self {
+    pub(crate) fn new(
+        node: Node,
+        version: ProtocolVersion,
+        max_statements: usize,
+        statement_bytes: StatementBudget,
+    ) -> Self {
         Self {
             node,
             version,
             session: None,
             statements: Registry::default(),
+            max_statements,
+            statement_bytes,
         }
     }
 
@@ -231,6 +257,24 @@ impl Gateway {
         let Some(session) = self.database(prepare.db_id) else {
             return no_database();
         };
+        if self.statements.len() >= self.max_statements {
+            return failure(
+                codes::SQLITE_ERROR,
+                format!(
+                    "too many prepared statements on this connection (at most {}): finalize some first",
+                    self.max_statements
+                ),
+            );
+        }
+        let held = u32::try_from(prepare.sql.len().max(1))
+            .ok()
+            .and_then(|bytes| self.statement_bytes.clone().try_acquire_many_owned(bytes).ok());
+        let Some(held) = held else {
+            return failure(
+                codes::SQLITE_ERROR,
+                "too much prepared SQL held on this node: finalize some statements first",
+            );
+        };
         let prepared = match session.prepare(&prepare.sql).await {
             Ok(Some(prepared)) => prepared,
             Ok(None) => return from_error(&Error::EmptyStatement),
@@ -240,7 +284,11 @@ impl Gateway {
             return from_error(&Error::NonemptyTail);
         }
         let (params, offset) = (prepared.params, prepared.tail_offset);
-        let Some(stmt_id) = self.statements.insert(Statement { sql: prepared.sql }) else {
+        let statement = Statement {
+            sql: prepared.sql,
+            _held: held,
+        };
+        let Some(stmt_id) = self.statements.insert(statement) else {
             return failure(codes::SQLITE_ERROR, "too many prepared statements");
         };
         Response::Stmt(resp::Stmt {

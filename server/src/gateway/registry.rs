@@ -6,11 +6,15 @@
 #[derive(Debug)]
 pub(crate) struct Registry<T> {
     slots: Vec<Option<T>>,
+    held: usize,
 }
 
 impl<T> Default for Registry<T> {
     fn default() -> Self {
-        Self { slots: Vec::new() }
+        Self {
+            slots: Vec::new(),
+            held: 0,
+        }
     }
 }
 
@@ -26,7 +30,13 @@ impl<T> Registry<T> {
         };
         let id = u32::try_from(index).ok()?;
         self.slots[index] = Some(value);
+        self.held += 1;
         Some(id)
+    }
+
+    /// Values held.
+    pub(crate) fn len(&self) -> usize {
+        self.held
     }
 
     pub(crate) fn get(&self, id: u32) -> Option<&T> {
@@ -36,6 +46,9 @@ impl<T> Registry<T> {
     pub(crate) fn remove(&mut self, id: u32) -> Option<T> {
         let index = usize::try_from(id).ok()?;
         let value = self.slots.get_mut(index)?.take();
+        if value.is_some() {
+            self.held -= 1;
+        }
         while self.slots.last().is_some_and(Option::is_none) {
             self.slots.pop();
         }
@@ -59,6 +72,7 @@ mod tests {
         assert_eq!(r.remove(2), Some('c'));
         assert_eq!(r.remove(0), Some('a'));
         assert_eq!([r.insert('d'), r.insert('e')], [Some(0), Some(2)]);
+        assert_eq!(r.len(), 3);
     }
 
     #[test]

@@ -168,7 +168,22 @@ impl Node {
     /// [`WANTED_STANDBYS`](crate::WANTED_STANDBYS), else it stays a spare. Peers
     /// (and the voters they name) are tried in turn, again and again, for
     /// up to `timeout`; a refusal (say, the address is taken) ends at once.
+    ///
+    /// Joining is for a node that belongs to no cluster yet. A node whose
+    /// log or snapshot already holds a configuration (a restart of a
+    /// member) does not join again, whatever `peers` says: it logs that
+    /// they were ignored and returns at once, so that a member restarted
+    /// with its original `--join` starts even while the node it named is
+    /// down.
     pub async fn join(&self, peers: &[String], timeout: Duration) -> Result<()> {
+        if !self.members().is_empty() {
+            tracing::info!(
+                peers = %peers.join(","),
+                role = ?self.role(),
+                "this node already belongs to a cluster: the peers to join are ignored"
+            );
+            return Ok(());
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         let mut pause = Duration::from_millis(100);
         let mut last = String::from("no peer given");

@@ -233,6 +233,9 @@ pub(crate) fn read_snapshot_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>>
     (&mut reader)
         .take(FILE_HEADER as u64)
         .read_to_end(&mut bytes)?;
+    if !bytes.starts_with(FILE_MAGIC) {
+        return legacy_meta(&path, reader, bytes).map(Some);
+    }
     loop {
         match parse_header(&path, &bytes)? {
             Ok((meta, _)) => return Ok(Some(meta)),
@@ -253,14 +256,64 @@ pub(crate) fn read_snapshot_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>>
     }
 }
 
+/// A snapshot file of the format before checksums: postcard of the
+/// metadata and the (unsealed) data.
+#[derive(Deserialize)]
+struct LegacySnapshot {
+    meta: SnapshotMeta,
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+/// The metadata at the start of a legacy snapshot file, read as far as it
+/// takes (`bytes` holds what was read of it so far).
+fn legacy_meta(
+    path: &Path,
+    mut reader: impl io::Read,
+    mut bytes: Vec<u8>,
+) -> io::Result<SnapshotMeta> {
+    use std::io::Read;
+    let mut want = 4096u64;
+    loop {
+        match postcard::take_from_bytes::<SnapshotMeta>(&bytes) {
+            Ok((meta, _)) => return Ok(meta),
+            Err(postcard::Error::DeserializeUnexpectedEnd) => {
+                let before = bytes.len();
+                (&mut reader).take(want).read_to_end(&mut bytes)?;
+                if bytes.len() == before {
+                    return Err(damaged(path, 0, "not a snapshot file"));
+                }
+                want = want.saturating_mul(2);
+            }
+            Err(e) => return Err(damaged(path, 0, format!("not a snapshot file: {e}"))),
+        }
+    }
+}
+
 /// Reads and checks the snapshot file at `path`: its metadata and its
-/// (still sealed) data.
+/// (still sealed) data. A file of the format before checksums is read
+/// unchecked (nothing can check it) and sealed; the next snapshot
+/// replaces it with one in the current format.
 fn read_snapshot(path: &Path) -> io::Result<Option<StoredSnapshot>> {
     let mut bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    if !bytes.starts_with(FILE_MAGIC) {
+        let legacy: LegacySnapshot = postcard::from_bytes(&bytes)
+            .map_err(|e| damaged(path, 0, format!("not a snapshot file: {e}")))?;
+        tracing::warn!(
+            path = %path.display(),
+            "snapshot file of the format without checksums: read unchecked, rewritten at the next snapshot"
+        );
+        let data = super::sealed::seal(legacy.data);
+        check_snapshot_data(&data).map_err(|e| damaged(path, 0, e))?;
+        return Ok(Some(StoredSnapshot {
+            meta: legacy.meta,
+            data,
+        }));
+    }
     let (meta, start) = match parse_header(path, &bytes)? {
         Ok(parsed) => parsed,
         Err(_) => {

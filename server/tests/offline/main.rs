@@ -218,8 +218,13 @@ async fn a_survivor_and_a_copy_of_its_directory_form_a_new_cluster() {
     .unwrap();
     copy_dir(survivor.dir.path(), fourth.dir.path());
     // The copy carries the survivor's identity file (id 1 and its
-    // address), which node 4 would refuse: node 4 records its own.
-    std::fs::remove_file(fourth.dir.path().join("node")).unwrap();
+    // address), which node 4 would refuse; a directory with Raft state
+    // and no identity file is refused too. The operator writes node 4's.
+    std::fs::write(
+        fourth.dir.path().join("node"),
+        format!("4\n{}\n", fourth.address),
+    )
+    .unwrap();
     assert_eq!(
         offline::last_entry(fourth.dir.path()).unwrap(),
         offline::last_entry(survivor.dir.path()).unwrap()
