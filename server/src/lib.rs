@@ -44,7 +44,7 @@ pub mod vfs;
 
 pub use error::{Error, Result};
 pub use node::join::{WANTED_STANDBYS, WANTED_VOTERS};
-pub use node::membership::{CATCH_UP_TIMEOUT, HANDOVER_TIMEOUT, TRANSFER_TIMEOUT};
+pub use node::membership::{CATCH_UP_TIMEOUT, HANDOVER_TIMEOUT, MAX_MEMBERS, TRANSFER_TIMEOUT};
 pub use node::roles::NODE_FAILURE_TIMEOUT;
 pub use node::{
     BOOTSTRAP_ID, DEFAULT_SNAPSHOT_EVERY, Member, Metadata, Node, NodeBuilder, RoleTargets,

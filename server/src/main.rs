@@ -39,6 +39,18 @@ struct Args {
     /// Largest request accepted, in bytes.
     #[arg(long, default_value_t = net::DEFAULT_MAX_FRAME)]
     max_frame: usize,
+    /// Seconds a client connection may stay idle between requests before
+    /// it is closed (0: never). At the connection limit, the longest-idle
+    /// connection is closed for a new one anyway.
+    #[arg(long, default_value_t = net::DEFAULT_IDLE_TIMEOUT.as_secs())]
+    idle_timeout: u64,
+    /// Bytes of large requests (over 64 KiB) the node buffers at once, all
+    /// connections together; a request that does not fit waits.
+    #[arg(long, default_value_t = net::DEFAULT_REQUEST_BUDGET)]
+    request_budget: usize,
+    /// Prepared statements one client connection may hold at once.
+    #[arg(long, default_value_t = net::DEFAULT_MAX_STATEMENTS)]
+    max_statements: usize,
     /// Milliseconds a statement waits for another connection's write
     /// transaction to end before "database is locked" (0: fail at once,
     /// as dqlite by default; LXD uses 5000).
@@ -57,7 +69,10 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // openraft reports every failed call to an unreachable peer;
+            // the node logs those itself, with backoff.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,openraft=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -73,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
     let limits = Limits {
         max_frame: args.max_frame,
         max_connections: args.max_connections,
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        request_budget: args.request_budget,
+        max_statements: args.max_statements,
         ..Limits::default()
     };
     let node = Node::builder(args.id, address.clone(), &args.dir)

@@ -740,6 +740,14 @@ impl Node {
         Session::open(shared, db)
     }
 
+    /// The term of this node's vote: how many elections it has seen.
+    pub fn term(&self) -> u64 {
+        use openraft::async_runtime::WatchReceiver;
+        let metrics = self.inner.raft.metrics();
+        let term = metrics.borrow_watched().current_term;
+        term
+    }
+
     /// Whether this node is the leader now (as far as it knows).
     pub fn is_leader(&self) -> bool {
         use openraft::async_runtime::WatchReceiver;

@@ -80,6 +80,47 @@ impl Endpoint {
     }
 }
 
+/// Whether `address` can be a member's address: one that the default
+/// dialer can reach. Accepted: every form go-dqlite and LXD use, that is
+/// `ip:port`, `[v6]:port`, a bare IP (port [`DEFAULT_PORT`]), `@name` (an
+/// abstract socket), and `host:port` with a DNS host name (letters,
+/// digits, `-` and `.`; labels of 1 to 63 characters; at most 253 in
+/// all). Anything else is refused with the reason, before it can be
+/// added to a configuration that every node would then dial forever.
+pub fn check_member_address(address: &str) -> io::Result<()> {
+    let invalid = |why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{address:?} is not a node address: {why}"),
+        )
+    };
+    match Endpoint::parse(address) {
+        Ok(Endpoint::Autobind) => Err(invalid("\"@\" names no socket")),
+        Ok(Endpoint::Tcp(socket)) if socket.port() == 0 => Err(invalid("port 0")),
+        Ok(_) => Ok(()),
+        Err(_) => {
+            let Some((host, port)) = address.rsplit_once(':') else {
+                return Err(invalid("a host name needs a port (host:port)"));
+            };
+            match port.parse::<u16>() {
+                Ok(p) if p > 0 && !port.starts_with('+') => {}
+                _ => return Err(invalid("the port is not a number from 1 to 65535")),
+            }
+            let label_ok = |l: &str| {
+                (1..=63).contains(&l.len())
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            let host = host.strip_suffix('.').unwrap_or(host);
+            if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
+                return Err(invalid("not an IP address, nor a valid host name"));
+            }
+            Ok(())
+        }
+    }
+}
+
 impl Listener {
     /// Binds `address` (see [`Endpoint::parse`]); TCP sockets get
     /// `SO_REUSEADDR` (std sets it), so a restarted node gets its port back.
@@ -390,6 +431,43 @@ mod tests {
         ] {
             let err = Endpoint::parse(bad).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}");
+        }
+    }
+
+    #[test]
+    fn member_addresses_are_those_a_dialer_can_reach() {
+        for good in [
+            "127.0.0.1:9001",
+            "10.0.0.5",
+            "[::1]:9001",
+            "[fe80::1]:8443",
+            "@dqlite-1",
+            "db-1.example.com:9001",
+            "localhost:9001",
+            "node1:8443",
+            "a.b.c.:9001",
+        ] {
+            assert!(check_member_address(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "garbage 17",
+            "",
+            "@",
+            "example.com",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:+80",
+            "-host:9001",
+            "ho_st:9001",
+            "a..b:9001",
+            "127.0.0.1:0",
+            "::1:9001:x",
+            &format!("{}:9001", "a".repeat(64)),
+            &format!("{}:9001", ["abc"; 70].join(".")),
+        ] {
+            let e = check_member_address(bad).expect_err(bad);
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad}");
         }
     }
 

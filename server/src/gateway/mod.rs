@@ -268,7 +268,12 @@ impl Gateway {
         }
         let held = u32::try_from(prepare.sql.len().max(1))
             .ok()
-            .and_then(|bytes| self.statement_bytes.clone().try_acquire_many_owned(bytes).ok());
+            .and_then(|bytes| {
+                self.statement_bytes
+                    .clone()
+                    .try_acquire_many_owned(bytes)
+                    .ok()
+            });
         let Some(held) = held else {
             return failure(
                 codes::SQLITE_ERROR,

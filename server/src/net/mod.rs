@@ -237,7 +237,10 @@ impl Conn {
             self.limits.max_statements,
             self.statement_bytes.clone(),
         );
-        match self.requests(&mut reader, &mut buf, &mut gateway, &mut out).await? {
+        match self
+            .requests(&mut reader, &mut buf, &mut gateway, &mut out)
+            .await?
+        {
             Stop::Close => {}
             Stop::Reset(why) => {
                 tracing::debug!(why, "resetting the connection");

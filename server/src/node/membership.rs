@@ -27,6 +27,10 @@ use crate::raft::typ::{NodeInfo, TypeConfig};
 /// How long a node being promoted to voter may take to catch up.
 pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most members (voters, stand-bys and spares) a cluster may have: every
+/// member receives the log, so each costs the leader a replication stream.
+pub const MAX_MEMBERS: usize = 256;
+
 /// How long TRANSFER waits for another node to take over.
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -65,11 +69,22 @@ impl Node {
             .map_err(change_error)
     }
 
-    /// Adds node `id`, reachable at `address`, as a spare (ADD).
+    /// Adds node `id`, reachable at `address`, as a spare (ADD). Refuses
+    /// an address the dialer cannot use
+    /// ([`check_member_address`](crate::transport::check_member_address))
+    /// and a cluster of [`MAX_MEMBERS`] already.
     pub async fn add_node(&self, id: u64, address: &str) -> Result<()> {
         let members = self.members();
         if id == 0 {
             return Err(refused("server ID is not valid"));
+        }
+        if let Err(e) = crate::transport::check_member_address(address) {
+            return Err(Error::Refused(format!("server address is not valid: {e}")));
+        }
+        if members.len() >= MAX_MEMBERS {
+            return Err(Error::Refused(format!(
+                "the cluster already has {MAX_MEMBERS} members, the most it may have"
+            )));
         }
         if members.iter().any(|m| m.id == id) {
             return Err(refused("server ID already in use"));

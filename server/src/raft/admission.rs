@@ -134,7 +134,7 @@ impl View {
     }
 
     /// Whether a call from member `from` may reach Raft.
-    pub(crate) fn check_request(&self, from: u64, request: &PeerRequest) -> Result<(), Refusal> {
+    pub fn check_request(&self, from: u64, request: &PeerRequest) -> Result<(), Refusal> {
         match request {
             PeerRequest::Append(rpc) => {
                 let term = self.leader_vote(from, &rpc.vote)?;

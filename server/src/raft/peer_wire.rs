@@ -136,7 +136,8 @@ impl Hello {
 
 /// A call from one node to another.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum PeerRequest {
+#[allow(missing_docs)] // Each variant carries the openraft call it names.
+pub enum PeerRequest {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
@@ -158,7 +159,8 @@ pub(crate) enum PeerRequest {
 
 /// The answer; `Err` carries the callee's refusal or Raft failure.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum PeerResponse {
+#[allow(missing_docs)] // Each variant answers the call of its name.
+pub enum PeerResponse {
     Append(Result<AppendEntriesResponse<TypeConfig>, String>),
     Vote(Result<VoteResponse<TypeConfig>, String>),
     Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
@@ -170,7 +172,7 @@ pub(crate) enum PeerResponse {
 }
 
 /// Decodes one whole message.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 

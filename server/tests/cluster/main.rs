@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
+mod forged;
 mod proxy;
 
 use std::time::{Duration, Instant};
