@@ -11,9 +11,6 @@ use clap::Parser;
 use dqlite_server::Node;
 use dqlite_server::net::{self, Limits};
 
-/// How long `--join` keeps trying to reach the cluster.
-const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// A dqlite-compatible, Raft-replicated SQLite server.
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -31,8 +28,14 @@ struct Args {
     /// Addresses of cluster members to join, comma-separated: the node
     /// adds itself and takes the role the cluster lacks (voter up to 3,
     /// then stand-by up to 3, then spare).
+    /// A node that already belongs to a cluster (its data directory
+    /// holds one) starts as that member and ignores this flag.
     #[arg(long, value_delimiter = ',')]
     join: Vec<String>,
+    /// Seconds `--join` keeps trying to reach the cluster before the
+    /// node gives up and exits.
+    #[arg(long, default_value_t = 60)]
+    join_timeout: u64,
     /// Most simultaneous client connections.
     #[arg(long, default_value_t = net::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -111,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(id = args.id, %address, dir = %args.dir.display(), "listening");
     let run = async {
         if !args.join.is_empty() {
-            node.join(&args.join, JOIN_TIMEOUT)
+            node.join(&args.join, Duration::from_secs(args.join_timeout))
                 .await
                 .with_context(|| format!("cannot join the cluster of {}", args.join.join(", ")))?;
         }

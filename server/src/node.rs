@@ -467,6 +467,7 @@ async fn start_raft(
         id: builder.id,
         address: builder.address.clone(),
         dialer: builder.dialer.clone(),
+        dials: Default::default(),
     };
     let gate = Gate::new(builder.id, network.clone());
     let raft = Raft::new(builder.id, Arc::new(config), network, log, sm)

@@ -51,6 +51,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait before dialing a peer again after a failed dial.
 pub const MAX_DIAL_BACKOFF: Duration = Duration::from_millis(500);
 
+/// Interval between the first two log lines about one unreachable peer;
+/// it doubles after each.
+const FIRST_LOG_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Longest interval between two log lines about one unreachable peer.
 const MAX_LOG_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -66,7 +70,13 @@ pub struct Network {
     pub address: String,
     /// How connections to peers are opened.
     pub dialer: Arc<dyn Dialer>,
+    /// Failed dials by peer, shared by the clients of one peer (openraft
+    /// keeps several: replication, heartbeats).
+    pub dials: Dials,
 }
+
+/// Failed dials of each peer.
+pub type Dials = Arc<std::sync::Mutex<std::collections::HashMap<u64, DialHistory>>>;
 
 /// A client for one peer: one connection, dialed on first use and again
 /// after any failure.
@@ -77,12 +87,12 @@ pub struct Peer {
     address: String,
     dialer: Arc<dyn Dialer>,
     conn: Option<PeerConn<Stream>>,
-    dials: DialHistory,
+    dials: Dials,
 }
 
 /// Failed dials of one peer: when to dial again, and when to say so.
 #[derive(Debug, Default)]
-struct DialHistory {
+pub struct DialHistory {
     /// Failed dials in a row.
     failed: u32,
     /// Failed dials not logged yet.
@@ -116,7 +126,7 @@ impl DialHistory {
             );
             self.unlogged = 0;
             self.log_interval = (self.log_interval * 2)
-                .max(Duration::from_secs(1))
+                .max(FIRST_LOG_INTERVAL)
                 .min(MAX_LOG_INTERVAL);
             self.log_at = Some(now + self.log_interval);
         }
@@ -149,7 +159,7 @@ impl Network {
             address: address.to_owned(),
             dialer: self.dialer.clone(),
             conn: None,
-            dials: DialHistory::default(),
+            dials: self.dials.clone(),
         }
     }
 
@@ -185,8 +195,17 @@ enum CallError {
 }
 
 impl Peer {
+    /// Runs `f` on this peer's dial history.
+    fn history<T>(&self, f: impl FnOnce(&mut DialHistory) -> T) -> T {
+        let mut dials = self
+            .dials
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(dials.entry(self.target).or_default())
+    }
+
     async fn dial(&mut self) -> std::io::Result<PeerConn<Stream>> {
-        if !self.dials.may_dial() {
+        if !self.history(|h| h.may_dial()) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionRefused,
                 "backing off after a failed dial",
@@ -202,9 +221,10 @@ impl Peer {
             Ok(PeerConn::new(stream, bytes::BytesMut::new()))
         }
         .await;
+        let (target, address) = (self.target, self.address.clone());
         match &dialed {
-            Ok(_) => self.dials.succeeded(self.target, &self.address),
-            Err(e) => self.dials.failed(self.target, &self.address, e),
+            Ok(_) => self.history(|h| h.succeeded(target, &address)),
+            Err(e) => self.history(|h| h.failed(target, &address, e)),
         }
         dialed
     }

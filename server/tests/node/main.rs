@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
+mod disk;
+
 use dqlite_server::{Error, Node};
 use rusqlite::types::Value;
 

@@ -31,6 +31,15 @@ pub(crate) fn free_port() -> u16 {
 pub(crate) struct ServerProcess(Child);
 
 impl ServerProcess {
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Whether the process is still running.
+    pub(crate) fn running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+
     pub(crate) fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -60,6 +69,27 @@ pub(crate) fn spawn_node(address: &str, dir: &std::path::Path, extra: &[&str]) -
             .spawn()
             .unwrap(),
     )
+}
+
+/// The binary with its log (RUST_LOG unset: the default filter) in a
+/// file in `dir`, returned too.
+pub(crate) fn spawn_node_logging(
+    address: &str,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (ServerProcess, std::path::PathBuf) {
+    let log = dir.with_extension("log");
+    let file = std::fs::File::create(&log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_dqlite-server"))
+        .args(["--address", address, "--dir"])
+        .arg(dir)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    (ServerProcess(child), log)
 }
 
 /// Waits (bounded) until the server accepts connections and answers.

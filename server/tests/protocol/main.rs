@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
+mod abuse;
 mod cluster_kill;
 mod disk_full;
 mod durability;

@@ -104,7 +104,7 @@ impl Client {
         self.stream.write_all(bytes).await.unwrap();
     }
 
-    async fn send_request(&mut self, request: impl Into<Request>) {
+    pub async fn send_request(&mut self, request: impl Into<Request>) {
         let mut buf = BytesMut::new();
         request.into().encode(&mut buf).unwrap();
         self.send_bytes(&buf).await;
@@ -123,6 +123,12 @@ impl Client {
         })
         .await
         .expect("a reply within the timeout")
+    }
+
+    /// Sends `request` and decodes the reply.
+    pub async fn request(&mut self, request: impl Into<Request>) -> Response {
+        self.send_request(request).await;
+        decode(self.read_message().await)
     }
 
     /// Sends a request given in hex and returns the reply's bytes.

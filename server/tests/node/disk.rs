@@ -1,0 +1,164 @@
+//! What a node reads back from its disk is checked: a damaged snapshot,
+//! a lost identity file or an impossible stored vote stop the start with
+//! an error naming the file, never a panic nor wrong data served.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dqlite_server::raft::log_file::LogFile;
+use dqlite_server::raft::typ::Vote;
+use dqlite_server::{Error, Node};
+use rusqlite::types::Value;
+
+const ROWS: i64 = 600;
+
+/// A node with `ROWS` rows and a snapshot on disk, stopped.
+async fn node_with_a_snapshot(dir: &Path) {
+    let node = Node::builder(1, "127.0.0.1:9001", dir)
+        .snapshot_every(5)
+        .start()
+        .await
+        .unwrap();
+    let s = node.session("app").await.unwrap();
+    s.exec("CREATE TABLE t(i INTEGER, pad BLOB)").await.unwrap();
+    for chunk in 0..ROWS / 100 {
+        s.exec(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT {} UNION ALL SELECT i + 1 FROM n WHERE i < {}) \
+             INSERT INTO t SELECT i, randomblob(200) FROM n",
+            chunk * 100,
+            chunk * 100 + 99
+        ))
+        .await
+        .unwrap();
+    }
+    // The snapshot policy looks every 100 ms; wait for one that holds
+    // every row (it is taken after the last insert was applied).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let path = dir.join("state/snapshot");
+    loop {
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if size > 100_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no snapshot was taken");
+        s.exec("INSERT INTO t VALUES (-1, NULL)").await.unwrap();
+        s.exec("DELETE FROM t WHERE i = -1").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(s);
+    node.stop().await.unwrap();
+}
+
+async fn start(dir: &Path) -> Result<Node, Error> {
+    Node::builder(1, "127.0.0.1:9001", dir).start().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_snapshot_is_refused_naming_the_file_and_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    node_with_a_snapshot(dir.path()).await;
+    let path = dir.path().join("state/snapshot");
+    let intact = std::fs::read(&path).unwrap();
+
+    // The node serves every row from the intact files.
+    let node = start(dir.path()).await.unwrap();
+    let s = node.session("app").await.unwrap();
+    assert_eq!(
+        s.query("SELECT count(*) FROM t WHERE i >= 0")
+            .await
+            .unwrap(),
+        [[Value::Integer(ROWS)]]
+    );
+    drop(s);
+    node.stop().await.unwrap();
+
+    // One flipped byte anywhere (the middle, the metadata, the trailer)
+    // and a truncated file: the node does not start, and says where.
+    let len = intact.len();
+    for (what, at) in [
+        ("the middle", len / 2),
+        ("the metadata", 20),
+        ("the magic", 3),
+        ("the checksums", len - 30),
+        ("the last byte", len - 1),
+    ] {
+        let mut damaged = intact.clone();
+        damaged[at] ^= 0x10;
+        std::fs::write(&path, &damaged).unwrap();
+        let err = start(dir.path()).await.unwrap_err().to_string();
+        assert!(
+            err.contains(&path.display().to_string()) && err.contains("damaged at byte"),
+            "{what}: {err}"
+        );
+        if what == "the middle" {
+            // Within the 64 KiB block that holds the byte.
+            let offset: usize = err
+                .split("damaged at byte ")
+                .nth(1)
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no offset in {err}"));
+            assert!(offset <= at && at < offset + 64 * 1024, "{offset} vs {at}");
+        }
+    }
+    std::fs::write(&path, &intact[..len - 100]).unwrap();
+    let err = start(dir.path()).await.unwrap_err().to_string();
+    assert!(err.contains("damaged"), "truncated: {err}");
+
+    // Put back, the file serves again.
+    std::fs::write(&path, &intact).unwrap();
+    let node = start(dir.path()).await.unwrap();
+    let s = node.session("app").await.unwrap();
+    assert_eq!(
+        s.query("SELECT count(*) FROM t WHERE i >= 0")
+            .await
+            .unwrap(),
+        [[Value::Integer(ROWS)]]
+    );
+    drop(s);
+    node.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identity_file_is_required_once_the_directory_holds_raft_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path()).await.unwrap();
+    node.session("app")
+        .await
+        .unwrap()
+        .exec("CREATE TABLE t(x)")
+        .await
+        .unwrap();
+    node.stop().await.unwrap();
+    std::fs::remove_file(dir.path().join("node")).unwrap();
+    // Not even the right id and address may start without it: nothing
+    // says whose state this is.
+    let err = start(dir.path()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(m) if m.contains("no identity file")),
+        "{err}"
+    );
+    let err = Node::builder(2, "127.0.0.1:9002", dir.path())
+        .start()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    // An empty directory still starts (and records its identity).
+    let fresh = tempfile::tempdir().unwrap();
+    start(fresh.path()).await.unwrap().stop().await.unwrap();
+    assert!(fresh.path().join("node").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impossible_stored_vote_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    start(dir.path()).await.unwrap().stop().await.unwrap();
+    // What a forged vote at term u64::MAX left on disk before the
+    // network refused such votes.
+    let mut log = LogFile::open(dir.path().join("raft-log")).unwrap();
+    let vote = postcard::to_allocvec(&Vote::new(u64::MAX, 99)).unwrap();
+    log.set_meta("raft.vote", &vote).unwrap();
+    drop(log);
+    let err = start(dir.path()).await.unwrap_err().to_string();
+    assert!(err.contains("stored vote's term"), "{err}");
+}
