@@ -436,7 +436,17 @@ async fn start_raft(
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let vfs = Vfs::register(&unique_vfs_name(builder.id))?;
     let sql = SqlLock::default();
-    let log = LogStore::open(builder.dir.join(LOG_DIR))?;
+    let mut log = LogStore::open(builder.dir.join(LOG_DIR))?;
+    // Fresh: neither log nor snapshot (the identity file says nothing
+    // about that: dqlite's recovery copies directories). Read from the
+    // storage itself: Raft's metrics are not filled in at once.
+    let fresh = {
+        use openraft::storage::RaftLogStorage;
+        let state = log.get_log_state().await?;
+        state.last_log_id.is_none()
+            && crate::raft::state_machine::read_snapshot_meta(&builder.dir.join(STATE_DIR))?
+                .is_none()
+    };
     log.check_stored().map_err(|e| {
         Error::Config(format!(
             "cannot start from data directory {}: {e}",
@@ -459,6 +469,13 @@ async fn start_raft(
         // log) asks first, so its term does not run ahead of the
         // cluster's (`raft::admission` bounds how far a term may jump).
         enable_pre_vote: Some(true),
+        // A leader that restarts comes back as a follower and is elected
+        // anew. Restored as leader in its old term (openraft's default),
+        // it would take writes before its state machine caught up with
+        // entries committed before the crash (the committed id on disk is
+        // only a hint), building them on stale pages: found by the chaos
+        // test, as a node that then could not apply its own log.
+        enable_leader_restore: Some(false),
         ..Default::default()
     }
     .validate()
@@ -473,14 +490,6 @@ async fn start_raft(
     let raft = Raft::new(builder.id, Arc::new(config), network, log, sm)
         .await
         .map_err(|e| Error::Raft(e.to_string()))?;
-    // Fresh: Raft found neither log nor snapshot (the identity file says
-    // nothing about that: dqlite's recovery copies directories).
-    let fresh = {
-        use openraft::async_runtime::WatchReceiver;
-        let metrics = raft.metrics();
-        let m = metrics.borrow_watched();
-        m.last_log_index.is_none() && m.snapshot.is_none()
-    };
     let mut bootstrapped = false;
     if fresh && (builder.id == 1 || builder.id == BOOTSTRAP_ID) {
         let members = BTreeMap::from([(
@@ -745,8 +754,7 @@ impl Node {
     pub fn term(&self) -> u64 {
         use openraft::async_runtime::WatchReceiver;
         let metrics = self.inner.raft.metrics();
-        let term = metrics.borrow_watched().current_term;
-        term
+        metrics.borrow_watched().current_term
     }
 
     /// Whether this node is the leader now (as far as it knows).

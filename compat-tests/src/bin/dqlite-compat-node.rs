@@ -12,12 +12,15 @@
 //!
 //! ```text
 //! dqlite-compat-node --id 2 --listen 127.0.0.1:0 --advertise 127.0.0.1:4242 \
-//!     --dir n2 [--join 127.0.0.1:4241] [--busy-timeout 5000]
+//!     --dir n2 [--join 127.0.0.1:4241] [--busy-timeout 5000] [--snapshot-every 32]
 //! ```
 //!
 //! `--join` is for the first start only: a restarted node is a member
-//! already. Like `dqlite-server`, a node that does not see a leader within
-//! the builder's default startup timeout exits with an error.
+//! already (and ignores it, as `dqlite-server` does). A restarted member
+//! that does not see a leader within the builder's startup timeout starts
+//! anyway and waits for the others. `--snapshot-every` sets the entries
+//! between snapshots (the fault tests take them often, so that restarted
+//! nodes catch up by snapshot install while more snapshots follow).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,7 +33,7 @@ use dqlite_server::net::Limits;
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 const USAGE: &str = "usage: dqlite-compat-node --id N --listen ADDR --advertise ADDR --dir DIR \
-                     [--join ADDR] [--busy-timeout MS]";
+                     [--join ADDR] [--busy-timeout MS] [--snapshot-every N]";
 
 struct Args {
     id: u64,
@@ -39,6 +42,7 @@ struct Args {
     dir: PathBuf,
     join: Option<String>,
     busy_timeout: Duration,
+    snapshot_every: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -48,6 +52,7 @@ fn parse_args() -> Result<Args, String> {
     let mut dir = None;
     let mut join = None;
     let mut busy_timeout = Duration::ZERO;
+    let mut snapshot_every = dqlite_server::DEFAULT_SNAPSHOT_EVERY;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args
@@ -66,6 +71,11 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|e| format!("--busy-timeout {value}: {e}"))?,
                 );
             }
+            "--snapshot-every" => {
+                snapshot_every = value
+                    .parse()
+                    .map_err(|e| format!("--snapshot-every {value}: {e}"))?;
+            }
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
@@ -77,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
         dir: dir.ok_or_else(|| missing("--dir"))?,
         join,
         busy_timeout,
+        snapshot_every,
     })
 }
 
@@ -118,6 +129,7 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("stdout: {e}"))?;
     let node = Node::builder(args.id, args.advertise.clone(), &args.dir)
         .busy_timeout(args.busy_timeout)
+        .snapshot_every(args.snapshot_every)
         .manage_roles(true)
         .serve(listener, Limits::default())
         .start()

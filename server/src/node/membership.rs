@@ -47,9 +47,19 @@ fn change_error(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> Error
         return Error::NotLeader;
     }
     match e.api_error() {
-        Some(ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_))) => {
-            Error::ChangeInProgress
-        }
+        // Another change is being committed, or was committed between the
+        // moment this one was computed and proposed (the role manager and
+        // a joining node may both change roles), or a new leader has not
+        // committed its first entry yet: all pass if tried again.
+        Some(
+            ClientWriteError::ChangeMembershipError(
+                ChangeMembershipError::InProgress(_)
+                | ChangeMembershipError::UncommittedLeaderLog(_),
+            )
+            | ClientWriteError::PreconditionFailed(
+                openraft::errors::PreconditionFailed::LastMembershipLogIdMismatch { .. },
+            ),
+        ) => Error::ChangeInProgress,
         Some(other) => Error::Refused(other.to_string()),
         None => Error::LeadershipLost(e.to_string()),
     }

@@ -545,6 +545,11 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         })
         .await
         .map_err(io::Error::other)??;
+        tracing::debug!(
+            last_log_id = ?stored.meta.last_log_id,
+            bytes = stored.data.len(),
+            "took a snapshot"
+        );
         let snapshot = Snapshot {
             meta: stored.meta.clone(),
             snapshot: Cursor::new(stored.data.clone()),
@@ -607,6 +612,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             inner.restore(&stored)?;
         }
         self.disk.store_in_background(stored.clone()).await?;
+        tracing::info!(
+            last_log_id = ?stored.meta.last_log_id,
+            bytes = stored.data.len(),
+            "installed a snapshot from the leader"
+        );
         self.inner.lock().await.keep(stored);
         Ok(())
     }

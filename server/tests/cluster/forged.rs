@@ -405,6 +405,11 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
+    /// True once in `n` times.
+    fn one_in(&mut self, n: u64) -> bool {
+        self.next().is_multiple_of(n)
+    }
+
     fn pick<T: Copy>(&mut self, from: &[T]) -> T {
         from[usize::try_from(self.next() % from.len() as u64).unwrap()]
     }
@@ -465,24 +470,19 @@ fn random_case(rng: &mut Rng, addresses: &[String], term: u64) -> Vec<u8> {
     let mut bytes = hello(from, &address);
     let t = rng.pick(terms);
     // The call speaks for its caller, or (refused anyway) for another.
-    let node = if rng.next() % 4 == 0 {
-        rng.pick(&ids)
-    } else {
-        from
-    };
+    let node = if rng.one_in(4) { rng.pick(&ids) } else { from };
     let maybe_id = |rng: &mut Rng| {
-        (rng.next() % 3 != 0)
-            .then(|| log_id(rng.pick(&any_terms), rng.pick(&ids), rng.pick(&indexes)))
+        (!rng.one_in(3)).then(|| log_id(rng.pick(&any_terms), rng.pick(&ids), rng.pick(&indexes)))
     };
     let request = match rng.next() % (if kind == 2 { 5 } else { 6 }) {
         0 => PeerRequest::Vote(VoteRequest {
-            vote: if rng.next() % 5 == 0 {
+            vote: if rng.one_in(5) {
                 Vote::new_committed(t, node)
             } else {
                 Vote::new(t, node)
             },
             last_log_id: maybe_id(rng),
-            leadership_transfer: rng.next() % 2 == 0,
+            leadership_transfer: rng.one_in(2),
         }),
         1 => PeerRequest::PreVote(vote(t, node, maybe_id(rng))),
         2 => {
@@ -492,7 +492,7 @@ fn random_case(rng: &mut Rng, addresses: &[String], term: u64) -> Vec<u8> {
             let entries = (0..count)
                 .map(|i| blank(rng.pick(&any_terms), node, first.wrapping_add(i)))
                 .collect();
-            let vote = if rng.next() % 5 == 0 {
+            let vote = if rng.one_in(5) {
                 Vote::new(t, node)
             } else {
                 Vote::new_committed(t, node)
@@ -516,11 +516,11 @@ fn random_case(rng: &mut Rng, addresses: &[String], term: u64) -> Vec<u8> {
     let mut body = message(&request);
     if kind != 2 {
         // Damage the bytes on the wire too, now and then.
-        if rng.next() % 4 == 0 && !body.is_empty() {
+        if rng.one_in(4) && !body.is_empty() {
             let at = usize::try_from(rng.next() % body.len() as u64).unwrap();
             body[at] ^= u8::try_from(rng.next() % 255 + 1).unwrap();
         }
-        if rng.next() % 8 == 0 {
+        if rng.one_in(8) {
             let keep = usize::try_from(rng.next() % body.len() as u64).unwrap();
             body.truncate(keep);
         }

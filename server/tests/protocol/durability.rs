@@ -31,6 +31,10 @@ pub(crate) fn free_port() -> u16 {
 pub(crate) struct ServerProcess(Child);
 
 impl ServerProcess {
+    pub(crate) fn from_child(child: Child) -> Self {
+        Self(child)
+    }
+
     pub(crate) fn pid(&self) -> u32 {
         self.0.id()
     }

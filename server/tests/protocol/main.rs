@@ -6,10 +6,12 @@
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
 mod abuse;
+mod chaos;
 mod cluster_kill;
 mod disk_full;
 mod durability;
 mod load;
+mod restart;
 mod util;
 
 use dqlite_protocol::response::{Response, RowsEnd};

@@ -1,0 +1,402 @@
+//! Chaos: three `dqlite-server` processes under a write load, killed with
+//! SIGKILL at random moments for minutes: followers and leaders, two at
+//! once (no quorum), and nodes killed again a moment after they restart
+//! (while they install a snapshot or catch up on the log). Snapshots are
+//! taken every 32 entries, so the log is purged all the time and a node
+//! that was down comes back through a snapshot install.
+//!
+//! Every restart must succeed (the process starts, stays up and answers),
+//! and in the end the three copies of the database are identical and hold
+//! every acknowledged write exactly once.
+//!
+//! Knobs: `DQLITE_CHAOS_SECS` (default 180), `DQLITE_CHAOS_SEED` (default:
+//! from the clock; printed, to replay a run).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dqlite_protocol::request::{Leader, Open, Request};
+use dqlite_protocol::response::Response;
+
+use crate::cluster_kill::{converged, dial, three_voters};
+use crate::durability::{ServerProcess, exec, free_port, request};
+use crate::load::{Load, write_load};
+
+/// A small deterministic random generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A duration in `[from, to)` milliseconds.
+    fn millis(&mut self, from: u64, to: u64) -> Duration {
+        Duration::from_millis(from + self.next() % (to - from))
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % u64::try_from(n).unwrap()).unwrap()
+    }
+}
+
+struct Nodes {
+    addresses: Vec<String>,
+    dirs: Vec<tempfile::TempDir>,
+    logs: Vec<PathBuf>,
+    procs: Vec<Option<ServerProcess>>,
+    restarts: usize,
+}
+
+impl Nodes {
+    fn start(&mut self, i: usize) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.logs[i])
+            .unwrap();
+        let id = (i + 1).to_string();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dqlite-server"));
+        command
+            .args(["--id", &id, "--address", &self.addresses[i], "--dir"])
+            .arg(self.dirs[i].path())
+            .args(["--snapshot-every", "32", "--join-timeout", "30"])
+            .env("RUST_LOG", "info,openraft=error")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log);
+        if i > 0 {
+            // Ignored once the node is a member, as on a real restart
+            // with the same command line.
+            command.args(["--join", &self.addresses[0]]);
+        }
+        self.procs[i] = Some(ServerProcess::from_child(command.spawn().unwrap()));
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.procs[i].take() {
+            p.kill();
+        }
+    }
+
+    /// Fails the test if a node that should run has exited by itself.
+    fn check_alive(&mut self) {
+        for i in 0..self.procs.len() {
+            if let Some(p) = self.procs[i].as_mut()
+                && !p.running()
+            {
+                let log = std::fs::read_to_string(&self.logs[i]).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                // Its last start: from the last "node started" line (the
+                // errors, not the backtrace frames, are what matter).
+                let last_start = lines
+                    .iter()
+                    .rposition(|l| l.contains("node started") || l.contains("listening"))
+                    .unwrap_or(0);
+                let shown: Vec<&str> = lines[last_start.saturating_sub(5)..]
+                    .iter()
+                    .filter(|l| {
+                        !l.trim_start().starts_with(|c: char| c.is_ascii_digit())
+                            && !l.trim_start().starts_with("at ")
+                    })
+                    .take(60)
+                    .copied()
+                    .collect();
+                if let Ok(keep) = std::env::var("DQLITE_CHAOS_KEEP") {
+                    // Keep the evidence: every node's directory and log.
+                    for (j, dir) in self.dirs.iter().enumerate() {
+                        let to = PathBuf::from(&keep).join(format!("n{}", j + 1));
+                        let _ = Command::new("cp")
+                            .arg("-a")
+                            .arg(dir.path())
+                            .arg(&to)
+                            .status();
+                        let _ = std::fs::copy(&self.logs[j], to.with_extension("log"));
+                    }
+                }
+                panic!(
+                    "node {} exited by itself after restart {}; its log:\n{}",
+                    i + 1,
+                    self.restarts,
+                    shown.join("\n")
+                );
+            }
+        }
+    }
+
+    /// Restarts node `i` and waits (bounded) until it answers.
+    async fn restart(&mut self, i: usize) {
+        self.start(i);
+        self.restarts += 1;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            self.check_alive();
+            if let Some(mut s) = dial(&self.addresses[i]).await
+                && let Some(Response::Server(_)) = request(&mut s, &Request::from(Leader)).await
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not come back",
+                i + 1
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn leader(&self) -> Option<usize> {
+        crate::cluster_kill::leader(&self.addresses).await
+    }
+}
+
+/// A second writer that keeps the database a few MB large (blobs added,
+/// old ones deleted), so that snapshots take a while to send and install.
+async fn bulk_load(addresses: Vec<String>, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
+    let mut conn = None;
+    while !stop.load(Ordering::SeqCst) {
+        let Some(stream) = conn.as_mut() else {
+            conn = match crate::cluster_kill::leader(&addresses).await {
+                Some(i) => match dial(&addresses[i]).await {
+                    Some(mut s) => {
+                        let open = Request::from(Open {
+                            name: "bulk".into(),
+                            flags: 0,
+                            vfs: "volatile".into(),
+                        });
+                        match request(&mut s, &open).await {
+                            Some(Response::Db(_)) => Some(s),
+                            _ => None,
+                        }
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            if conn.is_none() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            continue;
+        };
+        let statements = [
+            "CREATE TABLE IF NOT EXISTS pad(b BLOB)",
+            "INSERT INTO pad VALUES (randomblob(8192))",
+            "DELETE FROM pad WHERE rowid < (SELECT max(rowid) FROM pad) - 60",
+        ];
+        for sql in statements {
+            match tokio::time::timeout(Duration::from_secs(5), request(stream, &exec(sql.into())))
+                .await
+            {
+                Ok(Some(Response::Result(_))) => {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    conn = None;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_moments_for_minutes_every_restart_succeeds() {
+    let secs: u64 = std::env::var("DQLITE_CHAOS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(180);
+    let seed: u64 = std::env::var("DQLITE_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            now.as_secs().wrapping_mul(1_000_000_007) ^ u64::from(now.subsec_nanos()) | 1
+        });
+    println!("chaos: {secs} s, DQLITE_CHAOS_SEED={seed}");
+    let mut rng = Rng(seed);
+    let logs = tempfile::tempdir().unwrap();
+    let mut nodes = Nodes {
+        addresses: (0..3)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect(),
+        dirs: (0..3).map(|_| tempfile::tempdir().unwrap()).collect(),
+        logs: (1..=3)
+            .map(|i| logs.path().join(format!("node{i}.log")))
+            .collect(),
+        procs: vec![None, None, None],
+        restarts: 0,
+    };
+    nodes.start(0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nodes.start(1);
+    nodes.start(2);
+    let first = nodes.addresses[0].clone();
+    tokio::select! {
+        () = three_voters(&first) => {}
+        () = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                nodes.check_alive();
+            }
+        } => {}
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut last = None;
+        if let Some((_, mut setup)) = crate::load::open_on_leader(&nodes.addresses).await {
+            let create = exec("CREATE TABLE IF NOT EXISTS t(i INTEGER)".into());
+            match request(&mut setup, &create).await {
+                Some(Response::Result(_)) => break,
+                other => last = Some(other),
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the table was never created: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let load = Arc::new(Load::default());
+    let writer = tokio::spawn(write_load(nodes.addresses.clone(), load.clone()));
+    let bulk_done = Arc::new(AtomicU64::new(0));
+    let bulk = tokio::spawn(bulk_load(
+        nodes.addresses.clone(),
+        load_stop(&load),
+        bulk_done.clone(),
+    ));
+
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut kinds = [0usize; 4];
+    while Instant::now() < end {
+        tokio::time::sleep(rng.millis(300, 1500)).await;
+        nodes.check_alive();
+        let leader = nodes.leader().await;
+        let kind = rng.below(4);
+        kinds[kind] += 1;
+        match kind {
+            // A follower (or any node, while no leader is known).
+            0 => {
+                let i = match leader {
+                    Some(l) => (l + 1 + rng.below(2)) % 3,
+                    None => rng.below(3),
+                };
+                nodes.kill(i);
+                tokio::time::sleep(rng.millis(200, 3000)).await;
+                nodes.restart(i).await;
+            }
+            // The leader.
+            1 => {
+                let i = leader.unwrap_or_else(|| rng.below(3));
+                nodes.kill(i);
+                tokio::time::sleep(rng.millis(200, 3000)).await;
+                nodes.restart(i).await;
+            }
+            // Two nodes: no quorum until one is back.
+            2 => {
+                let a = rng.below(3);
+                let b = (a + 1 + rng.below(2)) % 3;
+                nodes.kill(a);
+                tokio::time::sleep(rng.millis(0, 500)).await;
+                nodes.kill(b);
+                tokio::time::sleep(rng.millis(200, 2000)).await;
+                nodes.restart(a).await;
+                tokio::time::sleep(rng.millis(0, 1000)).await;
+                nodes.restart(b).await;
+            }
+            // A node killed again while it catches up (snapshot install,
+            // log replay), then once more.
+            _ => {
+                let i = rng.below(3);
+                nodes.kill(i);
+                tokio::time::sleep(rng.millis(500, 3000)).await;
+                nodes.start(i);
+                tokio::time::sleep(rng.millis(10, 400)).await;
+                nodes.kill(i);
+                tokio::time::sleep(rng.millis(0, 300)).await;
+                nodes.restart(i).await;
+            }
+        }
+    }
+    nodes.check_alive();
+
+    // Writes resume, then stop.
+    let before = load.acked.lock().unwrap().len();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while load.acked.lock().unwrap().len() < before + 20 {
+        assert!(Instant::now() < deadline, "writes did not resume");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    load.stop.store(true, Ordering::SeqCst);
+    let sent = writer.await.unwrap();
+    bulk.await.unwrap();
+
+    let image = converged(&nodes.addresses).await;
+    nodes.check_alive();
+    let installs: usize = nodes
+        .logs
+        .iter()
+        .map(|log| {
+            std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .matches("installed a snapshot from the leader")
+                .count()
+        })
+        .sum();
+    for i in 0..3 {
+        nodes.kill(i);
+    }
+    let path = logs.path().join("image.db");
+    std::fs::write(&path, image).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut stmt = conn.prepare("SELECT i FROM t").unwrap();
+    let present: Vec<u64> = stmt
+        .query_map([], |r| r.get::<_, i64>(0))
+        .unwrap()
+        .map(|i| u64::try_from(i.unwrap()).unwrap())
+        .collect();
+    let unique: BTreeSet<u64> = present.iter().copied().collect();
+    assert_eq!(unique.len(), present.len(), "a write is present twice");
+    let acked = load.acked.lock().unwrap();
+    let missing: Vec<_> = acked.keys().filter(|i| !unique.contains(i)).collect();
+    assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
+    assert!(unique.iter().all(|i| *i <= sent), "a write nobody sent");
+    // (A short run, to try the test itself, may see none.)
+    assert!(
+        installs > 0 || secs < 60,
+        "no node ever installed a snapshot"
+    );
+    println!(
+        "chaos: {} restarts survived ({} follower, {} leader, {} double, {} repeated kills), \
+         {installs} snapshot installs, {} writes acknowledged and all present, {} bulk statements",
+        nodes.restarts,
+        kinds[0],
+        kinds[1],
+        kinds[2],
+        kinds[3],
+        acked.len(),
+        bulk_done.load(Ordering::Relaxed)
+    );
+}
+
+/// A stop flag for the bulk writer that follows the load's.
+fn load_stop(load: &Arc<Load>) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let (load, out) = (load.clone(), flag.clone());
+    tokio::spawn(async move {
+        while !load.stop.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        out.store(true, Ordering::SeqCst);
+    });
+    flag
+}
