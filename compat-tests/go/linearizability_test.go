@@ -30,6 +30,7 @@ package compat
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -606,6 +607,32 @@ func waitSameImages(t *testing.T, ctx context.Context, nodes []node, name string
 }
 
 // testLinearizableUnderFaults: see the top of this file.
+// bulkLoad writes 8 KiB blobs to db until stop, keeping the last 60, and
+// ignores failures (the faults cause many).
+func bulkLoad(ctx context.Context, db *sql.DB, stop <-chan struct{}) {
+	statements := []string{
+		"CREATE TABLE IF NOT EXISTS pad (b BLOB)",
+		"INSERT INTO pad VALUES (randomblob(8192))",
+		"DELETE FROM pad WHERE rowid < (SELECT max(rowid) FROM pad) - 60",
+	}
+	for {
+		for _, statement := range statements {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			default:
+			}
+			attempt, cancel := context.WithTimeout(ctx, time.Second)
+			if _, err := db.ExecContext(attempt, statement); err != nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+			cancel()
+		}
+	}
+}
+
 func testLinearizableUnderFaults(t *testing.T) {
 	nodes := clusterNodes(t)
 	requireHarness(t)
@@ -679,6 +706,22 @@ func testLinearizableUnderFaults(t *testing.T) {
 		}
 	}
 	defer stopClients()
+
+	// Large writes to another database meanwhile, so that the nodes take
+	// snapshots often: a node started again after a fault catches up by
+	// snapshot install, and more snapshots follow. Their outcome is not
+	// part of the history.
+	bulkConnector, err := drv.OpenConnector(name + "_bulk")
+	if err != nil {
+		t.Fatalf("OpenConnector: %v", err)
+	}
+	bulk := sql.OpenDB(bulkConnector)
+	defer bulk.Close()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		bulkLoad(ctx, bulk, stop)
+	}()
 
 	// The faults, then 3 s more of operations.
 	f := &faultLog{t: t, ctx: ctx, h: h, nodes: nodes}

@@ -1,10 +1,10 @@
 //! The dqlite-compatible server: an embeddable node and the `dqlite-server`
 //! binary.
 //!
-//! **Status:** a complete single-voter node (project issue 3); clusters of
-//! several nodes (issue 4) replicate, fail over and change membership, with
-//! more to come (joining by address, handover, write pipelining). Where
-//! things are:
+//! **Status:** single-voter nodes and clusters that replicate, fail over,
+//! change membership, join by address, hand over and pipeline writes
+//! (issues 3 and 4), hardened against forged peers, kill -9 and damaged
+//! files (issue 14). Where things are:
 //!
 //! - [`Node`] (`node.rs`): the embeddable node, running on a thread of its
 //!   own (bootstrap, restart, snapshots, serving clients), and
@@ -12,14 +12,17 @@
 //!   `node/demotion.rs` (LEADER on a voter just demoted to spare); [`Session`]
 //!   (`session.rs`): one SQLite connection, driven inline; each committed
 //!   write transaction is replicated through Raft before the call returns.
-//! - [`net`] and `gateway/`: TCP serving with limits, and the dqlite
-//!   request handlers speaking `dqlite-protocol`.
+//! - [`net`] and `gateway/`: serving with limits under abuse (connection
+//!   table with longest-idle eviction, idle and stall timeouts, a budget for
+//!   large requests, prepared statements bounded), and the dqlite request
+//!   handlers speaking `dqlite-protocol`.
 //! - [`vfs`]: the in-memory SQLite VFS that captures each committed write
 //!   transaction's WAL frames, hides them until they are published, and
 //!   applies frames produced by another node.
 //! - [`raft`]: openraft storage: a durable segmented log with group commit
-//!   and a state machine that applies WAL frames to the VFS, with on-disk
-//!   snapshots.
+//!   and a state machine that applies WAL frames to the VFS, with
+//!   checksummed on-disk snapshots; the node-to-node transport, whose
+//!   callers and calls pass admission checks before they reach Raft.
 //! - [`offline`]: operations on a stopped node's data directory: the last
 //!   log entry, and forcing the cluster configuration (dqlite's recover).
 //! - `sql/`: result typing and ROWS batching, statement splitting, the SQL

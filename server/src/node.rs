@@ -310,6 +310,9 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         let ((inner, leader_wait), listener) = match started.await {
             Ok(started) => started,
             Err(e) => {
+                // Free the directory before saying so: the caller may
+                // try again at once (with the damage it reports repaired).
+                drop(lock);
                 let _ = ready.send(Err(e));
                 return;
             }
@@ -331,13 +334,12 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         // Serve at once: the port carries the other nodes' Raft traffic
         // too, and a node restarted with a log too short to win an
         // election learns of the leader only through it.
-        let serving = async {
+        let mut serving = Box::pin(async {
             match listener {
                 Some((listener, limits)) => net::serve(listener, node.clone(), limits, stop).await,
                 None => stop.await,
             }
-        };
-        tokio::pin!(serving);
+        });
         let waited = match leader_wait {
             Some(LeaderWait::Required(timeout) | LeaderWait::Hoped(timeout)) => {
                 let wait = node.inner.raft.wait(Some(timeout));
@@ -359,6 +361,7 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
             }
             None => Ok(()),
         };
+        let mut failed = None;
         match waited {
             Ok(()) => {
                 if ready.send(Ok(inner)).is_err() {
@@ -367,15 +370,16 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
                 if manage_roles {
                     tokio::task::spawn_local(node.clone().manage_roles());
                 }
-                serving.await;
+                (&mut serving).await;
             }
             Err(e) => {
                 // Raft failing while the node starts (a disk still full)
-                // says more than "shutting down".
-                let e = node.failure().map_or(e, Error::Raft);
-                let _ = ready.send(Err(e));
+                // says more than "shutting down". Said once the
+                // directory and the address are free (below).
+                failed = Some((node.failure().map_or(e, Error::Raft), ready));
             }
         }
+        drop(serving);
         if let Err(e) = node.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }
@@ -383,6 +387,9 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         // The listener is closed and Raft's storage dropped: the directory
         // and the address are free for another node.
         drop(lock);
+        if let Some((e, ready)) = failed {
+            let _ = ready.send(Err(e));
+        }
         let _ = stopped_tx.send(true);
     });
 }

@@ -159,8 +159,15 @@ impl CNode {
         let listener = state.listener.take().ok_or_else(|| {
             ApiError::misuse("no bind address set: call dqlite_node_set_bind_address first")
         })?;
+        // As dqlite, idle connections are kept (go-dqlite's TLS proxy in
+        // `app` talks to the node over a Unix socket, where a reset cannot
+        // be told from a clean close); the other limits apply.
+        let limits = Limits {
+            idle_timeout: std::time::Duration::ZERO,
+            ..Limits::default()
+        };
         let mut builder = Node::builder(self.id, self.address.clone(), self.dir.clone())
-            .serve(listener, Limits::default())
+            .serve(listener, limits)
             .wait_for_leader(false)
             .check_identity(false);
         if let Some(connect) = state.connect {

@@ -394,6 +394,17 @@ impl LogFile {
             // repair would keep.
             tracing::info!(path = %path.display(), offset = record_at, reason, "ignoring a torn log tail (read-only)");
         } else if let Some((batch, record_at, end, reason)) = cut {
+            // Why cutting loses nothing acknowledged: a batch is reported
+            // written (and only then does Raft acknowledge its entries to
+            // anyone) after `fdatasync` returned for it, and the next batch
+            // is written only after that. So a damaged batch that is the
+            // last one of the last segment, with only zeros after it, is
+            // the batch whose sync never completed: its entries were never
+            // acknowledged by this node, and Raft will ask the leader for
+            // them again. (Unless the disk acknowledged a sync it did not
+            // do, which no log can defend against.) Damage anywhere else
+            // was refused above as corruption of acknowledged data.
+            //
             // Cut the batch back to its intact records; they may stay,
             // since nothing acknowledged depends on them being gone.
             tracing::warn!(path = %path.display(), offset = record_at, reason, "cutting off a torn log tail");

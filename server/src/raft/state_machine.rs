@@ -483,6 +483,15 @@ impl Inner {
     fn capture(&self) -> io::Result<(SnapshotMeta, Image)> {
         let mut names = self.vfs.databases();
         names.sort();
+        // Fold the applied WAL into the main images first (when no
+        // connection is in a transaction): a snapshot then holds each
+        // page once, not its main-file version and every WAL version
+        // after it. The snapshot policy weighs snapshots by size, so
+        // smaller ones also come as often as the data changes, not as
+        // the WAL grows.
+        for name in &names {
+            self.vfs.checkpoint_if_over(name, 1).map_err(vfs_error)?;
+        }
         let databases = names
             .iter()
             .map(|name| self.vfs.image(name).map_err(vfs_error))

@@ -16,15 +16,15 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use dqlite_protocol::request::{Leader, Open, Request};
+use dqlite_protocol::request::{Leader, Request};
 use dqlite_protocol::response::Response;
 
 use crate::cluster_kill::{converged, dial, three_voters};
 use crate::durability::{ServerProcess, exec, free_port, request};
-use crate::load::{Load, write_load};
+use crate::load::{Load, bulk_load, write_load};
 
 /// A small deterministic random generator (xorshift64*).
 struct Rng(u64);
@@ -157,55 +157,6 @@ impl Nodes {
     }
 }
 
-/// A second writer that keeps the database a few MB large (blobs added,
-/// old ones deleted), so that snapshots take a while to send and install.
-async fn bulk_load(addresses: Vec<String>, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
-    let mut conn = None;
-    while !stop.load(Ordering::SeqCst) {
-        let Some(stream) = conn.as_mut() else {
-            conn = match crate::cluster_kill::leader(&addresses).await {
-                Some(i) => match dial(&addresses[i]).await {
-                    Some(mut s) => {
-                        let open = Request::from(Open {
-                            name: "bulk".into(),
-                            flags: 0,
-                            vfs: "volatile".into(),
-                        });
-                        match request(&mut s, &open).await {
-                            Some(Response::Db(_)) => Some(s),
-                            _ => None,
-                        }
-                    }
-                    None => None,
-                },
-                None => None,
-            };
-            if conn.is_none() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            continue;
-        };
-        let statements = [
-            "CREATE TABLE IF NOT EXISTS pad(b BLOB)",
-            "INSERT INTO pad VALUES (randomblob(8192))",
-            "DELETE FROM pad WHERE rowid < (SELECT max(rowid) FROM pad) - 60",
-        ];
-        for sql in statements {
-            match tokio::time::timeout(Duration::from_secs(5), request(stream, &exec(sql.into())))
-                .await
-            {
-                Ok(Some(Response::Result(_))) => {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => {
-                    conn = None;
-                    break;
-                }
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_moments_for_minutes_every_restart_succeeds() {
     let secs: u64 = std::env::var("DQLITE_CHAOS_SECS")
@@ -271,7 +222,7 @@ async fn kill_9_at_random_moments_for_minutes_every_restart_succeeds() {
     let bulk_done = Arc::new(AtomicU64::new(0));
     let bulk = tokio::spawn(bulk_load(
         nodes.addresses.clone(),
-        load_stop(&load),
+        crate::load::load_stop(&load),
         bulk_done.clone(),
     ));
 
@@ -386,17 +337,4 @@ async fn kill_9_at_random_moments_for_minutes_every_restart_succeeds() {
         acked.len(),
         bulk_done.load(Ordering::Relaxed)
     );
-}
-
-/// A stop flag for the bulk writer that follows the load's.
-fn load_stop(load: &Arc<Load>) -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let (load, out) = (load.clone(), flag.clone());
-    tokio::spawn(async move {
-        while !load.stop.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        out.store(true, Ordering::SeqCst);
-    });
-    flag
 }

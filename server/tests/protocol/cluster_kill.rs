@@ -17,13 +17,14 @@ use dqlite_protocol::{ProtocolVersion, Role};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::durability::{ServerProcess, exec, free_port, request, spawn_node};
-use crate::load::{Load, open_on_leader, write_load};
+use crate::durability::{ServerProcess, exec, free_port, request, spawn_node_logging};
+use crate::load::{Load, bulk_load, load_stop, open_on_leader, write_load};
 
 struct Nodes {
     addresses: Vec<String>,
     dirs: Vec<tempfile::TempDir>,
     procs: Vec<Option<ServerProcess>>,
+    logs: Vec<Option<std::path::PathBuf>>,
 }
 
 impl Nodes {
@@ -36,7 +37,9 @@ impl Nodes {
         if i > 0 {
             extra.extend(["--join", self.addresses[0].as_str()]);
         }
-        self.procs[i] = Some(spawn_node(&self.addresses[i], self.dirs[i].path(), &extra));
+        let (process, log) = spawn_node_logging(&self.addresses[i], self.dirs[i].path(), &extra);
+        self.procs[i] = Some(process);
+        self.logs[i] = Some(log);
     }
 
     fn kill(&mut self, i: usize) {
@@ -127,6 +130,7 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
             .collect(),
         dirs: (0..3).map(|_| tempfile::tempdir().unwrap()).collect(),
         procs: vec![None, None, None],
+        logs: vec![None, None, None],
     };
     nodes.start(0);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -157,6 +161,12 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
 
     let load = Arc::new(Load::default());
     let writer = tokio::spawn(write_load(nodes.addresses.clone(), load.clone()));
+    // Large changes to another database, so that snapshots come often.
+    let bulk = tokio::spawn(bulk_load(
+        nodes.addresses.clone(),
+        load_stop(&load),
+        Arc::default(),
+    ));
     let pause = Duration::from_millis(700);
     let progress = |load: &Load| load.acked.lock().unwrap().len();
 
@@ -166,12 +176,13 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
     nodes.kill(l);
     tokio::time::sleep(pause * 2).await;
     nodes.start(l);
-    // A follower.
+    // A follower, down long enough for the others to take snapshots and
+    // purge the log it misses: it comes back through a snapshot install.
     tokio::time::sleep(pause).await;
     let l = leader(&nodes.addresses).await.expect("a leader");
     let f = (l + 1) % 3;
     nodes.kill(f);
-    tokio::time::sleep(pause).await;
+    tokio::time::sleep(pause * 4).await;
     nodes.start(f);
     // Two in a row: the leader, then another node (no quorum meanwhile).
     tokio::time::sleep(pause).await;
@@ -192,11 +203,26 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
     }
     load.stop.store(true, Ordering::SeqCst);
     let sent = writer.await.unwrap();
+    bulk.await.unwrap();
 
     let image = converged(&nodes.addresses).await;
     for i in 0..3 {
         nodes.kill(i);
     }
+    // The restarted nodes caught up by snapshot install (and went on
+    // taking snapshots of their own: one every 32 entries).
+    let installs: usize = nodes
+        .logs
+        .iter()
+        .flatten()
+        .map(|log| {
+            std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .matches("installed a snapshot from the leader")
+                .count()
+        })
+        .sum();
+    assert!(installs > 0, "no restarted node installed a snapshot");
     let path = nodes.dirs[0].path().join("image.db");
     std::fs::write(&path, image).unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -213,7 +239,7 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
     assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
     assert!(unique.iter().all(|i| *i <= sent), "a write nobody sent");
     println!(
-        "{} writes acknowledged through 4 kills, {} present on all 3 nodes",
+        "{} writes acknowledged through 4 kills, {} present on all 3 nodes, {installs} snapshot installs",
         acked.len(),
         unique.len()
     );

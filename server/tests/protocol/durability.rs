@@ -75,20 +75,27 @@ pub(crate) fn spawn_node(address: &str, dir: &std::path::Path, extra: &[&str]) -
     )
 }
 
-/// The binary with its log (RUST_LOG unset: the default filter) in a
-/// file in `dir`, returned too.
+/// The binary with its log (RUST_LOG unset: the default filter) appended
+/// to a file next to `dir` (`DIR.log`), whose path is returned too.
 pub(crate) fn spawn_node_logging(
     address: &str,
     dir: &std::path::Path,
     extra: &[&str],
 ) -> (ServerProcess, std::path::PathBuf) {
     let log = dir.with_extension("log");
-    let file = std::fs::File::create(&log).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_dqlite-server"))
         .args(["--address", address, "--dir"])
         .arg(dir)
         .args(extra)
-        .env_remove("RUST_LOG")
+        .env(
+            "RUST_LOG",
+            std::env::var("DQLITE_TEST_NODE_LOG").unwrap_or_else(|_| "info,openraft=error".into()),
+        )
         .stdout(Stdio::null())
         .stderr(file)
         .spawn()

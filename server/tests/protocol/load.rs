@@ -3,7 +3,7 @@
 //! which writes were acknowledged (when, and by which node).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,8 @@ use dqlite_protocol::response::Response;
 use tokio::net::TcpStream;
 
 use crate::cluster_kill::{dial, leader};
-use crate::durability::{exec, request};
+use crate::durability::exec;
+use crate::durability::request;
 
 /// One acknowledged write: when, and by which node.
 #[derive(Debug, Clone, Copy)]
@@ -108,4 +109,66 @@ pub(crate) async fn write_load(addresses: Vec<String>, load: Arc<Load>) -> u64 {
         }
     }
     next
+}
+
+/// A second writer that keeps the database a few MB large (blobs added,
+/// old ones deleted), so that snapshots take a while to send and install.
+pub(crate) async fn bulk_load(addresses: Vec<String>, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
+    let mut conn = None;
+    while !stop.load(Ordering::SeqCst) {
+        let Some(stream) = conn.as_mut() else {
+            conn = match crate::cluster_kill::leader(&addresses).await {
+                Some(i) => match dial(&addresses[i]).await {
+                    Some(mut s) => {
+                        let open = Request::from(Open {
+                            name: "bulk".into(),
+                            flags: 0,
+                            vfs: "volatile".into(),
+                        });
+                        match request(&mut s, &open).await {
+                            Some(Response::Db(_)) => Some(s),
+                            _ => None,
+                        }
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            if conn.is_none() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            continue;
+        };
+        let statements = [
+            "CREATE TABLE IF NOT EXISTS pad(b BLOB)",
+            "INSERT INTO pad VALUES (randomblob(8192))",
+            "DELETE FROM pad WHERE rowid < (SELECT max(rowid) FROM pad) - 60",
+        ];
+        for sql in statements {
+            match tokio::time::timeout(Duration::from_secs(5), request(stream, &exec(sql.into())))
+                .await
+            {
+                Ok(Some(Response::Result(_))) => {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    conn = None;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// A stop flag for the bulk writer that follows the load's.
+pub(crate) fn load_stop(load: &Arc<Load>) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let (load, out) = (load.clone(), flag.clone());
+    tokio::spawn(async move {
+        while !load.stop.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        out.store(true, Ordering::SeqCst);
+    });
+    flag
 }
