@@ -81,7 +81,7 @@ impl Endpoint {
 }
 
 /// Whether `address` can be a member's address: one that the default
-/// dialer can reach. Accepted: every form go-dqlite and LXD use, that is
+/// dialer ([`DefaultDialer`]) can reach. Accepted: every form go-dqlite and LXD use, that is
 /// `ip:port`, `[v6]:port`, a bare IP (port [`DEFAULT_PORT`]), `@name` (an
 /// abstract socket), and `host:port` with a DNS host name (letters,
 /// digits, `-` and `.`; labels of 1 to 63 characters; at most 253 in
@@ -367,6 +367,15 @@ delegate_io!(WriteHalf, write);
 pub trait Dialer: Send + Sync + std::fmt::Debug {
     /// A connected stream to `address`. Callers bound the time it takes.
     async fn dial(&self, address: &str) -> io::Result<Stream>;
+
+    /// Whether `address` can be dialed at all (ADD refuses a member at
+    /// an address that cannot). By default every address is accepted:
+    /// to a dialer of the embedder's, addresses may be any names (go-dqlite
+    /// applications with their own dial function use such names).
+    fn check_address(&self, address: &str) -> io::Result<()> {
+        let _ = address;
+        Ok(())
+    }
 }
 
 /// Dials TCP, or an abstract Unix socket for `@name` addresses.
@@ -400,6 +409,10 @@ impl Dialer for DefaultDialer {
                 Ok(Stream::Tcp(stream))
             }
         }
+    }
+
+    fn check_address(&self, address: &str) -> io::Result<()> {
+        check_member_address(address)
     }
 }
 

@@ -80,15 +80,17 @@ impl Node {
     }
 
     /// Adds node `id`, reachable at `address`, as a spare (ADD). Refuses
-    /// an address the dialer cannot use
-    /// ([`check_member_address`](crate::transport::check_member_address))
+    /// an address this node's dialer cannot use
+    /// ([`Dialer::check_address`](crate::transport::Dialer::check_address):
+    /// with the default dialer,
+    /// [`check_member_address`](crate::transport::check_member_address))
     /// and a cluster of [`MAX_MEMBERS`] already.
     pub async fn add_node(&self, id: u64, address: &str) -> Result<()> {
         let members = self.members();
         if id == 0 {
             return Err(refused("server ID is not valid"));
         }
-        if let Err(e) = crate::transport::check_member_address(address) {
+        if let Err(e) = self.dialer().check_address(address) {
             return Err(Error::Refused(format!("server address is not valid: {e}")));
         }
         if members.len() >= MAX_MEMBERS {

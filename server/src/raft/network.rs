@@ -21,7 +21,8 @@
 //! a call past openraft's deadline (stretched for large appends) is a
 //! *timeout*. Every failure drops the connection, and the next call dials
 //! again, but not before a short backoff after a failed dial
-//! ([`MAX_DIAL_BACKOFF`]). Failed dials are logged with backoff too: the
+//! ([`MAX_DIAL_BACKOFF`]), nor sooner than [`RECONNECT_DELAY`] after a
+//! connection broke. Failed dials are logged with backoff too: the
 //! first, then one line per doubling interval with the count since.
 
 use std::future::Future;
@@ -50,6 +51,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Longest wait before dialing a peer again after a failed dial.
 pub const MAX_DIAL_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Wait before dialing a peer again after its connection broke (dqlite's
+/// Raft waits as long): a peer that went away is not hammered, and one
+/// that restarts is reached again within it. Embedders whose dial function
+/// forwards connections to a node that is stopping (go-dqlite's external
+/// connections) rely on the pause.
+pub const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
 /// Interval between the first two log lines about one unreachable peer;
 /// it doubles after each.
@@ -132,6 +140,15 @@ impl DialHistory {
         }
     }
 
+    /// A connection to the peer broke (it went away, or restarts): as
+    /// dqlite's Raft does, dial it again only after [`RECONNECT_DELAY`].
+    fn broke(&mut self) {
+        let at = Instant::now() + RECONNECT_DELAY;
+        if self.retry_at.is_none_or(|r| r < at) {
+            self.retry_at = Some(at);
+        }
+    }
+
     fn succeeded(&mut self, target: u64, address: &str) {
         if self.failed > 0 && self.log_at.is_some() {
             tracing::info!(peer = target, %address, "reached a member again");
@@ -211,6 +228,7 @@ impl Peer {
                 "backing off after a failed dial",
             ));
         }
+        tracing::debug!(peer = self.target, address = %self.address, "dialing a member");
         let dialed = async {
             let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, self.dialer.dial(&self.address))
                 .await
@@ -255,9 +273,11 @@ impl Peer {
             Ok(result) => result,
             Err(_) => Err(CallError::Timeout),
         };
-        if result.is_err() {
+        if let Err(e) = &result {
             // Whatever was half sent or half read is lost with it.
-            self.conn = None;
+            if self.conn.take().is_some() && matches!(e, CallError::Broken(_)) {
+                self.history(DialHistory::broke);
+            }
         }
         result
     }
