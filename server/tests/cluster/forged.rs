@@ -17,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::Cluster;
+use super::rng::Rng;
 
 type LeaderId = openraft::alias::CommittedLeaderIdOf<dqlite_server::raft::typ::TypeConfig>;
 
@@ -392,27 +393,6 @@ fn cases(addresses: &[String], term: u64, target: u64) -> Vec<(String, Vec<u8>)>
     unfinished.extend_from_slice(&[1, 0, 0, 0, 0]);
     cases.push(("a message whose last part never comes".into(), unfinished));
     cases
-}
-
-/// A small deterministic random generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// True once in `n` times.
-    fn one_in(&mut self, n: u64) -> bool {
-        self.next().is_multiple_of(n)
-    }
-
-    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-        from[usize::try_from(self.next() % from.len() as u64).unwrap()]
-    }
 }
 
 /// A random call that must be refused: from a stranger, from a member's

@@ -41,7 +41,7 @@ use dqlite_protocol::response::Response;
 
 use crate::cluster_kill::{dial, leader, three_voters};
 use crate::durability::{exec, free_port, request};
-use crate::load::{Load, open_on_leader, write_load};
+use crate::load::{Load, check_image, open_on_leader, write_load};
 
 /// Entries between snapshots: small, so that a full disk shows soon.
 const SNAPSHOT_EVERY: &str = "100";
@@ -324,22 +324,7 @@ async fn converged(cluster: &mut Cluster) -> Vec<u8> {
 /// never sent. Returns the number of rows.
 async fn check_converged(cluster: &mut Cluster, load: &Load, sent: u64) -> usize {
     let image = converged(cluster).await;
-    let path = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(path.path(), image).unwrap();
-    let conn = rusqlite::Connection::open(path.path()).unwrap();
-    let mut stmt = conn.prepare("SELECT i FROM t").unwrap();
-    let present: Vec<u64> = stmt
-        .query_map([], |r| r.get::<_, i64>(0))
-        .unwrap()
-        .map(|i| u64::try_from(i.unwrap()).unwrap())
-        .collect();
-    let unique: std::collections::BTreeSet<u64> = present.iter().copied().collect();
-    assert_eq!(unique.len(), present.len(), "a write is present twice");
-    let acked = load.acked.lock().unwrap();
-    let missing: Vec<_> = acked.keys().filter(|i| !unique.contains(i)).collect();
-    assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
-    assert!(unique.iter().all(|i| *i <= sent), "a write nobody sent");
-    present.len()
+    check_image(&image, load, sent)
 }
 
 /// The end of the data in the newest segment of a node's Raft log.

@@ -172,3 +172,43 @@ pub(crate) fn load_stop(load: &Arc<Load>) -> Arc<AtomicBool> {
     });
     flag
 }
+
+/// Checks a database image taken after the load stopped: every write the
+/// load saw acknowledged is in table `t` exactly once, and nothing beyond
+/// the last value `sent`. Returns how many rows it holds.
+pub(crate) fn check_image(image: &[u8], load: &Load, sent: u64) -> usize {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), image).unwrap();
+    let conn = rusqlite::Connection::open(file.path()).unwrap();
+    let mut stmt = conn.prepare("SELECT i FROM t").unwrap();
+    let present: Vec<u64> = stmt
+        .query_map([], |r| r.get::<_, i64>(0))
+        .unwrap()
+        .map(|i| u64::try_from(i.unwrap()).unwrap())
+        .collect();
+    let unique: std::collections::BTreeSet<u64> = present.iter().copied().collect();
+    assert_eq!(unique.len(), present.len(), "a write is present twice");
+    let acked = load.acked.lock().unwrap();
+    let missing: Vec<_> = acked.keys().filter(|i| !unique.contains(i)).collect();
+    assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
+    assert!(unique.iter().all(|i| *i <= sent), "a write nobody sent");
+    unique.len()
+}
+
+/// How many times `needle` appears in the files at `logs`.
+pub(crate) fn count_logged<'a>(
+    logs: impl IntoIterator<Item = &'a std::path::PathBuf>,
+    needle: &str,
+) -> usize {
+    logs.into_iter()
+        .map(|log| {
+            std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .matches(needle)
+                .count()
+        })
+        .sum()
+}
+
+/// The log line of a node that installed a snapshot from the leader.
+pub(crate) const INSTALLED: &str = "installed a snapshot from the leader";

@@ -12,6 +12,8 @@ mod disk_full;
 mod durability;
 mod load;
 mod restart;
+#[path = "../common/rng.rs"]
+mod rng;
 mod util;
 
 use dqlite_protocol::response::{Response, RowsEnd};
