@@ -189,8 +189,10 @@ impl LogStore {
     /// writer thread.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<Self> {
         let dir = dir.as_ref();
+        let mut log = LogFile::open(dir)?;
+        complete_purge(&mut log)?;
         let shared = Arc::new(Shared {
-            log: Mutex::new(LogFile::open(dir)?),
+            log: Mutex::new(log),
             cache: Mutex::new(Cache::default()),
         });
         let committed: Arc<File> = OpenOptions::new()
@@ -345,6 +347,40 @@ fn write_and_sync(
 }
 
 /// The log id of the last entry in the file, if any.
+/// The log state from the last entry held and the last purged id: an
+/// entry at or below the purged id is gone as far as Raft is concerned
+/// (a purge records the id first, then drops the entries; a crash in
+/// between leaves them, and `complete_purge` drops them at the next open).
+fn log_state(last: Option<LogId>, purged: Option<LogId>) -> LogState<TypeConfig> {
+    let last_log_id = match (last, purged) {
+        (Some(last), Some(purged)) if last.index <= purged.index => Some(purged),
+        (last, purged) => last.or(purged),
+    };
+    LogState {
+        last_log_id,
+        last_purged_log_id: purged,
+    }
+}
+
+/// Finishes a purge a crash interrupted: the purged id (Raft's) is
+/// written before the log drops the entries up to it, and a node killed in
+/// between kept them; openraft would then find its last entry below its
+/// purge point and refuse to start.
+fn complete_purge(log: &mut LogFile) -> io::Result<()> {
+    let purged: Option<LogId> = log.meta(PURGED).map(decode).transpose()?;
+    if let Some(purged) = purged
+        && log.purged().is_none_or(|p| p < purged.index)
+    {
+        tracing::warn!(
+            purged = purged.index,
+            log_purged = ?log.purged(),
+            "completing a log purge interrupted by a crash"
+        );
+        log.purge_through(purged.index)?;
+    }
+    Ok(())
+}
+
 fn last_in_file(log: &LogFile) -> io::Result<Option<LogId>> {
     match log.last_index() {
         Some(last) => Ok(log
@@ -376,19 +412,16 @@ impl OfflineLog {
     /// Opens the log in `dir` as [`LogStore::open`] does (a torn tail is
     /// repaired).
     pub(crate) fn open(dir: &Path) -> io::Result<Self> {
-        Ok(Self {
-            log: LogFile::open(dir)?,
-        })
+        let mut log = LogFile::open(dir)?;
+        complete_purge(&mut log)?;
+        Ok(Self { log })
     }
 
     /// The last log id and the last purged one, as
     /// [`RaftLogStorage::get_log_state`] reports them.
     pub(crate) fn state(&self) -> io::Result<LogState<TypeConfig>> {
         let last_purged_log_id: Option<LogId> = self.meta(PURGED)?;
-        Ok(LogState {
-            last_log_id: last_in_file(&self.log)?.or(last_purged_log_id),
-            last_purged_log_id,
-        })
+        Ok(log_state(last_in_file(&self.log)?, last_purged_log_id))
     }
 
     /// The stored vote.
@@ -510,10 +543,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 None => last_in_file(&log)?,
             }
         };
-        Ok(LogState {
-            last_log_id: last.or(last_purged_log_id),
-            last_purged_log_id,
-        })
+        Ok(log_state(last, last_purged_log_id))
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {

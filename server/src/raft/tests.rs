@@ -184,6 +184,42 @@ mod log_store_persistence {
     use crate::raft::typ::Vote;
 
     #[test]
+    fn a_purge_interrupted_by_a_crash_is_completed_at_open() {
+        // Found by the chaos test: the purged id was on disk, the entries
+        // up to it not yet dropped when the node was killed; openraft then
+        // refused to start ("inverted log order").
+        TypeConfig::run(async {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let mut store = LogStore::open(dir.path()).unwrap();
+                let entries: Vec<_> = (1..=10)
+                    .map(|i| testing::blank_ent::<TypeConfig>(2, 1, i))
+                    .collect();
+                store.append(entries, IOFlushed::noop()).await.unwrap();
+            }
+            // Only Raft's half of a purge through 14 (a snapshot ahead).
+            let mut file = crate::raft::log_file::LogFile::open(dir.path()).unwrap();
+            let purged = testing::log_id::<TypeConfig>(2, 1, 14);
+            file.set_meta("raft.purged", &postcard::to_allocvec(&purged).unwrap())
+                .unwrap();
+            drop(file);
+            let mut store = LogStore::open(dir.path()).unwrap();
+            let state = store.get_log_state().await.unwrap();
+            assert_eq!(state.last_purged_log_id, Some(purged));
+            assert_eq!(state.last_log_id, Some(purged));
+            assert!(store.try_get_log_entries(0..100).await.unwrap().is_empty());
+            // And the log goes on after it.
+            store
+                .append(
+                    vec![testing::blank_ent::<TypeConfig>(3, 1, 15)],
+                    IOFlushed::noop(),
+                )
+                .await
+                .unwrap();
+        });
+    }
+
+    #[test]
     fn entries_vote_committed_and_purge_survive_reopening() {
         TypeConfig::run(async {
             let dir = tempfile::tempdir().unwrap();
