@@ -26,7 +26,7 @@
 //!   id, or claim a leader newer than the call's, or a membership is not
 //!   a valid configuration.
 //!
-//! [`crate::raft::gate`] applies these checks with the node's live state.
+//! `raft::gate` applies these checks with the node's live state.
 
 use std::collections::BTreeMap;
 
