@@ -333,17 +333,34 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         };
         // Serve at once: the port carries the other nodes' Raft traffic
         // too, and a node restarted with a log too short to win an
-        // election learns of the leader only through it.
+        // election learns of the leader only through it. Except the only
+        // voter of its cluster, which needs no one: it serves once it
+        // leads for good (as C dqlite's sole voter, which leads before its
+        // socket answers anything), so that its very first answer names
+        // it leader and a write succeeds.
+        let (open, opened) = oneshot::channel::<()>();
+        let mut open = Some(open);
+        if !matches!(leader_wait, Some(LeaderWait::Required(_))) {
+            open.take().map(|open| open.send(()));
+        }
         let mut serving = Box::pin(async {
+            let _ = opened.await;
             match listener {
                 Some((listener, limits)) => net::serve(listener, node.clone(), limits, stop).await,
                 None => stop.await,
             }
         });
+        let me = node.id();
         let waited = match leader_wait {
             Some(LeaderWait::Required(timeout) | LeaderWait::Hoped(timeout)) => {
                 let wait = node.inner.raft.wait(Some(timeout));
-                let leader = wait.metrics(|m| m.current_leader.is_some(), "a leader is known");
+                let leader = wait.metrics(
+                    |m| match leader_wait {
+                        Some(LeaderWait::Required(_)) => leads_for_good(m, me),
+                        _ => m.current_leader.is_some(),
+                    },
+                    "a leader is known",
+                );
                 let waited = tokio::select! {
                     waited = leader => waited.map(drop).map_err(|e| Error::Raft(e.to_string())),
                     () = &mut serving => Err(Error::ShuttingDown),
@@ -362,6 +379,9 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
             None => Ok(()),
         };
         let mut failed = None;
+        if let Some(open) = open.take() {
+            let _ = open.send(());
+        }
         match waited {
             Ok(()) => {
                 if ready.send(Ok(inner)).is_err() {
@@ -392,6 +412,18 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         }
         let _ = stopped_tx.send(true);
     });
+}
+
+/// Whether node `me` leads, past the transient leadership at term 0 that
+/// bootstrapping gives it (it stands for election right after): it leads
+/// at a term of its own election, with its vote committed, and an entry
+/// of that term committed (so that a barrier passes at once).
+fn leads_for_good(m: &openraft::RaftMetrics<TypeConfig>, me: u64) -> bool {
+    m.current_leader == Some(me)
+        && m.current_term > 0
+        && m.vote.is_committed()
+        && m.local_committed
+            .is_some_and(|c| c.leader_id.term == m.current_term)
 }
 
 /// Whether [`NodeBuilder::start`] waits for a leader before it returns.
@@ -521,17 +553,23 @@ async fn start_raft(
     // The only voter of its cluster leads at once, as with dqlite (whose
     // Raft makes such a node leader as it starts): no election timeout
     // to sit out, and `start` returns with the node leading.
-    let sole_voter = {
-        use openraft::async_runtime::WatchReceiver;
-        let metrics = raft.metrics();
-        let m = metrics.borrow_watched();
-        bootstrapped || m.membership_config.voter_ids().eq([builder.id])
+    let sole_voter = bootstrapped || {
+        // Raft fills its metrics in once it has loaded its state: a node
+        // with a log or snapshot has a configuration (the first entry is
+        // one), so wait for it to show (briefly).
+        let configured = raft
+            .wait(Some(Duration::from_secs(5)))
+            .metrics(
+                |m| fresh || m.membership_config.log_id().is_some(),
+                "the configuration is loaded",
+            )
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+        configured.membership_config.voter_ids().eq([builder.id])
     };
-    // (A cluster initialized just now elects itself already.)
-    if sole_voter
-        && !bootstrapped
-        && let Err(e) = raft.trigger().elect(false).await
-    {
+    // (Just initialized, it leads at term 0 and then stands for election
+    // anyway: it might as well do so at once.)
+    if sole_voter && let Err(e) = raft.trigger().elect(false).await {
         tracing::warn!(error = %e, "cannot start an election");
     }
     // A sole voter (and a node bootstrapping a cluster) must lead by the
@@ -576,6 +614,7 @@ async fn start_raft(
         gate,
         confirmed: Arc::default(),
         demotion,
+        election_timeout: timing.election_max,
         proposer,
         stop: Mutex::new(Some(stop)),
         stopped,
@@ -633,6 +672,9 @@ struct Inner {
     confirmed: Arc<Mutex<Option<LeaderId>>>,
     /// When this node last went from voter to spare.
     demotion: Arc<demotion::Demotion>,
+    /// The longest election timeout: how long a request that needs a
+    /// leader waits for an election under way.
+    election_timeout: Duration,
     /// Where sessions queue their write transactions for Raft.
     proposer: Proposer,
     /// Tells the node's thread to stop.
@@ -762,6 +804,34 @@ impl Node {
         use openraft::async_runtime::WatchReceiver;
         let metrics = self.inner.raft.metrics();
         metrics.borrow_watched().current_term
+    }
+
+    /// The leader once no election is under way as far as this node
+    /// knows: while it is a candidate, or a voter that knows no leader (it
+    /// just lost one, or starts), it waits for the outcome, up to one
+    /// election timeout (600 ms by default), so that a client asking in
+    /// the middle of an election gets its answer rather than "no leader".
+    pub(crate) async fn settled_leader(&self) -> Option<u64> {
+        use openraft::async_runtime::WatchReceiver;
+        let deadline = tokio::time::Instant::now() + self.inner.election_timeout;
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            let (leader, electing) = {
+                let m = metrics.borrow_watched();
+                let voter = m.membership_config.voter_ids().any(|v| v == self.inner.id);
+                let electing = m.state == openraft::ServerState::Candidate
+                    || (voter && m.current_leader.is_none());
+                (m.current_leader, electing)
+            };
+            if !electing {
+                return leader;
+            }
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => {}
+                // Past the bound, or Raft gone: what is known now.
+                _ => return leader,
+            }
+        }
     }
 
     /// Whether this node is the leader now (as far as it knows).

@@ -136,11 +136,20 @@ impl Gateway {
         };
         let kind = request.request_type();
         tracing::debug!(?kind, "request");
-        if needs_leader(kind) && !self.node.is_leader() {
+        if needs_leader(kind)
+            && !self.node.is_leader()
+            && self.node.settled_leader().await != Some(self.node.id())
+        {
             return send(out, &failure(codes::NOT_LEADER, "not leader")).await;
         }
         let response = match request {
-            Request::Leader(_) => self.leader(),
+            Request::Leader(_) => {
+                // In the middle of an election, its outcome.
+                if self.node.leader().is_none() {
+                    self.node.settled_leader().await;
+                }
+                self.leader()
+            }
             Request::Client(_) => Response::Welcome(resp::Welcome::default()),
             Request::Open(open) => self.open(open).await,
             Request::Prepare(prepare) => self.prepare(prepare).await,

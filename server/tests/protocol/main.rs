@@ -10,6 +10,7 @@ mod chaos;
 mod cluster_kill;
 mod disk_full;
 mod durability;
+mod first_answer;
 mod load;
 mod restart;
 #[path = "../common/rng.rs"]
