@@ -218,18 +218,8 @@ fn run_suite(suite: &Suite) {
     std::fs::create_dir(&tmp).unwrap();
     let log_path = tree.path().join("go-test.json");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(&go)
+    let mut child = go_against_our_library(&go, &module, &include, &lib, &tmp)
         .args(&args)
-        .current_dir(&module)
-        .env("CGO_ENABLED", "1")
-        .env("CGO_CFLAGS", format!("-I{}", include.display()))
-        .env(
-            "CGO_LDFLAGS",
-            format!("-L{} -Wl,-rpath,{}", lib.display(), lib.display()),
-        )
-        .env("LD_LIBRARY_PATH", &lib)
-        .env("GOFLAGS", "-mod=mod")
-        .env("TMPDIR", &tmp)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -304,6 +294,71 @@ fn run_suite(suite: &Suite) {
             failure_output(&output, &unexpected)
         );
     }
+}
+
+/// `go` in `module`, building cgo code against our header (`include`)
+/// and library (`lib`), with its temporary files in `tmp`.
+fn go_against_our_library(
+    go: &Path,
+    module: &Path,
+    include: &Path,
+    lib: &Path,
+    tmp: &Path,
+) -> Command {
+    let mut command = Command::new(go);
+    command
+        .current_dir(module)
+        .env("CGO_ENABLED", "1")
+        .env("CGO_CFLAGS", format!("-I{}", include.display()))
+        .env(
+            "CGO_LDFLAGS",
+            format!("-L{} -Wl,-rpath,{}", lib.display(), lib.display()),
+        )
+        .env("LD_LIBRARY_PATH", lib)
+        .env("GOFLAGS", "-mod=mod")
+        .env("TMPDIR", tmp);
+    command
+}
+
+/// A node started through the C API leads from its first answer: our
+/// probe (`compat-tests/capi-probe/first_answer_test.go`), run inside
+/// go-dqlite v3's root package with its own bindings: `dqlite.New` +
+/// `Start`, then `client.New` + `Leader` at once, on 200 fresh
+/// directories and 50 restarts of one (`DQLITE_PROBE_FRESH`,
+/// `DQLITE_PROBE_RESTARTS`).
+#[test]
+fn nodes_started_through_the_c_api_lead_from_their_first_answer() {
+    let Some(go) = require_tool("go", "DQLITE_COMPAT_GO", "go") else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (tree, lib) = staged_library();
+    let module = module_copy(&go, V3.module, tree.path());
+    let probe = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/capi-probe/first_answer_test.go"
+    );
+    std::fs::copy(probe, module.join("first_answer_probe_test.go")).unwrap();
+    let tmp = tree.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let include = tree.path().join("include");
+    let out = go_against_our_library(&go, &module, &include, &lib, &tmp)
+        .args(["test", "-count=1", "-v", "-timeout=600s"])
+        .args(["-run", "^TestFirstAnswerProbe$", "."])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if let Some(line) = stdout.lines().find(|l| l.contains("probe:")) {
+        println!("{}", line.trim());
+    }
+    assert!(
+        out.status.success() && stdout.contains("--- PASS: TestFirstAnswerProbe"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Final outcome per test (`package/TestName`, subtests included) from
