@@ -62,10 +62,25 @@ struct Args {
     /// Log entries between snapshots (each snapshot compacts the log).
     #[arg(long, default_value_t = dqlite_server::DEFAULT_SNAPSHOT_EVERY)]
     snapshot_every: u64,
+    /// Whether this node, while it leads, manages the roles by itself:
+    /// `on` keeps up to 3 voters and 3 stand-bys among the nodes that
+    /// answer and replaces a voter that went silent; `off` changes roles
+    /// only when a client asks (ADD, ASSIGN, REMOVE) or on handover, as a
+    /// bare C dqlite node does (for programs that manage roles themselves,
+    /// as LXD does through go-dqlite).
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    role_management: Switch,
     /// This node's failure domain (a rack, a zone): the leader prefers
     /// voters and stand-bys in distinct domains.
     #[arg(long, default_value_t = 0)]
     failure_domain: u64,
+}
+
+/// A feature switched on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -99,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
     let node = Node::builder(args.id, address.clone(), &args.dir)
         .snapshot_every(args.snapshot_every)
         .busy_timeout(Duration::from_millis(args.busy_timeout))
-        .manage_roles(true)
+        .manage_roles(args.role_management == Switch::On)
         .failure_domain(args.failure_domain)
         .serve(listener, limits)
         .start()

@@ -15,6 +15,7 @@ mod load;
 mod restart;
 #[path = "../common/rng.rs"]
 mod rng;
+mod roles;
 mod util;
 
 use dqlite_protocol::response::{Response, RowsEnd};
