@@ -30,9 +30,9 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::node::Raft;
 use crate::pipeline::{LeaderId, Proposal, Proposer};
-use crate::sql::SqlLock;
 use crate::sql::rows::{bind, column_kinds, next_batch};
 use crate::sql::split::first_statement_cached;
+use crate::sql::{SqlLock, delete};
 use crate::vfs::{ConnectionId, TxState, TxTicket, Vfs};
 
 /// Outcome of statements that ran to completion.
@@ -80,6 +80,10 @@ pub struct Session {
     /// The connection's handle in the VFS (for fencing).
     file: Option<ConnectionId>,
     db: String,
+    /// Set while a transaction of this session that ran `PRAGMA
+    /// delete_database` is open: the schema cookie it set (see
+    /// `sql::delete`).
+    emptied: std::cell::Cell<Option<i64>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -125,7 +129,33 @@ impl Session {
             conn,
             file,
             db: db.to_owned(),
+            emptied: std::cell::Cell::new(None),
         })
+    }
+
+    /// After each statement that ran to completion: empties the database
+    /// if the statement was `PRAGMA delete_database` (in the same
+    /// transaction), and vacuums it once such a transaction committed.
+    fn after_statement(&self, conn: &Connection) -> Result<()> {
+        if let Some(file) = self.file
+            && self.shared.vfs.take_delete_request(&self.db, file)?
+        {
+            tracing::info!(db = %self.db, "PRAGMA delete_database: emptying the database");
+            self.emptied.set(Some(delete::empty_database(conn)?));
+        }
+        if let Some(emptied) = self.emptied.get() {
+            match delete::reclaim_if_ended(conn, emptied) {
+                Ok(None) => {}
+                Ok(Some(_)) => self.emptied.set(None),
+                Err(e) => {
+                    // The delete itself is committed: only its pages stay
+                    // until the next VACUUM.
+                    tracing::warn!(db = %self.db, error = %e, "could not vacuum a deleted database");
+                    self.emptied.set(None);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The database name.
@@ -163,6 +193,7 @@ impl Session {
                     bind(&mut stmt, mine)?;
                     let yielded = run_to_completion(&mut stmt)?;
                     drop(stmt);
+                    self.after_statement(conn)?;
                     if yielded {
                         // As latest dqlite; a RETURNING write still commits
                         // and is replicated.
@@ -253,6 +284,7 @@ impl Session {
             bind(&mut stmt, &params)?;
             let yielded = run_to_completion(&mut stmt)?;
             drop(stmt);
+            self.after_statement(conn)?;
             if yielded {
                 return Err(Error::RowsYielded);
             }

@@ -1,7 +1,8 @@
 //! SQL execution helpers: typing and batching of result rows, statement
-//! splitting, and the lock that keeps SQLite work on a node's databases
+//! splitting, `PRAGMA delete_database`, and the lock that keeps SQLite work on a node's databases
 //! one stretch at a time.
 
+pub(crate) mod delete;
 pub(crate) mod rows;
 pub(crate) mod split;
 

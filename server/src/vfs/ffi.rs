@@ -408,7 +408,7 @@ unsafe extern "C" fn x_check_reserved_lock(f: *mut ffi::sqlite3_file, out: *mut 
 }
 
 unsafe extern "C" fn x_file_control(
-    _f: *mut ffi::sqlite3_file,
+    f: *mut ffi::sqlite3_file,
     op: c_int,
     arg: *mut c_void,
 ) -> c_int {
@@ -418,7 +418,79 @@ unsafe extern "C" fn x_file_control(
         unsafe { *arg.cast::<c_int>() = 1 };
         return ffi::SQLITE_OK;
     }
+    if op == ffi::SQLITE_FCNTL_PRAGMA {
+        // SAFETY: SQLite passes an open file and, for this opcode, an
+        // array of three strings: the error message out, the pragma's
+        // name, and its value (or null).
+        return unsafe { pragma(file(f), arg.cast::<*mut c_char>()) };
+    }
     ffi::SQLITE_NOTFOUND
+}
+
+/// The pragmas dqlite handles itself, as it does: `delete_database`
+/// (inside a write transaction; see `session`) and `page_size` (fixed).
+/// Every other pragma is SQLite's (`SQLITE_NOTFOUND`).
+///
+/// # Safety
+///
+/// `args` points to SQLite's three `SQLITE_FCNTL_PRAGMA` strings.
+unsafe fn pragma(f: &mut File, args: *mut *mut c_char) -> c_int {
+    let Kind::Main { db, id, .. } = &f.kind else {
+        return ffi::SQLITE_NOTFOUND;
+    };
+    // SAFETY: SQLite's array holds three pointers; name is non-null.
+    let (name, value) = unsafe {
+        let name = CStr::from_ptr(*args.add(1));
+        let value = *args.add(2);
+        let value = (!value.is_null()).then(|| CStr::from_ptr(value));
+        (name, value)
+    };
+    let Ok(mut db) = lock(db) else {
+        return ffi::SQLITE_IOERR;
+    };
+    let refused = if name.to_bytes().eq_ignore_ascii_case(b"delete_database") {
+        match value {
+            Some(_) => Err((ffi::SQLITE_ERROR, super::state::DELETE_TAKES_NO_VALUE)),
+            None => db.request_delete(*id).map_err(|m| (ffi::SQLITE_ERROR, m)),
+        }
+    } else if name.to_bytes().eq_ignore_ascii_case(b"page_size") {
+        match value.map(CStr::to_string_lossy) {
+            // Reading the size is SQLite's.
+            None => return ffi::SQLITE_NOTFOUND,
+            Some(value) => match db.check_page_size(&value) {
+                // Setting the size it has changes nothing: SQLite's.
+                Ok(()) => return ffi::SQLITE_NOTFOUND,
+                Err(m) => Err((ffi::SQLITE_IOERR, m)),
+            },
+        }
+    } else {
+        return ffi::SQLITE_NOTFOUND;
+    };
+    match refused {
+        Ok(()) => ffi::SQLITE_OK,
+        Err((code, message)) => {
+            // SAFETY: SQLite frees the message with sqlite3_free.
+            unsafe { *args = sqlite_string(message) };
+            code
+        }
+    }
+}
+
+/// `message` in memory from `sqlite3_malloc` (null if that fails).
+fn sqlite_string(message: &str) -> *mut c_char {
+    let Ok(len) = c_int::try_from(message.len() + 1) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: a fresh allocation of `len` bytes, filled with the message
+    // and its NUL.
+    unsafe {
+        let out = ffi::sqlite3_malloc(len).cast::<u8>();
+        if !out.is_null() {
+            std::ptr::copy_nonoverlapping(message.as_ptr(), out, message.len());
+            *out.add(message.len()) = 0;
+        }
+        out.cast()
+    }
 }
 
 unsafe extern "C" fn x_sector_size(_f: *mut ffi::sqlite3_file) -> c_int {

@@ -336,6 +336,12 @@ impl Vfs {
         self.with(db, false, |db| db.abort_all())
     }
 
+    /// Whether connection `id` ran `PRAGMA delete_database` in its write
+    /// transaction since this was last asked (the request is taken).
+    pub fn take_delete_request(&self, db: &str, id: ConnectionId) -> Result<bool, VfsError> {
+        self.with(db, false, |db| db.take_delete_request(id))
+    }
+
     /// Whether connection `id` of `db` was fenced since it last checked:
     /// its transaction may have seen frames that were dropped, and must be
     /// rolled back before the connection is used again.

@@ -156,7 +156,18 @@ pub(crate) struct Database {
     /// Leader term new transactions are written in.
     term: u64,
     next_tx_id: u64,
+    /// The connection that ran `PRAGMA delete_database` in its write
+    /// transaction, until its session takes the request.
+    delete_requested: Option<FileId>,
 }
+
+/// Why `PRAGMA delete_database` is refused (dqlite's messages).
+pub(crate) const DELETE_NEEDS_WRITE_TX: &str =
+    "PRAGMA delete_database must be run in a write transaction. Use BEGIN IMMEDIATE to start one.";
+/// `PRAGMA delete_database` with a value.
+pub(crate) const DELETE_TAKES_NO_VALUE: &str = "PRAGMA delete_database takes no value";
+/// `PRAGMA page_size` set to another size than the database's.
+pub(crate) const PAGE_SIZE_FIXED: &str = "changing page size is not supported";
 
 impl Database {
     /// An empty database whose transaction ids start after `base`.
@@ -164,6 +175,44 @@ impl Database {
         Self {
             next_tx_id: base,
             ..Self::default()
+        }
+    }
+
+    // ---- pragmas dqlite handles itself (SQLITE_FCNTL_PRAGMA) ----
+
+    /// `PRAGMA delete_database` run by `file`: allowed inside its write
+    /// transaction only; the session takes the request afterwards and
+    /// empties the database in that transaction.
+    pub(crate) fn request_delete(&mut self, file: FileId) -> Result<(), &'static str> {
+        if self.shm_locks[WRITE_LOCK].exclusive != Some(file) {
+            return Err(DELETE_NEEDS_WRITE_TX);
+        }
+        self.delete_requested = Some(file);
+        Ok(())
+    }
+
+    /// Whether `file` asked for its database to be deleted (and clears it).
+    pub(crate) fn take_delete_request(&mut self, file: FileId) -> bool {
+        if self.delete_requested == Some(file) {
+            self.delete_requested = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// `PRAGMA page_size = value`: the page size of a database cannot
+    /// change (every node holds the same pages); setting the size it has
+    /// (or the default, before the first write) is fine.
+    pub(crate) fn check_page_size(&self, value: &str) -> Result<(), &'static str> {
+        let current = if self.page_size == 0 {
+            super::PAGE_SIZE
+        } else {
+            self.page_size
+        };
+        match value.trim().parse::<u32>() {
+            Ok(size) if size == current => Ok(()),
+            _ => Err(PAGE_SIZE_FIXED),
         }
     }
 
@@ -363,6 +412,10 @@ impl Database {
     /// Called when `file` releases the write lock: a transaction SQLite
     /// committed becomes pending; frames of one it rolled back are dropped.
     fn end_write(&mut self, file: FileId) {
+        // A delete request not taken by now dies with its transaction.
+        if self.delete_requested == Some(file) {
+            self.delete_requested = None;
+        }
         let Some(capture) = self.capture.take_if(|c| c.owner == file) else {
             return;
         };

@@ -16,6 +16,7 @@ mod restart;
 #[path = "../common/rng.rs"]
 mod rng;
 mod roles;
+mod sql;
 mod util;
 
 use dqlite_protocol::response::{Response, RowsEnd};
