@@ -15,7 +15,7 @@
 //!
 //! Where our server deliberately answers differently (the README's
 //! "Deliberate differences from the C server", and the areas where 1.11.1
-//! and latest dqlite differ, spec `wire-protocol.md` §11.1), no bytes are
+//! and latest dqlite differ, `docs/wire-protocol.md` §11.1), no bytes are
 //! compared: our reply is checked against our documented answer, and, when
 //! the request is safe for the C server, its reply against the 1.11.1
 //! answer the spec records. Requests that crash or stall 1.11.1 (§13:

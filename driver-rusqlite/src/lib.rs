@@ -59,6 +59,15 @@
 //! same program as a binary, against a cluster of yours or a node it
 //! starts itself, is `examples/persons.rs`; see `examples/README.md`.
 //!
+//! No registry serves this crate: depend on a checkout of this
+//! repository (here next to your project), or on your clone of it
+//! through git (`git = "<its URL>"` instead of `path`):
+//!
+//! ```toml
+//! [dependencies]
+//! dqlite-rusqlite = { path = "../dqlite-rs/driver-rusqlite" }
+//! ```
+//!
 //! # The cluster behind the connection
 //!
 //! [`Connection::open`] takes `dqlite://host:port[,host:port…]/database`.

@@ -118,8 +118,14 @@
 //! ```toml
 //! [dependencies]
 //! sqlx = { version = "=0.9.0", default-features = false, features = ["runtime-tokio", "macros", "migrate", "any", "json"] }
-//! sqlx-dqlite = { version = "0.1", features = ["json"] }
+//! # No registry serves this crate: depend on a checkout of this repository
+//! # (here next to your project), or on your clone of it through git
+//! # (`git = "<its URL>"` instead of `path`).
+//! sqlx-dqlite = { path = "../dqlite-rs/driver-sqlx", features = ["json"] }
 //! ```
+//!
+//! (`driver-sqlx/facade-tests` is such a project, with a path
+//! dependency.)
 //!
 //! ```ignore
 //! use sqlx::migrate::Migrator;

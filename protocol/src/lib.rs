@@ -5,7 +5,8 @@
 //! client does the opposite. It performs no I/O, spawns nothing and reads
 //! no clock; the IO crates of this workspace (the server and the drivers)
 //! own sockets and buffers and call into it. The byte-level specification
-//! it implements is `spec/wire-protocol.md` of the project's shared notes.
+//! it implements is `docs/wire-protocol.md` at the repository's root (the
+//! tests quote it by section number, "spec §13").
 //!
 //! # Example
 //!

@@ -1,6 +1,8 @@
 //! Laying out a build of the library the way C and cgo builds expect it:
 //! `lib/libdqlite.so.0` (the SONAME) with the `libdqlite.so` link,
-//! `include/dqlite.h` and `lib/pkgconfig/dqlite.pc`.
+//! `include/dqlite.h` and `lib/pkgconfig/dqlite.pc`; and stripping it,
+//! with its debug information kept apart (`lib/.debug/`), as
+//! distributions ship libraries.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -62,4 +64,30 @@ pub fn pkg_config(prefix: &Path) -> String {
          Cflags: -I${{includedir}}\n",
         prefix.display()
     )
+}
+
+/// Where [`strip`] puts the debug information of the staged library.
+pub const DEBUG_FILE: &str = ".debug/libdqlite.so.0.debug";
+
+/// Strips the library staged in `lib` (see [`stage`]), keeping its debug
+/// information in `lib/.debug/libdqlite.so.0.debug`, which the stripped
+/// library names (`.gnu_debuglink`) so that debuggers find it. Uses
+/// binutils' `objcopy`.
+pub fn strip(lib: &Path) -> io::Result<()> {
+    let so = lib.join(SONAME);
+    let debug = lib.join(DEBUG_FILE);
+    if let Some(dir) = debug.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let objcopy = |args: &[&std::ffi::OsStr]| -> io::Result<()> {
+        let status = std::process::Command::new("objcopy").args(args).status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("objcopy {args:?}: {status}")))
+        }
+    };
+    objcopy(&["--only-keep-debug".as_ref(), so.as_os_str(), debug.as_os_str()])?;
+    let link = format!("--add-gnu-debuglink={}", debug.display());
+    objcopy(&["--strip-unneeded".as_ref(), link.as_ref(), so.as_os_str()])
 }

@@ -150,3 +150,31 @@ fn pkg_config_describes_the_staged_tree() {
     assert!(flags.contains(&format!("-L{}", lib.display())), "{flags}");
     assert!(flags.contains("-ldqlite"), "{flags}");
 }
+
+#[test]
+fn the_distributed_library_is_stripped_with_its_debug_information_apart() {
+    let (_tree, lib) = staged();
+    let so = lib.join(dist::SONAME);
+    let exports = |path: &Path| run(Command::new("nm").args(["-D", "--defined-only"]).arg(path));
+    let before_size = std::fs::metadata(&so).unwrap().len();
+    let before_exports = exports(&so);
+    dist::strip(&lib).unwrap();
+    let after_size = std::fs::metadata(&so).unwrap().len();
+    // The same interface, without the debug information.
+    assert_eq!(exports(&so), before_exports);
+    assert!(
+        after_size * 4 < before_size,
+        "{after_size} bytes stripped, {before_size} before"
+    );
+    let sections = run(Command::new("readelf").arg("-S").arg(&so));
+    assert!(!sections.contains(".debug_info"), "{sections}");
+    assert!(sections.contains(".gnu_debuglink"), "{sections}");
+    let debug = lib.join(dist::DEBUG_FILE);
+    let debug_sections = run(Command::new("readelf").arg("-S").arg(&debug));
+    assert!(debug_sections.contains(".debug_info"));
+    // And it still works: the C program runs against the stripped library.
+    let tree = lib.parent().unwrap();
+    let program = compile(tree, &lib, "smoke");
+    let data = tempfile::tempdir().expect("data directory");
+    assert_eq!(run(Command::new(&program).arg(data.path())).trim(), "ok");
+}
