@@ -125,6 +125,11 @@ impl DemoServer {
         init_tracing();
         let demo = Path::new(DEFAULT_DEMO);
         if !demo.exists() {
+            assert!(
+                !crate::in_ci(),
+                "{DEFAULT_DEMO} is not installed (Debian package go-dqlite; \
+                 ./scripts/prerequisites installs it)"
+            );
             eprintln!("SKIPPED: {DEFAULT_DEMO} is not installed (Debian package go-dqlite)");
             return None;
         }

@@ -93,7 +93,7 @@
 //!
 //! | Variable | Default | Effect |
 //! |---|---|---|
-//! | `CI` | unset | when set, a missing `go` toolchain, `dqlite` shell or `dqlite-demo` fails the tests instead of skipping them |
+//! | `CI`, `DQLITE_REQUIRE_TOOLS` | unset | when either is set (`./scripts/verify` sets the second), a missing `go` toolchain, `dqlite` shell or `dqlite-demo` fails the tests instead of skipping them |
 //! | `DQLITE_COMPAT_GO` | `go` (found on `PATH`) | the Go toolchain to build the tests with |
 //! | `DQLITE_COMPAT_SHELL` | `/usr/bin/dqlite` | the Debian `dqlite` shell |
 //! | `DQLITE_COMPAT_DEMO` | `/usr/bin/dqlite-demo` | the Debian `dqlite-demo` (C server) for the differential tests |
@@ -153,9 +153,11 @@ pub fn env_secs(var: &str, default: Duration) -> Duration {
     }
 }
 
-/// Whether the `CI` variable is set: missing tools are then failures.
+/// Whether missing tools are failures rather than skips: when `CI` or
+/// `DQLITE_REQUIRE_TOOLS` is set (`./scripts/verify` sets the latter, after
+/// installing every tool the suite needs).
 pub fn in_ci() -> bool {
-    std::env::var_os("CI").is_some()
+    std::env::var_os("CI").is_some() || std::env::var_os("DQLITE_REQUIRE_TOOLS").is_some()
 }
 
 /// Finds an external tool. `knob` names the variable that overrides
@@ -173,8 +175,15 @@ pub fn require_tool(what: &str, knob: &str, default: &str) -> Option<PathBuf> {
         return Some(path);
     }
     let message = format!("{what} not found: {wanted:?} (set {knob} to its path)");
-    assert!(!in_ci(), "{message}; CI is set, so this is a failure");
-    eprintln!("SKIPPED: {message}; this test did not run (set CI to make this a failure)");
+    assert!(
+        !in_ci(),
+        "{message}; CI or DQLITE_REQUIRE_TOOLS is set, so this is a failure \
+         (./scripts/prerequisites installs it)"
+    );
+    eprintln!(
+        "SKIPPED: {message}; this test did not run (./scripts/prerequisites installs it; \
+         set DQLITE_REQUIRE_TOOLS to make this a failure)"
+    );
     None
 }
 

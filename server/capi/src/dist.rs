@@ -87,7 +87,11 @@ pub fn strip(lib: &Path) -> io::Result<()> {
             Err(io::Error::other(format!("objcopy {args:?}: {status}")))
         }
     };
-    objcopy(&["--only-keep-debug".as_ref(), so.as_os_str(), debug.as_os_str()])?;
+    objcopy(&[
+        "--only-keep-debug".as_ref(),
+        so.as_os_str(),
+        debug.as_os_str(),
+    ])?;
     let link = format!("--add-gnu-debuglink={}", debug.display());
     objcopy(&["--strip-unneeded".as_ref(), link.as_ref(), so.as_os_str()])
 }
