@@ -765,3 +765,32 @@ async fn delete_database_is_replicated_and_stays_deleted_after_restarts_and_snap
     );
     assert_eq!(cluster.converged("model").await, empty);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_an_election_leader_waits_for_the_outcome_instead_of_naming_no_one() {
+    let mut cluster = Cluster::start(3).await;
+    cluster.join_2_and_3().await;
+    let old = cluster.leader().await.id();
+    cluster.stop(old).await;
+    // The two others notice, elect one of them, and answer LEADER all
+    // along: the old leader until they notice, then (waiting while they
+    // elect) the new one; never "no leader".
+    let followers: Vec<String> = (1..=3u64)
+        .filter(|id| *id != old)
+        .map(|id| cluster.addresses[usize::try_from(id - 1).unwrap()].clone())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut answers = Vec::new();
+    while Instant::now() < deadline {
+        for address in &followers {
+            answers.push(leader_on(address).await.0);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !answers.contains(&0),
+        "a LEADER answer named no one: {answers:?}"
+    );
+    let new = *answers.last().unwrap();
+    assert_ne!(new, old, "no new leader within 3 s: {answers:?}");
+}
