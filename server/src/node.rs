@@ -567,9 +567,14 @@ async fn start_raft(
             .map_err(|e| Error::Raft(e.to_string()))?;
         configured.membership_config.voter_ids().eq([builder.id])
     };
-    // (Just initialized, it leads at term 0 and then stands for election
-    // anyway: it might as well do so at once.)
-    if sole_voter && let Err(e) = raft.trigger().elect(false).await {
+    // Restarted, it comes back a follower: it might as well stand for
+    // election at once. (Just initialized, it stands for election at term
+    // 1 by itself: a second call would make that term 2, where dqlite's
+    // log, as go-dqlite's `ReadLastEntryInfo` reads it, is at term 1.)
+    if sole_voter
+        && !bootstrapped
+        && let Err(e) = raft.trigger().elect(false).await
+    {
         tracing::warn!(error = %e, "cannot start an election");
     }
     // A sole voter (and a node bootstrapping a cluster) must lead by the

@@ -384,3 +384,26 @@ async fn disk_use_stays_bounded_under_sustained_writes() {
     );
     node.stop().await.unwrap();
 }
+
+/// As with C dqlite (whose log go-dqlite's `ReadLastEntryInfo` reads): a
+/// fresh sole voter leads at term 1, and each restart adds one election.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sole_voter_is_elected_once_per_start() {
+    for round in 0..30 {
+        let dir = tempfile::tempdir().unwrap();
+        let node = start(dir.path()).await;
+        node.session("app")
+            .await
+            .unwrap()
+            .exec("CREATE TABLE t(n)")
+            .await
+            .unwrap();
+        assert_eq!(node.term(), 1, "fresh start {round}");
+        node.stop().await.unwrap();
+        if round % 10 == 0 {
+            let node = start(dir.path()).await;
+            assert_eq!(node.term(), 2, "restart after fresh start {round}");
+            node.stop().await.unwrap();
+        }
+    }
+}
