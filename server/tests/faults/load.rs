@@ -11,9 +11,7 @@ use dqlite_protocol::request::{Open, Request};
 use dqlite_protocol::response::Response;
 use tokio::net::TcpStream;
 
-use crate::cluster_kill::{dial, leader};
-use crate::durability::exec;
-use crate::durability::request;
+use crate::process::{dial, exec, leader, request};
 
 /// One acknowledged write: when, and by which node.
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +115,7 @@ pub(crate) async fn bulk_load(addresses: Vec<String>, stop: Arc<AtomicBool>, don
     let mut conn = None;
     while !stop.load(Ordering::SeqCst) {
         let Some(stream) = conn.as_mut() else {
-            conn = match crate::cluster_kill::leader(&addresses).await {
+            conn = match crate::process::leader(&addresses).await {
                 Some(i) => match dial(&addresses[i]).await {
                     Some(mut s) => {
                         let open = Request::from(Open {

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use dqlite_protocol::request::{Leader, Request};
 use dqlite_protocol::response::Response;
 
-use crate::cluster_kill::{converged, dial, three_voters};
-use crate::durability::{ServerProcess, exec, free_port, request};
+use crate::cluster_kill::{converged, three_voters};
 use crate::load::{INSTALLED, Load, bulk_load, check_image, count_logged, write_load};
+use crate::process::{ServerProcess, dial, exec, free_port, request};
 use crate::rng::Rng;
 
 struct Nodes {
@@ -132,7 +132,7 @@ impl Nodes {
     }
 
     async fn leader(&self) -> Option<usize> {
-        crate::cluster_kill::leader(&self.addresses).await
+        crate::process::leader(&self.addresses).await
     }
 }
 

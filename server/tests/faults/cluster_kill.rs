@@ -10,16 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use dqlite_protocol::request::{Cluster, Dump, Leader, Request};
+use dqlite_protocol::Role;
+use dqlite_protocol::request::{Cluster, Dump, Request};
 use dqlite_protocol::response::Response;
-use dqlite_protocol::{ProtocolVersion, Role};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
-use crate::durability::{ServerProcess, exec, free_port, request, spawn_node_logging};
 use crate::load::{
     INSTALLED, Load, bulk_load, check_image, count_logged, load_stop, open_on_leader, write_load,
 };
+use crate::process::{ServerProcess, dial, exec, free_port, leader, request, spawn_node_logging};
 
 struct Nodes {
     addresses: Vec<String>,
@@ -48,33 +46,6 @@ impl Nodes {
             p.kill();
         }
     }
-}
-
-pub(crate) async fn dial(address: &str) -> Option<TcpStream> {
-    let mut stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(address))
-        .await
-        .ok()?
-        .ok()?;
-    stream
-        .write_all(&ProtocolVersion::V1.to_bytes())
-        .await
-        .ok()?;
-    Some(stream)
-}
-
-/// The index of the node that some node names as leader.
-pub(crate) async fn leader(addresses: &[String]) -> Option<usize> {
-    for address in addresses {
-        let Some(mut stream) = dial(address).await else {
-            continue;
-        };
-        if let Some(Response::Server(s)) = request(&mut stream, &Request::from(Leader)).await
-            && let Some(i) = addresses.iter().position(|a| *a == s.address)
-        {
-            return Some(i);
-        }
-    }
-    None
 }
 
 /// The database image of every node once all of them agree.
