@@ -88,11 +88,17 @@ fn check(bytes: &[u8], input: ScanInput) -> Option<SegmentScan> {
             assert!(input.is_last, "a torn tail outside the last segment");
             assert!(torn.batch <= torn.from && torn.from <= torn.end && torn.end <= len);
             assert_eq!(scan.end, torn.batch);
-            let in_batch = scan.records.iter().filter(|r| r.batch == torn.batch).count();
-            assert_eq!(torn.kept, in_batch);
-            assert!(scan.records[..scan.records.len() - in_batch]
+            let in_batch = scan
+                .records
                 .iter()
-                .all(|r| r.batch < torn.batch));
+                .filter(|r| r.batch == torn.batch)
+                .count();
+            assert_eq!(torn.kept, in_batch);
+            assert!(
+                scan.records[..scan.records.len() - in_batch]
+                    .iter()
+                    .all(|r| r.batch < torn.batch)
+            );
             torn.end
         }
         None => scan.end,

@@ -69,8 +69,10 @@ pub struct TornTail {
 pub struct SegmentScan {
     /// The intact records, in order (those of a torn batch included).
     pub records: Vec<ScannedRecord>,
-    /// End of the data: where the next batch goes once a torn batch, if
-    /// any, is cut (which starts at [`TornTail::batch`] or later).
+    /// End of the intact batches: after the last one (where the zero
+    /// header that ends the data was read, if one was), or the torn
+    /// batch's offset. A repair of the torn batch moves it to
+    /// [`TornTail::from`] when it keeps records.
     pub end: u64,
     /// The torn last batch, if there is one.
     pub torn: Option<TornTail>,
