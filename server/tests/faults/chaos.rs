@@ -260,12 +260,8 @@ async fn kill_9_at_random_moments_for_minutes_every_restart_succeeds() {
     nodes.check_alive();
 
     // Writes resume, then stop.
-    let before = load.acked.lock().unwrap().len();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while load.acked.lock().unwrap().len() < before + 20 {
-        assert!(Instant::now() < deadline, "writes did not resume");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let before = load.acked_count();
+    load.resumed_after(before, Duration::from_secs(60)).await;
     load.stop.store(true, Ordering::SeqCst);
     let sent = writer.await.unwrap();
     bulk.await.unwrap();

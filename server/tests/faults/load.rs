@@ -46,6 +46,21 @@ impl Load {
         self.paused.store(false, Ordering::SeqCst);
     }
 
+    /// How many writes were acknowledged so far.
+    pub(crate) fn acked_count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Waits until 20 more writes than `before` are acknowledged: writes
+    /// resumed. Fails after `within`.
+    pub(crate) async fn resumed_after(&self, before: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.acked_count() < before + 20 {
+            assert!(Instant::now() < deadline, "writes did not resume");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub(crate) fn acks_after(&self, t: Instant, not_by: usize) -> Vec<Ack> {
         self.acked
             .lock()
