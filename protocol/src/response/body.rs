@@ -12,7 +12,7 @@ use crate::wire::BodyWriter;
 /// What a reader must know to decode the ambiguous response bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseContext {
-    /// The connection's protocol version: SERVER is [`ServerLegacy`] under
+    /// The connection's protocol version: SERVER is [`ServerLegacy`](super::ServerLegacy) under
     /// the legacy handshake.
     pub version: ProtocolVersion,
     /// Whether SERVERS carries a role word per node (CLUSTER format ≠ 0).
