@@ -1,4 +1,6 @@
-//! Failure codes (§7.10) and node roles (§8.2) shared by servers and clients.
+//! Codes of the protocol shared by servers and clients: message types
+//! (request types §5, response types §6), failure codes (§7.10) and node
+//! roles (§8.2).
 
 /// SQLITE_ERROR: generic SQL error, and dqlite's catch-all.
 pub const SQLITE_ERROR: u64 = 1;
@@ -78,6 +80,143 @@ impl Role {
     }
 }
 
+/// A request type code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum RequestType {
+    /// 0: who is the leader?
+    Leader = 0,
+    /// 1: register a client.
+    Client = 1,
+    /// 2: heartbeat (never implemented by dqlite).
+    Heartbeat = 2,
+    /// 3: open a database.
+    Open = 3,
+    /// 4: prepare a statement.
+    Prepare = 4,
+    /// 5: execute a prepared statement.
+    Exec = 5,
+    /// 6: query with a prepared statement.
+    Query = 6,
+    /// 7: finalize a prepared statement.
+    Finalize = 7,
+    /// 8: execute SQL text.
+    ExecSql = 8,
+    /// 9: query with SQL text.
+    QuerySql = 9,
+    /// 10: interrupt a streaming query.
+    Interrupt = 10,
+    /// 11: node-to-node connection (internal).
+    Connect = 11,
+    /// 12: add a node.
+    Add = 12,
+    /// 13: assign a role (legacy PROMOTE shares the code).
+    Assign = 13,
+    /// 14: remove a node.
+    Remove = 14,
+    /// 15: dump a database.
+    Dump = 15,
+    /// 16: list the cluster.
+    Cluster = 16,
+    /// 17: transfer leadership.
+    Transfer = 17,
+    /// 18: describe this node.
+    Describe = 18,
+    /// 19: set this node's weight.
+    Weight = 19,
+}
+
+impl RequestType {
+    /// The type for a code, if the protocol defines one.
+    pub fn from_code(code: u8) -> Option<Self> {
+        use RequestType::*;
+        Some(match code {
+            0 => Leader,
+            1 => Client,
+            2 => Heartbeat,
+            3 => Open,
+            4 => Prepare,
+            5 => Exec,
+            6 => Query,
+            7 => Finalize,
+            8 => ExecSql,
+            9 => QuerySql,
+            10 => Interrupt,
+            11 => Connect,
+            12 => Add,
+            13 => Assign,
+            14 => Remove,
+            15 => Dump,
+            16 => Cluster,
+            17 => Transfer,
+            18 => Describe,
+            19 => Weight,
+            _ => return None,
+        })
+    }
+
+    /// The wire code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// A response type code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum ResponseType {
+    /// 0: the request failed.
+    Failure = 0,
+    /// 1: a node (the leader).
+    Server = 1,
+    /// 2: answer to CLIENT.
+    Welcome = 2,
+    /// 3: the cluster's nodes.
+    Servers = 3,
+    /// 4: an opened database.
+    Db = 4,
+    /// 5: a prepared statement.
+    Stmt = 5,
+    /// 6: outcome of EXEC/EXEC_SQL.
+    Result = 6,
+    /// 7: a batch of rows.
+    Rows = 7,
+    /// 8: nothing to say.
+    Empty = 8,
+    /// 9: database files.
+    Files = 9,
+    /// 10: node metadata.
+    Metadata = 10,
+}
+
+impl ResponseType {
+    /// The type for a code, if the protocol defines one.
+    pub fn from_code(code: u8) -> Option<Self> {
+        use ResponseType::*;
+        Some(match code {
+            0 => Failure,
+            1 => Server,
+            2 => Welcome,
+            3 => Servers,
+            4 => Db,
+            5 => Stmt,
+            6 => Result,
+            7 => Rows,
+            8 => Empty,
+            9 => Files,
+            10 => Metadata,
+            _ => return None,
+        })
+    }
+
+    /// The wire code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +237,25 @@ mod tests {
             assert_eq!(Role::from_code(role.code()), Some(role));
         }
         assert_eq!(Role::from_code(7), None);
+    }
+
+    #[test]
+    fn request_type_codes_round_trip() {
+        for code in 0..=255u8 {
+            match RequestType::from_code(code) {
+                Some(kind) => assert_eq!(kind.code(), code),
+                None => assert!(code > 19),
+            }
+        }
+    }
+
+    #[test]
+    fn response_type_codes_round_trip() {
+        for code in 0..=255u8 {
+            match ResponseType::from_code(code) {
+                Some(kind) => assert_eq!(kind.code(), code),
+                None => assert!(code > 10),
+            }
+        }
     }
 }

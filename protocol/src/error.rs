@@ -1,7 +1,7 @@
 //! The two error types of the crate: what can go wrong reading bytes, and
 //! what cannot be written.
 
-use crate::request::RequestType;
+use crate::codes::RequestType;
 
 /// Why bytes could not be decoded.
 ///

@@ -5,9 +5,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::DecodeError;
 use crate::wire;
-
-/// Size of a word, the unit of message bodies and padding.
-pub const WORD: usize = 8;
+pub use crate::wire::WORD;
 
 /// Size of a message header.
 pub const HEADER_LEN: usize = 8;
@@ -158,11 +156,6 @@ impl Frame {
     }
 }
 
-/// Rounds `n` up to a whole number of words.
-pub(crate) fn pad8(n: usize) -> usize {
-    n.next_multiple_of(WORD)
-}
-
 /// Writes a message with the given type and schema into `buf`: header,
 /// the body produced by `body`, zero padding up to a word, and the word
 /// count patched into the header at the end. On error `buf` is restored.
@@ -170,8 +163,8 @@ pub(crate) fn write_message(
     buf: &mut BytesMut,
     kind: u8,
     schema: u8,
-    body: impl FnOnce(&mut wire::BodyWriter<'_>) -> Result<(), crate::EncodeError>,
-) -> Result<(), crate::EncodeError> {
+    body: impl FnOnce(&mut wire::BodyWriter<'_>) -> Result<(), crate::error::EncodeError>,
+) -> Result<(), crate::error::EncodeError> {
     let start = buf.len();
     buf.extend_from_slice(&[0; HEADER_LEN]);
     let result = {
@@ -180,7 +173,7 @@ pub(crate) fn write_message(
     };
     let words = result.and_then(|()| {
         let bytes = buf.len() - start - HEADER_LEN;
-        u32::try_from(bytes / WORD).map_err(|_| crate::EncodeError::FrameTooLarge { bytes })
+        u32::try_from(bytes / WORD).map_err(|_| crate::error::EncodeError::FrameTooLarge { bytes })
     });
     match words {
         Ok(words) => {

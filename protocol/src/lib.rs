@@ -53,13 +53,15 @@
 //! - [`handshake`]: the protocol version word that opens a connection.
 //! - [`frame`]: the 8-byte header, the frame-size limit checked before any
 //!   allocation, and splitting whole messages off a buffer.
-//! - `wire` (private): primitive encodings, nom parsers over exact bodies.
+//! - `wire` (private): primitive encodings, word padding, nom parsers
+//!   over exact bodies.
 //! - [`value`]: value type codes, owned [`Value`] and borrowed [`ValueRef`].
 //! - [`tuple`](mod@tuple): parameter tuples ([`Params`], schema 0 and 1) and row tuples.
 //! - [`request`]: request types 0–19, one file per family.
 //! - [`response`]: response types 0–10, including the streaming
 //!   [`RowsReader`](response::RowsReader) and [`RowsWriter`](response::RowsWriter).
-//! - [`codes`]: failure codes and node roles.
+//! - [`codes`]: request and response type codes, failure codes and node
+//!   roles; a leaf every other module may import.
 //! - [`codec`] (feature `codec`): `tokio_util` decoder/encoder pairs.
 //! - [`error`]: [`DecodeError`] and [`EncodeError`].
 //!

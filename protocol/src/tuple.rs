@@ -3,9 +3,8 @@
 //! 4-bit type nibble per column.
 
 use crate::error::{DecodeError, EncodeError};
-use crate::frame::pad8;
 use crate::value::{Value, ValueRef, ValueType, row_type};
-use crate::wire::{self, BodyWriter, PResult, fail};
+use crate::wire::{self, BodyWriter, PResult, fail, pad8};
 
 /// A body layout version, carried in the header's schema byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

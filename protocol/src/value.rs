@@ -151,7 +151,7 @@ impl ValueRef<'_> {
     }
 
     /// Writes the value's encoding (not its type code).
-    pub(crate) fn encode(self, w: &mut BodyWriter<'_>) -> Result<(), crate::EncodeError> {
+    pub(crate) fn encode(self, w: &mut BodyWriter<'_>) -> Result<(), crate::error::EncodeError> {
         match self {
             Self::Integer(v) | Self::UnixTime(v) => w.i64(v),
             Self::Float(v) => w.f64(v),

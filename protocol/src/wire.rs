@@ -12,7 +12,14 @@ use nom::number::complete::{le_i64, le_u8, le_u32, le_u64};
 use nom::{IResult, Parser};
 
 use crate::error::{DecodeError, EncodeError};
-use crate::frame::pad8;
+
+/// Size of a word, the unit of message bodies and padding.
+pub const WORD: usize = 8;
+
+/// Rounds `n` up to a whole number of words.
+pub(crate) fn pad8(n: usize) -> usize {
+    n.next_multiple_of(WORD)
+}
 
 /// nom error type carrying one of our decode errors.
 #[derive(Debug, Clone, PartialEq, Eq)]

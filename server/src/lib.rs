@@ -46,6 +46,23 @@ pub mod transport;
 pub mod vfs;
 
 pub use error::{Error, Result};
+
+/// Entry points for the fuzz targets (`protocol/fuzz`), kept narrow so
+/// that they do not depend on the internal module paths. Not part of the
+/// API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::raft::log_file::scan::{
+        Corruption, ScanInput, ScannedRecord, SegmentScan, TornTail, scan_segment,
+    };
+
+    /// Appends one batch of `records` (`(index, term, payload)`) to an
+    /// in-memory segment, laid out as the log writes it, so that a fuzz
+    /// target can build valid segments before damaging them.
+    pub fn append_batch(segment: &mut Vec<u8>, records: &[(u64, u64, &[u8])]) {
+        crate::raft::log_file::append_batch(segment, records);
+    }
+}
 pub use node::join::{WANTED_STANDBYS, WANTED_VOTERS};
 pub use node::membership::{CATCH_UP_TIMEOUT, HANDOVER_TIMEOUT, MAX_MEMBERS, TRANSFER_TIMEOUT};
 pub use node::roles::NODE_FAILURE_TIMEOUT;

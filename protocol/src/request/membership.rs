@@ -1,6 +1,7 @@
 //! Cluster requests: ADD, ASSIGN, REMOVE, CLUSTER, TRANSFER, DESCRIBE, WEIGHT.
 
-use super::{Body, RequestType, u64_request};
+use super::body::{Body, u64_request};
+use crate::codes::RequestType;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::Header;
 use crate::wire::{self, BodyWriter};

@@ -5,6 +5,7 @@
 //! type of the protocol decodes, including HEARTBEAT and CONNECT, which a
 //! server should recognise in order to refuse them cleanly.
 
+mod body;
 mod connection;
 mod membership;
 mod sql;
@@ -17,105 +18,10 @@ pub use membership::{Add, Assign, Cluster, Describe, Remove, Transfer, Weight};
 pub use sql::{ExecSql, QuerySql};
 pub use statement::{Dump, Exec, Finalize, Interrupt, Open, Prepare, Query};
 
+pub use crate::codes::RequestType;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::{Frame, Header, write_message};
-use crate::wire::BodyWriter;
-
-/// A request type code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-#[non_exhaustive]
-pub enum RequestType {
-    /// 0: who is the leader?
-    Leader = 0,
-    /// 1: register a client.
-    Client = 1,
-    /// 2: heartbeat (never implemented by dqlite).
-    Heartbeat = 2,
-    /// 3: open a database.
-    Open = 3,
-    /// 4: prepare a statement.
-    Prepare = 4,
-    /// 5: execute a prepared statement.
-    Exec = 5,
-    /// 6: query with a prepared statement.
-    Query = 6,
-    /// 7: finalize a prepared statement.
-    Finalize = 7,
-    /// 8: execute SQL text.
-    ExecSql = 8,
-    /// 9: query with SQL text.
-    QuerySql = 9,
-    /// 10: interrupt a streaming query.
-    Interrupt = 10,
-    /// 11: node-to-node connection (internal).
-    Connect = 11,
-    /// 12: add a node.
-    Add = 12,
-    /// 13: assign a role (legacy PROMOTE shares the code).
-    Assign = 13,
-    /// 14: remove a node.
-    Remove = 14,
-    /// 15: dump a database.
-    Dump = 15,
-    /// 16: list the cluster.
-    Cluster = 16,
-    /// 17: transfer leadership.
-    Transfer = 17,
-    /// 18: describe this node.
-    Describe = 18,
-    /// 19: set this node's weight.
-    Weight = 19,
-}
-
-impl RequestType {
-    /// The type for a code, if the protocol defines one.
-    pub fn from_code(code: u8) -> Option<Self> {
-        use RequestType::*;
-        Some(match code {
-            0 => Leader,
-            1 => Client,
-            2 => Heartbeat,
-            3 => Open,
-            4 => Prepare,
-            5 => Exec,
-            6 => Query,
-            7 => Finalize,
-            8 => ExecSql,
-            9 => QuerySql,
-            10 => Interrupt,
-            11 => Connect,
-            12 => Add,
-            13 => Assign,
-            14 => Remove,
-            15 => Dump,
-            16 => Cluster,
-            17 => Transfer,
-            18 => Describe,
-            19 => Weight,
-            _ => return None,
-        })
-    }
-
-    /// The wire code.
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-}
-
-/// The body of one request type: its code, its schema byte, and how it is
-/// written and read.
-pub(crate) trait Body: Sized {
-    const TYPE: RequestType;
-
-    fn schema(&self) -> u8 {
-        0
-    }
-
-    fn encode_body(&self, w: &mut BodyWriter<'_>) -> Result<(), EncodeError>;
-
-    fn decode_body(header: Header, body: &[u8]) -> Result<Self, DecodeError>;
-}
+use body::Body;
 
 /// Any request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,51 +186,9 @@ request_bodies!(
     Connect, Add, Assign, Remove, Dump, Cluster, Transfer, Describe, Weight,
 );
 
-/// Request bodies made of one u64 field.
-macro_rules! u64_request {
-    ($(#[$doc:meta])* $name:ident, $kind:ident, $field:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-        pub struct $name {
-            #[allow(missing_docs)]
-            pub $field: u64,
-        }
-
-        impl crate::request::Body for $name {
-            const TYPE: crate::request::RequestType = crate::request::RequestType::$kind;
-
-            fn encode_body(
-                &self,
-                w: &mut crate::wire::BodyWriter<'_>,
-            ) -> Result<(), crate::error::EncodeError> {
-                w.u64(self.$field);
-                Ok(())
-            }
-
-            fn decode_body(
-                _header: crate::frame::Header,
-                body: &[u8],
-            ) -> Result<Self, crate::error::DecodeError> {
-                crate::wire::run(body, crate::wire::u64_).map(|$field| Self { $field })
-            }
-        }
-    };
-}
-pub(crate) use u64_request;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn type_codes_round_trip() {
-        for code in 0..=255u8 {
-            match RequestType::from_code(code) {
-                Some(kind) => assert_eq!(kind.code(), code),
-                None => assert!(code > 19),
-            }
-        }
-    }
 
     #[test]
     fn unknown_types_are_reported() {

@@ -2,7 +2,8 @@
 
 use nom::Parser;
 
-use super::{Body, RequestType};
+use super::body::Body;
+use crate::codes::RequestType;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::Header;
 use crate::tuple::{Params, Schema};

@@ -1,7 +1,8 @@
 //! Database and statement requests: OPEN, PREPARE, EXEC, QUERY, FINALIZE,
 //! INTERRUPT and DUMP.
 
-use super::{Body, RequestType, u64_request};
+use super::body::{Body, u64_request};
+use crate::codes::RequestType;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::Header;
 use crate::tuple::{Params, Schema};

@@ -1,6 +1,7 @@
 //! FAILURE (0): a request's error code and message.
 
-use super::{Body, ResponseContext, ResponseType};
+use super::body::{Body, ResponseContext};
+use crate::codes::ResponseType;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::Header;
 use crate::wire::{self, BodyWriter};

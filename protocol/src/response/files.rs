@@ -1,6 +1,7 @@
 //! FILES (9): the answer to DUMP.
 
-use super::{Body, ResponseContext, ResponseType};
+use super::body::{Body, ResponseContext};
+use crate::codes::ResponseType;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::{Header, WORD};
 use crate::wire::{self, BodyWriter, fail};

@@ -5,6 +5,7 @@
 //! only when the CLUSTER request asked for them. [`ResponseContext`] holds
 //! what the reader knows from its side of the exchange.
 
+mod body;
 mod failure;
 mod files;
 mod node;
@@ -19,115 +20,12 @@ pub use node::{NodeInfo, Server, ServerLegacy, Servers};
 pub use rows::{Rows, RowsEnd, RowsReader, RowsWriter};
 pub use simple::{Db, Empty, ExecResult, Metadata, Stmt, Welcome};
 
+pub use crate::codes::ResponseType;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::{Frame, Header, write_message};
 use crate::handshake::ProtocolVersion;
-use crate::request::Request;
-use crate::wire::BodyWriter;
-
-/// A response type code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-#[non_exhaustive]
-pub enum ResponseType {
-    /// 0: the request failed.
-    Failure = 0,
-    /// 1: a node (the leader).
-    Server = 1,
-    /// 2: answer to CLIENT.
-    Welcome = 2,
-    /// 3: the cluster's nodes.
-    Servers = 3,
-    /// 4: an opened database.
-    Db = 4,
-    /// 5: a prepared statement.
-    Stmt = 5,
-    /// 6: outcome of EXEC/EXEC_SQL.
-    Result = 6,
-    /// 7: a batch of rows.
-    Rows = 7,
-    /// 8: nothing to say.
-    Empty = 8,
-    /// 9: database files.
-    Files = 9,
-    /// 10: node metadata.
-    Metadata = 10,
-}
-
-impl ResponseType {
-    /// The type for a code, if the protocol defines one.
-    pub fn from_code(code: u8) -> Option<Self> {
-        use ResponseType::*;
-        Some(match code {
-            0 => Failure,
-            1 => Server,
-            2 => Welcome,
-            3 => Servers,
-            4 => Db,
-            5 => Stmt,
-            6 => Result,
-            7 => Rows,
-            8 => Empty,
-            9 => Files,
-            10 => Metadata,
-            _ => return None,
-        })
-    }
-
-    /// The wire code.
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-}
-
-/// What a reader must know to decode the ambiguous response bodies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResponseContext {
-    /// The connection's protocol version: SERVER is [`ServerLegacy`] under
-    /// the legacy handshake.
-    pub version: ProtocolVersion,
-    /// Whether SERVERS carries a role word per node (CLUSTER format ≠ 0).
-    pub servers_with_roles: bool,
-}
-
-impl Default for ResponseContext {
-    /// Version 1, SERVERS with roles: what go-dqlite always uses.
-    fn default() -> Self {
-        Self {
-            version: ProtocolVersion::V1,
-            servers_with_roles: true,
-        }
-    }
-}
-
-impl ResponseContext {
-    /// The context for reading the answer to `request` on a connection
-    /// that spoke `version`.
-    pub fn for_request(version: ProtocolVersion, request: &Request) -> Self {
-        let servers_with_roles = match request {
-            Request::Cluster(cluster) => cluster.wants_roles(),
-            _ => true,
-        };
-        Self {
-            version,
-            servers_with_roles,
-        }
-    }
-}
-
-/// The body of one response type.
-pub(crate) trait Body: Sized {
-    const TYPE: ResponseType;
-
-    fn schema(&self) -> u8 {
-        0
-    }
-
-    fn encode_body(&self, w: &mut BodyWriter<'_>) -> Result<(), EncodeError>;
-
-    fn decode_body(header: Header, body: &[u8], ctx: &ResponseContext)
-    -> Result<Self, DecodeError>;
-}
+use body::Body;
+pub use body::ResponseContext;
 
 /// Any response.
 #[derive(Debug, Clone, PartialEq, Eq)]

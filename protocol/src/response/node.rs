@@ -2,7 +2,8 @@
 
 use nom::Parser;
 
-use super::{Body, ResponseContext, ResponseType};
+use super::body::{Body, ResponseContext};
+use crate::codes::ResponseType;
 use crate::codes::Role;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::Header;

@@ -9,7 +9,8 @@
 
 use bytes::BytesMut;
 
-use super::{Body, ResponseContext, ResponseType};
+use super::body::{Body, ResponseContext};
+use crate::codes::ResponseType;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::{HEADER_LEN, Header, WORD};
 use crate::tuple::{decode_row, encode_row};

@@ -1,6 +1,7 @@
 //! Fixed-size responses: WELCOME, DB, STMT, RESULT, EMPTY, METADATA.
 
-use super::{Body, ResponseContext, ResponseType};
+use super::body::{Body, ResponseContext};
+use crate::codes::ResponseType;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::Header;
 use crate::tuple::Schema;

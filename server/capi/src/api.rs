@@ -17,14 +17,9 @@ use dqlite_server::offline::RecoverMember;
 
 use crate::connect::{ConnectFn, ConnectFunc};
 use crate::error::{ApiError, ApiResult, DQLITE_ERROR, DQLITE_MISUSE, DQLITE_NOMEM, DQLITE_OK};
+pub use crate::handle::dqlite_node;
 use crate::handle::{self, CNode};
 use crate::node_id;
-
-/// The opaque node type of `dqlite.h`.
-#[repr(C)]
-pub struct dqlite_node {
-    _private: [u8; 0],
-}
 
 /// `struct dqlite_node_info`.
 #[repr(C)]

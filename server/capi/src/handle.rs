@@ -1,6 +1,7 @@
 //! One C `dqlite_node`: its settings until it starts, then the running
-//! [`Node`]; and the registry of live handles that lets every exported
-//! function refuse a pointer that is not (or no longer) a node.
+//! [`Node`]; the opaque [`dqlite_node`] type C callers hold; and the
+//! registry of live handles that lets every exported function refuse a
+//! pointer that is not (or no longer) a node.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -254,6 +255,14 @@ impl State {
     }
 }
 
+/// The opaque node type of `dqlite.h`: what [`register`] hands out and
+/// [`lookup`] takes back.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct dqlite_node {
+    _private: [u8; 0],
+}
+
 /// Live nodes by the address handed to C.
 fn registry() -> MutexGuard<'static, HashMap<usize, Arc<CNode>>> {
     static NODES: LazyLock<Mutex<HashMap<usize, Arc<CNode>>>> = LazyLock::new(Mutex::default);
@@ -261,19 +270,19 @@ fn registry() -> MutexGuard<'static, HashMap<usize, Arc<CNode>>> {
 }
 
 /// Registers `node`; returns the pointer C callers get.
-pub fn register(node: CNode) -> *mut crate::api::dqlite_node {
+pub fn register(node: CNode) -> *mut dqlite_node {
     let node = Arc::new(node);
     let key = Arc::as_ptr(&node) as usize;
     registry().insert(key, node);
-    key as *mut crate::api::dqlite_node
+    key as *mut dqlite_node
 }
 
 /// The node behind a pointer, if it is one.
-pub fn lookup(ptr: *const crate::api::dqlite_node) -> Option<Arc<CNode>> {
+pub fn lookup(ptr: *const dqlite_node) -> Option<Arc<CNode>> {
     registry().get(&(ptr as usize)).cloned()
 }
 
 /// Unregisters the node behind `ptr` and returns it.
-pub fn unregister(ptr: *const crate::api::dqlite_node) -> Option<Arc<CNode>> {
+pub fn unregister(ptr: *const dqlite_node) -> Option<Arc<CNode>> {
     registry().remove(&(ptr as usize))
 }

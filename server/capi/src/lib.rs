@@ -12,7 +12,8 @@
 //! - `api.rs`: the exported `dqlite_node_*` functions, each a thin layer
 //!   over [`handle::CNode`] with `catch_unwind` and pointer checks.
 //! - `handle.rs`: one C node (settings, then the running
-//!   `dqlite_server::Node`) and the registry of live handles.
+//!   `dqlite_server::Node`), the opaque `dqlite_node` handle type and the
+//!   registry of live handles; it imports nothing from `api.rs`.
 //! - `options.rs`: settings validated as the C library validates them.
 //! - `connect.rs`: the host's connect function as the node's dialer.
 //! - `runtime.rs`: how calls from any thread await the node.

@@ -4,38 +4,15 @@
 //! # On disk
 //!
 //! `DIR/log-<first index, 20 digits>` segments hold batches of consecutive
-//! records. A batch is what one append wrote before one `fdatasync`:
-//!
-//! | bytes | batch header |
-//! |---|---|
-//! | 4 | magic `DQLB`, u32 LE `0x424c_5144` |
-//! | 4 | number of records, u32 LE |
-//! | 8 | bytes of records that follow, u64 LE |
-//! | 4 | CRC-32 of the 16 bytes above, u32 LE |
-//! | 4 | zero |
-//!
-//! followed by the records:
-//!
-//! | bytes | record |
-//! |---|---|
-//! | 4 | payload length, u32 LE |
-//! | 4 | CRC-32 of the next 16 bytes and the payload, u32 LE |
-//! | 8 | index, u64 LE |
-//! | 8 | term, u64 LE |
-//! | n | payload |
-//!
-//! Batches start at multiples of 8 and their header never crosses a
-//! 512-byte sector boundary, so a crash leaves a header either written or
-//! not. Segment files are preallocated with zeros (a background thread
-//! prepares the next one, one 4 KiB page per write so that the page cache
-//! keeps small folios and a sync writes back only the pages appended to),
-//! so an append overwrites allocated blocks and `fdatasync` has no file
-//! size to persist: about 30% faster than appending to a growing file on
-//! ext4 (123 vs 179 µs per 2 KiB append and sync, measured here). A header of zeros marks the end of
-//! a segment's data. A new segment starts when the current one holds
+//! records, one batch per append and `fdatasync` (`log_file/format.rs` has
+//! the layout). Segment files are preallocated with zeros
+//! (`log_file/preallocate.rs`); a header of zeros marks the end of a
+//! segment's data. A new segment starts when the current one holds
 //! [`SEGMENT_BYTES`]. `DIR/meta` holds named byte values and is replaced
-//! atomically (write a temporary file, fsync it, rename, fsync the
-//! directory).
+//! atomically (`log_file/meta.rs`). On open each segment is read back by
+//! `scan_segment` (`log_file/scan.rs`), a pure function over its bytes
+//! with its own tests and fuzz target, and a torn tail it reports is cut
+//! here.
 //!
 //! # Guarantees
 //!
@@ -52,86 +29,39 @@
 //!   write-ahead logs, it is treated as one.)
 //! - Indexes are consecutive: no holes, which Raft requires.
 
+mod error;
+mod format;
+mod meta;
+mod preallocate;
+pub(crate) mod scan;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+pub use error::LogError;
+use error::io_err;
+pub use format::MAX_PAYLOAD;
+/// For the fuzz target: see `crate::fuzzing`.
+pub(crate) use format::append_batch;
+use format::{BATCH_HEADER, RECORD_HEADER, batch_header, batch_start, encode_record, parse_record};
+use meta::{META, read_meta, write_meta};
+use preallocate::prepare_spare;
+use scan::{ScanInput, scan_segment};
+
 /// Size after which a new segment is started, and to which segment files
 /// are preallocated.
 pub const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
-/// Largest payload accepted (a Raft entry of WAL frames can be large).
-pub const MAX_PAYLOAD: usize = 1024 * 1024 * 1024;
 
-const BATCH_HEADER: usize = 24;
-const BATCH_MAGIC: u32 = 0x424c_5144;
-const RECORD_HEADER: usize = 24;
-const SECTOR: u64 = 512;
 const SEGMENT_PREFIX: &str = "log-";
 /// The preallocated next segment, renamed into place when it is needed.
 const SPARE: &str = "spare-segment";
-const META: &str = "meta";
 /// Metadata key of the last purged index, so purged records stay purged.
 const PURGED: &str = "log.purged";
-
-/// Errors of the log file.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LogError {
-    /// The file system failed.
-    #[error("log I/O error on {path}: {source}")]
-    Io {
-        /// File or directory involved.
-        path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
-    },
-    /// Acknowledged data does not read back as written.
-    #[error("corrupt log in {path} at byte {offset}: {reason}")]
-    Corrupt {
-        /// Segment or metadata file.
-        path: PathBuf,
-        /// Byte offset of the bad batch or record.
-        offset: u64,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// An append does not continue the log at its next index.
-    #[error("record index {got} does not follow the last index {last:?}")]
-    NotConsecutive {
-        /// Last index in the log.
-        last: Option<u64>,
-        /// Index of the record offered.
-        got: u64,
-    },
-    /// A payload larger than [`MAX_PAYLOAD`].
-    #[error("payload of {0} bytes is too large")]
-    PayloadTooLarge(usize),
-    /// A change to a log opened with [`LogFile::open_read_only`].
-    #[error("the log in {0} is open read-only")]
-    ReadOnly(PathBuf),
-}
-
-impl From<LogError> for io::Error {
-    fn from(e: LogError) -> Self {
-        match e {
-            // Keep the kind, and name the file: "No space left on device"
-            // alone does not say which disk filled up.
-            LogError::Io { ref source, .. } => io::Error::new(source.kind(), e.to_string()),
-            other => io::Error::new(io::ErrorKind::InvalidData, other),
-        }
-    }
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LogError + '_ {
-    move |source| LogError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
 
 /// One record read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,113 +217,31 @@ impl LogFile {
             .map_err(io_err(&path))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_err(&path))?;
-        let corrupt = |offset: usize, reason| LogError::Corrupt {
+        let scanned = scan_segment(
+            &bytes,
+            ScanInput {
+                expected: self.last_index().map_or(start, |i| i + 1),
+                purged: self.purged(),
+                is_last,
+            },
+        )
+        .map_err(|e| LogError::Corrupt {
             path: path.clone(),
-            offset: offset as u64,
-            reason,
-        };
-        let mut expected = self.last_index().map_or(start, |i| i + 1);
-        // After a purge past the last record (a snapshot installed ahead of
-        // the log), the log went on right after that purge point. Later
-        // purges move the point on while the segment still holds the jump,
-        // so any jump is accepted whose skipped indexes are all purged.
-        let purged = self.purged();
-        let mut found = Vec::new();
-        let mut offset = 0usize;
-        let mut cut = None;
-        while let Some(at) = batch_start(offset as u64, bytes.len() as u64) {
-            // At most `bytes.len()`, so it fits.
-            let at = usize::try_from(at).unwrap_or(bytes.len());
-            let header = &bytes[at..at + BATCH_HEADER];
-            if header.iter().all(|&b| b == 0) {
-                // The end of the data. Only an interrupted batch (one whose
-                // header sector was not written) leaves anything after it.
-                if !is_zero(&bytes[at..]) {
-                    if !is_last {
-                        return Err(corrupt(at, "data after the end of a full segment"));
-                    }
-                    cut = Some((at, at, bytes.len(), "a torn batch without its header"));
-                }
-                offset = at;
-                break;
-            }
-            let (count, len) = match parse_batch_header(header) {
-                Ok(parsed) => parsed,
-                // A header torn in the middle (possible if a sector is not
-                // written atomically) with nothing after it.
-                Err(reason) if is_last && is_zero(&bytes[at + BATCH_HEADER..]) => {
-                    cut = Some((at, at, at + BATCH_HEADER, reason));
-                    offset = at;
-                    break;
-                }
-                Err(reason) => return Err(corrupt(at, reason)),
-            };
-            let end =
-                (at + BATCH_HEADER).saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
-            let mut record_at = at + BATCH_HEADER;
-            let mut records = 0u32;
-            let mut bad = None;
-            while record_at < end.min(bytes.len()) {
-                match parse_record(&bytes[record_at..end.min(bytes.len())]) {
-                    Ok((index, _, _)) if !follows(expected, index, purged) => {
-                        bad = Some("index out of sequence");
-                        break;
-                    }
-                    Ok((index, term, len)) => {
-                        expected = index;
-                        found.push((
-                            index,
-                            Location {
-                                segment: start,
-                                batch: at as u64,
-                                offset: record_at as u64,
-                                term,
-                                len,
-                            },
-                        ));
-                        expected += 1;
-                        records += 1;
-                        record_at += RECORD_HEADER + len as usize;
-                    }
-                    Err(reason) => {
-                        bad = Some(reason);
-                        break;
-                    }
-                }
-            }
-            if bad.is_none() && (end > bytes.len() || records != count) {
-                bad = Some("batch shorter than its header says");
-            }
-            if let Some(reason) = bad {
-                // Only the last batch of the last segment can be unsynced.
-                if !is_last || !is_zero(&bytes[end.min(bytes.len())..]) {
-                    return Err(corrupt(record_at, reason));
-                }
-                cut = Some((at, record_at, end.min(bytes.len()), reason));
-                offset = at;
-                break;
-            }
-            offset = end;
-        }
-        if cut.is_none() && !is_zero(&bytes[offset..]) {
-            // Fewer bytes than a batch header after the last batch.
-            if !is_last {
-                return Err(corrupt(offset, "data after the end of a full segment"));
-            }
-            cut = Some((offset, offset, bytes.len(), "a torn batch header"));
-        }
+            offset: e.offset,
+            reason: e.reason,
+        })?;
         let mut segment = Segment {
             path: path.clone(),
             file: Arc::new(file),
-            len: offset as u64,
+            len: scanned.end,
         };
-        if let Some((_, record_at, _, reason)) = cut
+        if let Some(torn) = scanned.torn
             && self.read_only
         {
             // The index already stops at the last intact record: what a
             // repair would keep.
-            tracing::info!(path = %path.display(), offset = record_at, reason, "ignoring a torn log tail (read-only)");
-        } else if let Some((batch, record_at, end, reason)) = cut {
+            tracing::info!(path = %path.display(), offset = torn.from, reason = torn.reason, "ignoring a torn log tail (read-only)");
+        } else if let Some(torn) = scanned.torn {
             // Why cutting loses nothing acknowledged: a batch is reported
             // written (and only then does Raft acknowledge its entries to
             // anyone) after `fdatasync` returned for it, and the next batch
@@ -407,20 +255,21 @@ impl LogFile {
             //
             // Cut the batch back to its intact records; they may stay,
             // since nothing acknowledged depends on them being gone.
-            tracing::warn!(path = %path.display(), offset = record_at, reason, "cutting off a torn log tail");
-            let kept = found
-                .iter()
-                .filter(|(_, l)| l.batch == batch as u64)
-                .count();
-            cut_batch(
-                &mut segment,
-                batch as u64,
-                record_at as u64,
-                end as u64,
-                kept,
-            )?;
+            tracing::warn!(path = %path.display(), offset = torn.from, reason = torn.reason, "cutting off a torn log tail");
+            cut_batch(&mut segment, torn.batch, torn.from, torn.end, torn.kept)?;
         }
-        self.index.extend(found);
+        self.index.extend(scanned.records.into_iter().map(|r| {
+            (
+                r.index,
+                Location {
+                    segment: start,
+                    batch: r.batch,
+                    offset: r.offset,
+                    term: r.term,
+                    len: r.len,
+                },
+            )
+        }));
         self.segments.insert(start, segment);
         Ok(())
     }
@@ -704,57 +553,6 @@ impl Drop for LogFile {
     }
 }
 
-/// Where a batch written at or after `offset` starts: the next multiple of
-/// 8 whose header stays inside one sector. `None` if no header fits
-/// before `end`.
-fn batch_start(offset: u64, end: u64) -> Option<u64> {
-    let mut at = offset.next_multiple_of(8);
-    if at % SECTOR > SECTOR - BATCH_HEADER as u64 {
-        at = at.next_multiple_of(SECTOR);
-    }
-    (at.checked_add(BATCH_HEADER as u64)? <= end).then_some(at)
-}
-
-/// Whether a record with index `index` may come where `expected` is due:
-/// the next index, or a later one when every index skipped is purged (a
-/// follower that installed a snapshot ahead of its log goes on after it).
-fn follows(expected: u64, index: u64, purged: Option<u64>) -> bool {
-    index == expected || (index > expected && purged.is_some_and(|p| index - 1 <= p))
-}
-
-fn is_zero(bytes: &[u8]) -> bool {
-    bytes.iter().all(|&b| b == 0)
-}
-
-fn batch_header(count: u32, len: u64) -> [u8; BATCH_HEADER] {
-    let mut header = [0u8; BATCH_HEADER];
-    header[0..4].copy_from_slice(&BATCH_MAGIC.to_le_bytes());
-    header[4..8].copy_from_slice(&count.to_le_bytes());
-    header[8..16].copy_from_slice(&len.to_le_bytes());
-    let crc = crc32fast::hash(&header[..16]);
-    header[16..20].copy_from_slice(&crc.to_le_bytes());
-    header
-}
-
-/// `(record count, body length)` of a batch header.
-fn parse_batch_header(header: &[u8]) -> Result<(u32, u64), &'static str> {
-    let word4 = |at: usize| {
-        header
-            .get(at..at + 4)
-            .and_then(|w| w.try_into().ok())
-            .map_or(0, u32::from_le_bytes)
-    };
-    if word4(0) != BATCH_MAGIC {
-        return Err("bad batch header");
-    }
-    if crc32fast::hash(&header[..16]) != word4(16) {
-        return Err("batch header checksum mismatch");
-    }
-    let mut len = [0u8; 8];
-    len.copy_from_slice(&header[8..16]);
-    Ok((word4(4), u64::from_le_bytes(len)))
-}
-
 /// Cuts the batch at `batch` back to its first `kept` records (which all
 /// end before `from`), zeroing the segment from `from` to `end`.
 /// Zeros go to disk before the shorter header does, so a crash in between
@@ -792,134 +590,6 @@ fn cut_batch(
     }
     segment.len = zero_from;
     Ok(())
-}
-
-/// Starts a thread that writes the next segment file full of zeros.
-fn prepare_spare(path: PathBuf, bytes: u64) -> JoinHandle<io::Result<File>> {
-    std::thread::spawn(move || {
-        let prepared = write_zeros(&path, bytes);
-        if prepared.is_err() {
-            // On a full disk a half-written spare would hold all the room
-            // left, and the log (which then appends to a segment it grows
-            // instead) would fail at once.
-            let _ = fs::remove_file(&path);
-        }
-        prepared
-    })
-}
-
-/// Creates `path` holding `bytes` zeros, synced.
-fn write_zeros(path: &Path, bytes: u64) -> io::Result<File> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)?;
-    // One page per write: the page cache then holds the file in small
-    // folios. Written in large writes, it may get 2 MiB folios, and
-    // each append's fdatasync would write a whole 2 MiB folio back
-    // (measured: 2 MiB of device writes per 2 KiB append).
-    let zeros = [0u8; 4096];
-    let mut left = bytes;
-    while left > 0 {
-        let n = usize::try_from(left).unwrap_or(usize::MAX).min(zeros.len());
-        file.write_all(&zeros[..n])?;
-        left -= n as u64;
-    }
-    file.sync_all()?;
-    Ok(file)
-}
-
-fn encode_record(out: &mut Vec<u8>, index: u64, term: u64, payload: &[u8]) {
-    let start = out.len();
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&index.to_le_bytes());
-    out.extend_from_slice(&term.to_le_bytes());
-    out.extend_from_slice(payload);
-    let crc = crc32fast::hash(&out[start + 8..]);
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-}
-
-/// Validates the record at the start of `bytes`: `(index, term, payload length)`.
-fn parse_record(bytes: &[u8]) -> Result<(u64, u64, u32), &'static str> {
-    let Some(header) = bytes.first_chunk::<RECORD_HEADER>() else {
-        return Err("truncated record header");
-    };
-    let word4 = |at: usize| {
-        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
-    };
-    let word8 = |at: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&header[at..at + 8]);
-        u64::from_le_bytes(b)
-    };
-    let len = word4(0);
-    let end = RECORD_HEADER + len as usize;
-    if len as usize > MAX_PAYLOAD || bytes.len() < end {
-        return Err("truncated record");
-    }
-    if crc32fast::hash(&bytes[8..end]) != word4(4) {
-        return Err("checksum mismatch");
-    }
-    Ok((word8(8), word8(16), len))
-}
-
-fn read_meta(path: &Path) -> Result<BTreeMap<String, Vec<u8>>, LogError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(io_err(path)(e)),
-    };
-    let corrupt = |reason| LogError::Corrupt {
-        path: path.to_owned(),
-        offset: 0,
-        reason,
-    };
-    let (body, crc) = bytes.split_at(
-        bytes
-            .len()
-            .checked_sub(4)
-            .ok_or_else(|| corrupt("too short"))?,
-    );
-    if crc32fast::hash(body).to_le_bytes() != crc {
-        return Err(corrupt("checksum mismatch"));
-    }
-    let mut meta = BTreeMap::new();
-    let mut cursor = body;
-    while !cursor.is_empty() {
-        let (key, value, tail) = meta_entry(cursor).ok_or_else(|| corrupt("truncated entry"))?;
-        meta.insert(key, value);
-        cursor = tail;
-    }
-    Ok(meta)
-}
-
-/// One `u32 key length, key, u32 value length, value` entry.
-fn meta_entry(bytes: &[u8]) -> Option<(String, Vec<u8>, &[u8])> {
-    let (klen, rest) = bytes.split_first_chunk::<4>()?;
-    let (key, rest) = rest.split_at_checked(u32::from_le_bytes(*klen) as usize)?;
-    let (vlen, rest) = rest.split_first_chunk::<4>()?;
-    let (value, rest) = rest.split_at_checked(u32::from_le_bytes(*vlen) as usize)?;
-    Some((String::from_utf8(key.to_vec()).ok()?, value.to_vec(), rest))
-}
-
-fn write_meta(dir: &Path, meta: &BTreeMap<String, Vec<u8>>) -> Result<(), LogError> {
-    let mut body = Vec::new();
-    for (key, value) in meta {
-        for part in [key.as_bytes(), value.as_slice()] {
-            let len =
-                u32::try_from(part.len()).map_err(|_| LogError::PayloadTooLarge(part.len()))?;
-            body.extend_from_slice(&len.to_le_bytes());
-            body.extend_from_slice(part);
-        }
-    }
-    let crc = crc32fast::hash(&body);
-    body.extend_from_slice(&crc.to_le_bytes());
-    let path = dir.join(META);
-    crate::fs_util::replace_atomically(&path, &body).map_err(io_err(&path))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LogError> {

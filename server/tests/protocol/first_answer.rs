@@ -15,7 +15,7 @@ use dqlite_protocol::response::Response;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::durability::{exec, free_port, request, spawn_server};
+use crate::process::{exec, free_port, request, spawn_server};
 
 fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)

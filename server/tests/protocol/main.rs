@@ -2,21 +2,18 @@
 //! the spec's §12 exchanges must come back byte-for-byte (with this node's
 //! id and address), and every §13 case where the C server crashes, hangs
 //! or garbles must get the clean answer the spec's "Rust" column asks for.
+//! Also: a sole voter's first answer (`first_answer`), `--role-management`
+//! (`roles`) and the SQL behaviours go-dqlite users rely on (`sql`).
+//! Kill -9, disk-fault and load tests are the `faults` suite.
 
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
-mod abuse;
-mod chaos;
-mod cluster_kill;
-mod disk_full;
-mod durability;
 mod first_answer;
-mod load;
-mod restart;
-#[path = "../common/rng.rs"]
-mod rng;
+#[path = "../common/process.rs"]
+mod process;
 mod roles;
 mod sql;
+#[path = "../common/util.rs"]
 mod util;
 
 use dqlite_protocol::response::{Response, RowsEnd};

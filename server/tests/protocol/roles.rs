@@ -11,8 +11,7 @@ use dqlite_protocol::{ProtocolVersion, Role};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::cluster_kill::leader;
-use crate::durability::{ServerProcess, free_port, request, spawn_node};
+use crate::process::{ServerProcess, free_port, leader, request, spawn_node};
 
 /// Node 4's role as the leader lists it, waiting (bounded) for a leader.
 async fn role_of_4(addresses: &[String]) -> Option<Role> {

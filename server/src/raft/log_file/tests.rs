@@ -110,16 +110,6 @@ fn segments_are_preallocated_with_zeros() {
 }
 
 #[test]
-fn batch_headers_never_cross_a_sector() {
-    for offset in 0..2048u64 {
-        let at = batch_start(offset, u64::MAX).unwrap();
-        assert!(at >= offset && at.is_multiple_of(8) && at - offset < SECTOR);
-        assert_eq!(at / SECTOR, (at + BATCH_HEADER as u64 - 1) / SECTOR);
-    }
-    assert_eq!(batch_start(1000, 1010), None);
-}
-
-#[test]
 fn appends_must_be_consecutive() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = LogFile::open(dir.path()).unwrap();

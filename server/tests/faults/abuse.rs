@@ -13,7 +13,7 @@ use dqlite_server::net::Limits;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::durability::{free_port, request, spawn_node_logging};
+use crate::process::{free_port, request, spawn_node_logging};
 use crate::util::{Server, decode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

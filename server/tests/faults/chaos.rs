@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use dqlite_protocol::request::{Leader, Request};
 use dqlite_protocol::response::Response;
 
-use crate::cluster_kill::{converged, dial, three_voters};
-use crate::durability::{ServerProcess, exec, free_port, request};
+use crate::cluster_kill::{converged, three_voters};
 use crate::load::{INSTALLED, Load, bulk_load, check_image, count_logged, write_load};
+use crate::process::{ServerProcess, dial, exec, free_port, request};
 use crate::rng::Rng;
 
 struct Nodes {
@@ -132,7 +132,7 @@ impl Nodes {
     }
 
     async fn leader(&self) -> Option<usize> {
-        crate::cluster_kill::leader(&self.addresses).await
+        crate::process::leader(&self.addresses).await
     }
 }
 
@@ -260,12 +260,8 @@ async fn kill_9_at_random_moments_for_minutes_every_restart_succeeds() {
     nodes.check_alive();
 
     // Writes resume, then stop.
-    let before = load.acked.lock().unwrap().len();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while load.acked.lock().unwrap().len() < before + 20 {
-        assert!(Instant::now() < deadline, "writes did not resume");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let before = load.acked_count();
+    load.resumed_after(before, Duration::from_secs(60)).await;
     load.stop.store(true, Ordering::SeqCst);
     let sent = writer.await.unwrap();
     bulk.await.unwrap();

@@ -10,16 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use dqlite_protocol::request::{Cluster, Dump, Leader, Request};
+use dqlite_protocol::Role;
+use dqlite_protocol::request::{Cluster, Dump, Request};
 use dqlite_protocol::response::Response;
-use dqlite_protocol::{ProtocolVersion, Role};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
-use crate::durability::{ServerProcess, exec, free_port, request, spawn_node_logging};
 use crate::load::{
     INSTALLED, Load, bulk_load, check_image, count_logged, load_stop, open_on_leader, write_load,
 };
+use crate::process::{ServerProcess, dial, exec, free_port, leader, request, spawn_node_logging};
 
 struct Nodes {
     addresses: Vec<String>,
@@ -48,33 +46,6 @@ impl Nodes {
             p.kill();
         }
     }
-}
-
-pub(crate) async fn dial(address: &str) -> Option<TcpStream> {
-    let mut stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(address))
-        .await
-        .ok()?
-        .ok()?;
-    stream
-        .write_all(&ProtocolVersion::V1.to_bytes())
-        .await
-        .ok()?;
-    Some(stream)
-}
-
-/// The index of the node that some node names as leader.
-pub(crate) async fn leader(addresses: &[String]) -> Option<usize> {
-    for address in addresses {
-        let Some(mut stream) = dial(address).await else {
-            continue;
-        };
-        if let Some(Response::Server(s)) = request(&mut stream, &Request::from(Leader)).await
-            && let Some(i) = addresses.iter().position(|a| *a == s.address)
-        {
-            return Some(i);
-        }
-    }
-    None
 }
 
 /// The database image of every node once all of them agree.
@@ -169,7 +140,6 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
         Arc::default(),
     ));
     let pause = Duration::from_millis(700);
-    let progress = |load: &Load| load.acked.lock().unwrap().len();
 
     // The leader.
     tokio::time::sleep(pause).await;
@@ -187,7 +157,7 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
     nodes.start(f);
     // Two in a row: the leader, then another node (no quorum meanwhile).
     tokio::time::sleep(pause).await;
-    let before = progress(&load);
+    let before = load.acked_count();
     let l = leader(&nodes.addresses).await.expect("a leader");
     nodes.kill(l);
     tokio::time::sleep(pause).await;
@@ -197,11 +167,7 @@ async fn kill_9_in_a_cluster_loses_no_acknowledged_write() {
     nodes.start(l);
     nodes.start(other);
     // Writes resume.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while progress(&load) < before + 20 {
-        assert!(Instant::now() < deadline, "writes did not resume");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    load.resumed_after(before, Duration::from_secs(30)).await;
     load.stop.store(true, Ordering::SeqCst);
     let sent = writer.await.unwrap();
     bulk.await.unwrap();

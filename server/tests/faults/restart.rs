@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use dqlite_protocol::request::{Dump, Request};
 use dqlite_protocol::response::Response;
 
-use crate::cluster_kill::{dial, leader, three_voters};
-use crate::durability::{ServerProcess, exec, free_port, request, spawn_node_logging};
+use crate::cluster_kill::three_voters;
 use crate::load::open_on_leader;
+use crate::process::{ServerProcess, dial, exec, free_port, leader, request, spawn_node_logging};
 
 /// The image of database `db` on every node once they all hold the same.
 async fn converged(addresses: &[String], db: &str) -> Vec<u8> {

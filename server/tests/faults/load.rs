@@ -11,9 +11,7 @@ use dqlite_protocol::request::{Open, Request};
 use dqlite_protocol::response::Response;
 use tokio::net::TcpStream;
 
-use crate::cluster_kill::{dial, leader};
-use crate::durability::exec;
-use crate::durability::request;
+use crate::process::{dial, exec, leader, request};
 
 /// One acknowledged write: when, and by which node.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +44,21 @@ impl Load {
     pub(crate) fn resume(&self) {
         self.idle.store(false, Ordering::SeqCst);
         self.paused.store(false, Ordering::SeqCst);
+    }
+
+    /// How many writes were acknowledged so far.
+    pub(crate) fn acked_count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Waits until 20 more writes than `before` are acknowledged: writes
+    /// resumed. Fails after `within`.
+    pub(crate) async fn resumed_after(&self, before: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.acked_count() < before + 20 {
+            assert!(Instant::now() < deadline, "writes did not resume");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub(crate) fn acks_after(&self, t: Instant, not_by: usize) -> Vec<Ack> {
@@ -117,7 +130,7 @@ pub(crate) async fn bulk_load(addresses: Vec<String>, stop: Arc<AtomicBool>, don
     let mut conn = None;
     while !stop.load(Ordering::SeqCst) {
         let Some(stream) = conn.as_mut() else {
-            conn = match crate::cluster_kill::leader(&addresses).await {
+            conn = match crate::process::leader(&addresses).await {
                 Some(i) => match dial(&addresses[i]).await {
                     Some(mut s) => {
                         let open = Request::from(Open {

@@ -1,4 +1,6 @@
 //! An in-process node serving on 127.0.0.1:0, and a raw-bytes client.
+//! Shared by several test crates, each using part of it.
+#![allow(dead_code)]
 
 use std::time::Duration;
 

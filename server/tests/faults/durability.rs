@@ -5,103 +5,15 @@
 //! twice.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use dqlite_protocol::request::{ExecSql, Open, Request};
+use dqlite_protocol::request::{Open, Request};
 use dqlite_protocol::response::Response;
-use dqlite_protocol::{FrameLimits, Params, ResponseContext};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::process::{exec, free_port, request, spawn_server};
 use crate::util::Client;
-
-/// A port nobody listens on right now (bound, then released).
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A server process that is killed when dropped, so a failing test never
-/// leaves it running.
-pub(crate) struct ServerProcess(Child);
-
-impl ServerProcess {
-    pub(crate) fn from_child(child: Child) -> Self {
-        Self(child)
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    /// Whether the process is still running.
-    pub(crate) fn running(&mut self) -> bool {
-        matches!(self.0.try_wait(), Ok(None))
-    }
-
-    pub(crate) fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-pub(crate) fn spawn_server(address: &str, dir: &std::path::Path) -> ServerProcess {
-    spawn_node(address, dir, &[])
-}
-
-/// The binary with more flags (`--id`, `--join`).
-pub(crate) fn spawn_node(address: &str, dir: &std::path::Path, extra: &[&str]) -> ServerProcess {
-    ServerProcess(
-        Command::new(env!("CARGO_BIN_EXE_dqlite-server"))
-            .args(["--address", address, "--dir"])
-            .arg(dir)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// The binary with its log (RUST_LOG unset: the default filter) appended
-/// to a file next to `dir` (`DIR.log`), whose path is returned too.
-pub(crate) fn spawn_node_logging(
-    address: &str,
-    dir: &std::path::Path,
-    extra: &[&str],
-) -> (ServerProcess, std::path::PathBuf) {
-    let log = dir.with_extension("log");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_dqlite-server"))
-        .args(["--address", address, "--dir"])
-        .arg(dir)
-        .args(extra)
-        .env(
-            "RUST_LOG",
-            std::env::var("DQLITE_TEST_NODE_LOG").unwrap_or_else(|_| "info,openraft=error".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .unwrap();
-    (ServerProcess(child), log)
-}
 
 /// Waits (bounded) until the server accepts connections and answers.
 async fn connect(address: &str) -> TcpStream {
@@ -124,29 +36,6 @@ async fn connect(address: &str) -> TcpStream {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// One request and its reply; `None` once the connection is gone.
-pub(crate) async fn request(stream: &mut TcpStream, request: &Request) -> Option<Response> {
-    let mut buf = BytesMut::new();
-    request.encode(&mut buf).unwrap();
-    stream.write_all(&buf).await.ok()?;
-    let mut header = [0u8; 8];
-    stream.read_exact(&mut header).await.ok()?;
-    let words = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-    let mut message = header.to_vec();
-    message.resize(8 + usize::try_from(words).ok()? * 8, 0);
-    stream.read_exact(&mut message[8..]).await.ok()?;
-    let frame = dqlite_protocol::Frame::from_message(&message, &FrameLimits::default()).ok()?;
-    Response::decode_frame(&frame, &ResponseContext::default()).ok()
-}
-
-pub(crate) fn exec(sql: String) -> Request {
-    Request::from(ExecSql {
-        db_id: 0,
-        sql,
-        params: Params::default(),
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,9 +39,9 @@ use std::time::{Duration, Instant};
 use dqlite_protocol::request::{Dump, Request, Transfer};
 use dqlite_protocol::response::Response;
 
-use crate::cluster_kill::{dial, leader, three_voters};
-use crate::durability::{exec, free_port, request};
+use crate::cluster_kill::three_voters;
 use crate::load::{Load, check_image, open_on_leader, write_load};
+use crate::process::{dial, exec, free_port, leader, request};
 
 /// Entries between snapshots: small, so that a full disk shows soon.
 const SNAPSHOT_EVERY: &str = "100";
