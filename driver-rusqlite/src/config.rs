@@ -161,8 +161,8 @@ impl Builder {
         }
     }
 
-    /// Opens a blocking [`Connection`](crate::Connection) (see its docs:
-    /// not for use inside an async runtime).
+    /// Opens a blocking [`Connection`](crate::Connection) (usable on any
+    /// thread; see its docs).
     pub fn open(self) -> Result<crate::Connection> {
         crate::Connection::open_with(self)
     }

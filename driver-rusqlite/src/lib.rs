@@ -91,11 +91,17 @@
 //!
 //! # Blocking and async
 //!
-//! [`Connection`] blocks the calling thread, on a private current-thread
-//! tokio runtime; it is for plain programs and must not be used from
-//! inside an async runtime. [`asynchronous::Connection`] has the same
-//! methods as `async fn`s, for tokio programs. Both share one
-//! implementation.
+//! [`Connection`] blocks the calling thread, as rusqlite's does, and works
+//! on any thread: a plain thread, a pool's thread (r2d2, deadpool) or
+//! `tokio::task::spawn_blocking` inside an async service. Its sockets and
+//! timers are driven by one background thread (`dqlite-rusqlite-io`) that
+//! the crate starts on first use and shares between every blocking
+//! connection; the calling thread only waits. Called from an async task
+//! directly (not through `spawn_blocking`), it is not refused and does not
+//! deadlock, since its IO never runs on the caller's runtime, but it
+//! blocks that worker thread for the whole call, like any blocking call:
+//! use [`asynchronous::Connection`] there, which has the same methods as
+//! `async fn`s. Both share one implementation.
 //!
 //! # What differs from rusqlite
 //!
@@ -159,6 +165,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod asynchronous;
+mod blocking;
 mod cache;
 pub mod config;
 mod connection;
