@@ -20,14 +20,19 @@
 //! - result sets stream: a query's first ROWS message is returned
 //!   ([`Started`]) and the rest stay on the socket until
 //!   [`Session::next_frame`] asks for them; if another request must go out
-//!   first, the rest is read into memory for its reader;
+//!   first, the rest is read into memory for its reader. Drivers read them
+//!   through [`ResultSet`], which interrupts an abandoned one;
 //! - work that a `Drop` cannot wait for (FINALIZE, a ROLLBACK, INTERRUPT of
 //!   an abandoned result) is queued with [`Shared::defer`] and written in
 //!   front of the next request.
 //!
 //! # Layout
 //!
-//! - `session.rs`: [`Session`], [`Shared`], [`StmtHandle`], [`Started`].
+//! - `session/`: [`Session`], [`Shared`], [`StmtHandle`], [`Started`];
+//!   `connect.rs` (finding the leader), `transaction.rs` (transaction
+//!   tracking), `exchange.rs` (one write and its answers), `retry.rs` (the
+//!   pure retry rule), `operations.rs` (EXEC, QUERY, PREPARE, FINALIZE).
+//! - `result_set.rs`: [`ResultSet`], the cursor both drivers wrap.
 //! - `wire.rs`: one TCP connection to one node over `dqlite-protocol`'s
 //!   `ClientCodec`, each answer bounded by the request timeout.
 //! - [`sql`]: the client-side SQL scanner (parameters numbered as SQLite
@@ -40,12 +45,14 @@
 pub mod cache;
 pub mod config;
 mod error;
+mod result_set;
 mod session;
 pub mod sql;
 mod wire;
 
 pub use config::{Config, parse_duration};
 pub use error::{Error, Result};
+pub use result_set::ResultSet;
 pub use session::{
     Deferred, Session, Shared, Started, StmtHandle, has_more, is_rows_yielded, wire_i64,
 };
