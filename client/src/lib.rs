@@ -38,6 +38,9 @@
 //! - [`sql`]: the client-side SQL scanner (parameters numbered as SQLite
 //!   numbers them, statements, their effect on the transaction state).
 //! - [`cache`]: the per-connection LRU cache of prepared statements.
+//! - [`temporal`]: dqlite's ISO8601 text and UNIXTIME integers, parsed
+//!   and formatted once for both drivers, with chrono's types (feature
+//!   `chrono`) and the time crate's (feature `time`).
 //! - [`config`]: [`Config`] and its defaults. [`Error`] in `error.rs`.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
@@ -48,6 +51,7 @@ mod error;
 mod result_set;
 mod session;
 pub mod sql;
+pub mod temporal;
 mod wire;
 
 pub use config::{Config, parse_duration};
