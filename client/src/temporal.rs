@@ -276,6 +276,54 @@ pub fn format_date_time(parts: Parts) -> String {
     out
 }
 
+/// The text of a date alone.
+#[cfg(any(feature = "chrono", feature = "time"))]
+fn date_text(year: i32, month: u8, day: u8) -> String {
+    let mut out = String::with_capacity(10);
+    format_date(&mut out, year, month, day);
+    out
+}
+
+/// The text of a time of day alone.
+#[cfg(any(feature = "chrono", feature = "time"))]
+fn time_text(time: TimeParts) -> String {
+    let mut out = String::with_capacity(18);
+    format_time(&mut out, time);
+    out
+}
+
+/// The error for fields in a layout that make no valid date-time.
+#[cfg(any(feature = "chrono", feature = "time"))]
+fn invalid(parts: Parts) -> TemporalError {
+    TemporalError::Invalid(format_date_time(parts))
+}
+
+/// The error for fields in a layout that make no valid time of day.
+#[cfg(any(feature = "chrono", feature = "time"))]
+fn invalid_time(time: TimeParts) -> TemporalError {
+    TemporalError::Invalid(time_text(time))
+}
+
+/// Implements [`Temporal`] for `$t` from how it reads Unix seconds, how it
+/// reads text, and how it is written.
+#[cfg(any(feature = "chrono", feature = "time"))]
+macro_rules! temporal {
+    ($t:ty, unix: $unix:expr, text: $text:expr, write: $write:expr $(,)?) => {
+        impl Temporal for $t {
+            fn from_stored(value: Stored<'_>) -> Result<Self, TemporalError> {
+                match value {
+                    Stored::UnixTime(secs) => $unix(secs),
+                    Stored::Text(text) => $text(text),
+                }
+            }
+
+            fn to_text(&self) -> String {
+                $write(self)
+            }
+        }
+    };
+}
+
 #[cfg(feature = "chrono")]
 pub use with_chrono::chrono_text;
 
@@ -287,16 +335,17 @@ mod with_chrono {
     };
 
     use super::{
-        Parts, Stored, Temporal, TemporalError, TimeParts, format_date, format_date_time,
-        format_time, parse_date_time, parse_time,
+        Parts, Stored, Temporal, TemporalError, TimeParts, date_text, format_date_time, invalid,
+        invalid_time, parse_date_time, parse_time, time_text,
     };
+
+    /// A field of a valid date or time, which fits in a byte.
+    fn byte(n: u32) -> u8 {
+        u8::try_from(n).unwrap_or(u8::MAX)
+    }
 
     fn utc(secs: i64) -> Result<DateTime<Utc>, TemporalError> {
         DateTime::from_timestamp(secs, 0).ok_or(TemporalError::OutOfRange(secs))
-    }
-
-    fn invalid(parts: Parts) -> TemporalError {
-        TemporalError::Invalid(format_date_time(parts))
     }
 
     fn date(parts: Parts) -> Result<NaiveDate, TemporalError> {
@@ -311,16 +360,14 @@ mod with_chrono {
             parts.second.into(),
             parts.nanosecond,
         )
-        .ok_or_else(|| {
-            let mut text = String::new();
-            format_time(&mut text, parts);
-            TemporalError::Invalid(text)
-        })
+        .ok_or_else(|| invalid_time(parts))
+    }
+
+    fn naive(parts: Parts) -> Result<NaiveDateTime, TemporalError> {
+        Ok(date(parts)?.and_time(time(parts.time)?))
     }
 
     fn time_parts(t: NaiveTime) -> TimeParts {
-        // Fields of a valid time fit in a byte.
-        let byte = |n: u32| u8::try_from(n).unwrap_or(u8::MAX);
         TimeParts {
             hour: byte(t.hour()),
             minute: byte(t.minute()),
@@ -330,7 +377,6 @@ mod with_chrono {
     }
 
     fn parts(dt: NaiveDateTime, offset: Option<i32>) -> Parts {
-        let byte = |n: u32| u8::try_from(n).unwrap_or(u8::MAX);
         Parts {
             year: dt.year(),
             month: byte(dt.month()),
@@ -340,73 +386,15 @@ mod with_chrono {
         }
     }
 
-    impl Temporal for NaiveDate {
-        fn from_stored(value: Stored<'_>) -> Result<Self, TemporalError> {
-            match value {
-                Stored::UnixTime(secs) => Ok(utc(secs)?.date_naive()),
-                Stored::Text(text) => date(parse_date_time(text)?),
-            }
-        }
-
-        fn to_text(&self) -> String {
-            let mut out = String::with_capacity(10);
-            let byte = |n: u32| u8::try_from(n).unwrap_or(u8::MAX);
-            format_date(&mut out, self.year(), byte(self.month()), byte(self.day()));
-            out
-        }
-    }
-
-    impl Temporal for NaiveTime {
-        fn from_stored(value: Stored<'_>) -> Result<Self, TemporalError> {
-            match value {
-                Stored::UnixTime(secs) => Ok(utc(secs)?.time()),
-                Stored::Text(text) => time(parse_time(text)?),
-            }
-        }
-
-        fn to_text(&self) -> String {
-            let mut out = String::with_capacity(18);
-            format_time(&mut out, time_parts(*self));
-            out
-        }
-    }
-
-    impl Temporal for NaiveDateTime {
-        fn from_stored(value: Stored<'_>) -> Result<Self, TemporalError> {
-            match value {
-                Stored::UnixTime(secs) => Ok(utc(secs)?.naive_utc()),
-                Stored::Text(text) => {
-                    let parts = parse_date_time(text)?;
-                    Ok(date(parts)?.and_time(time(parts.time)?))
-                }
-            }
-        }
-
-        fn to_text(&self) -> String {
-            format_date_time(parts(*self, None))
-        }
-    }
-
-    impl Temporal for DateTime<FixedOffset> {
-        fn from_stored(value: Stored<'_>) -> Result<Self, TemporalError> {
-            match value {
-                Stored::UnixTime(secs) => Ok(utc(secs)?.fixed_offset()),
-                Stored::Text(text) => {
-                    let parts = parse_date_time(text)?;
-                    let naive = date(parts)?.and_time(time(parts.time)?);
-                    let offset = FixedOffset::east_opt(parts.offset.unwrap_or(0))
-                        .ok_or_else(|| invalid(parts))?;
-                    offset
-                        .from_local_datetime(&naive)
-                        .single()
-                        .ok_or_else(|| invalid(parts))
-                }
-            }
-        }
-
-        fn to_text(&self) -> String {
-            chrono_text(self)
-        }
+    /// Text with an offset (none is UTC) as a fixed-offset date-time.
+    fn fixed(text: &str) -> Result<DateTime<FixedOffset>, TemporalError> {
+        let parts = parse_date_time(text)?;
+        let offset =
+            FixedOffset::east_opt(parts.offset.unwrap_or(0)).ok_or_else(|| invalid(parts))?;
+        offset
+            .from_local_datetime(&naive(parts)?)
+            .single()
+            .ok_or_else(|| invalid(parts))
     }
 
     /// The text of a chrono date-time in any time zone, with that zone's
@@ -417,26 +405,43 @@ mod with_chrono {
         format_date_time(parts(dt.naive_local(), Some(offset)))
     }
 
-    impl Temporal for DateTime<Utc> {
-        fn from_stored(value: Stored<'_>) -> Result<Self, TemporalError> {
-            DateTime::<FixedOffset>::from_stored(value).map(|dt| dt.with_timezone(&Utc))
-        }
-
-        fn to_text(&self) -> String {
-            chrono_text(self)
-        }
-    }
-
-    /// Written with the local offset (see the module docs).
-    impl Temporal for DateTime<Local> {
-        fn from_stored(value: Stored<'_>) -> Result<Self, TemporalError> {
-            DateTime::<FixedOffset>::from_stored(value).map(|dt| dt.with_timezone(&Local))
-        }
-
-        fn to_text(&self) -> String {
-            chrono_text(self)
-        }
-    }
+    temporal!(
+        NaiveDate,
+        unix: |secs| Ok(utc(secs)?.date_naive()),
+        text: |text| date(parse_date_time(text)?),
+        write: |d: &NaiveDate| date_text(d.year(), byte(d.month()), byte(d.day())),
+    );
+    temporal!(
+        NaiveTime,
+        unix: |secs| Ok(utc(secs)?.time()),
+        text: |text| time(parse_time(text)?),
+        write: |t: &NaiveTime| time_text(time_parts(*t)),
+    );
+    temporal!(
+        NaiveDateTime,
+        unix: |secs| Ok(utc(secs)?.naive_utc()),
+        text: |text| naive(parse_date_time(text)?),
+        write: |dt: &NaiveDateTime| format_date_time(parts(*dt, None)),
+    );
+    temporal!(
+        DateTime<FixedOffset>,
+        unix: |secs| Ok(utc(secs)?.fixed_offset()),
+        text: fixed,
+        write: chrono_text,
+    );
+    temporal!(
+        DateTime<Utc>,
+        unix: utc,
+        text: |text| Ok(fixed(text)?.with_timezone(&Utc)),
+        write: chrono_text,
+    );
+    // Written with the local offset (see the module docs).
+    temporal!(
+        DateTime<Local>,
+        unix: |secs| Ok(utc(secs)?.with_timezone(&Local)),
+        text: |text| Ok(fixed(text)?.with_timezone(&Local)),
+        write: chrono_text,
+    );
 }
 
 #[cfg(feature = "time")]
@@ -444,16 +449,12 @@ mod with_time {
     use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
     use super::{
-        Parts, Stored, Temporal, TemporalError, TimeParts, format_date, format_date_time,
-        format_time, parse_date_time, parse_time,
+        Parts, Stored, Temporal, TemporalError, TimeParts, date_text, format_date_time, invalid,
+        invalid_time, parse_date_time, parse_time, time_text,
     };
 
     fn utc(secs: i64) -> Result<OffsetDateTime, TemporalError> {
         OffsetDateTime::from_unix_timestamp(secs).map_err(|_| TemporalError::OutOfRange(secs))
-    }
-
-    fn invalid(parts: Parts) -> TemporalError {
-        TemporalError::Invalid(format_date_time(parts))
     }
 
     fn date(parts: Parts) -> Result<Date, TemporalError> {
@@ -462,13 +463,12 @@ mod with_time {
     }
 
     fn time(parts: TimeParts) -> Result<Time, TemporalError> {
-        Time::from_hms_nano(parts.hour, parts.minute, parts.second, parts.nanosecond).map_err(
-            |_| {
-                let mut text = String::new();
-                format_time(&mut text, parts);
-                TemporalError::Invalid(text)
-            },
-        )
+        Time::from_hms_nano(parts.hour, parts.minute, parts.second, parts.nanosecond)
+            .map_err(|_| invalid_time(parts))
+    }
+
+    fn primitive_of(parts: Parts) -> Result<PrimitiveDateTime, TemporalError> {
+        Ok(PrimitiveDateTime::new(date(parts)?, time(parts.time)?))
     }
 
     fn time_parts(t: Time) -> TimeParts {
@@ -494,70 +494,40 @@ mod with_time {
         PrimitiveDateTime::new(dt.date(), dt.time())
     }
 
-    impl Temporal for Date {
-        fn from_stored(value: Stored<'_>) -> Result<Self, TemporalError> {
-            match value {
-                Stored::UnixTime(secs) => Ok(utc(secs)?.date()),
-                Stored::Text(text) => date(parse_date_time(text)?),
-            }
-        }
-
-        fn to_text(&self) -> String {
-            let mut out = String::with_capacity(10);
-            format_date(&mut out, self.year(), self.month().into(), self.day());
-            out
-        }
+    /// Text with an offset (none is UTC).
+    fn with_offset(text: &str) -> Result<OffsetDateTime, TemporalError> {
+        let parts = parse_date_time(text)?;
+        let offset =
+            UtcOffset::from_whole_seconds(parts.offset.unwrap_or(0)).map_err(|_| invalid(parts))?;
+        Ok(primitive_of(parts)?.assume_offset(offset))
     }
 
-    impl Temporal for Time {
-        fn from_stored(value: Stored<'_>) -> Result<Self, TemporalError> {
-            match value {
-                Stored::UnixTime(secs) => Ok(utc(secs)?.time()),
-                Stored::Text(text) => time(parse_time(text)?),
-            }
-        }
-
-        fn to_text(&self) -> String {
-            let mut out = String::with_capacity(18);
-            format_time(&mut out, time_parts(*self));
-            out
-        }
-    }
-
-    impl Temporal for PrimitiveDateTime {
-        fn from_stored(value: Stored<'_>) -> Result<Self, TemporalError> {
-            match value {
-                Stored::UnixTime(secs) => Ok(primitive(utc(secs)?)),
-                Stored::Text(text) => {
-                    let parts = parse_date_time(text)?;
-                    Ok(PrimitiveDateTime::new(date(parts)?, time(parts.time)?))
-                }
-            }
-        }
-
-        fn to_text(&self) -> String {
-            format_date_time(parts(*self, None))
-        }
-    }
-
-    impl Temporal for OffsetDateTime {
-        fn from_stored(value: Stored<'_>) -> Result<Self, TemporalError> {
-            match value {
-                Stored::UnixTime(secs) => utc(secs),
-                Stored::Text(text) => {
-                    let parts = parse_date_time(text)?;
-                    let naive = PrimitiveDateTime::new(date(parts)?, time(parts.time)?);
-                    let offset = UtcOffset::from_whole_seconds(parts.offset.unwrap_or(0))
-                        .map_err(|_| invalid(parts))?;
-                    Ok(naive.assume_offset(offset))
-                }
-            }
-        }
-
-        fn to_text(&self) -> String {
-            format_date_time(parts(primitive(*self), Some(self.offset().whole_seconds())))
-        }
-    }
+    temporal!(
+        Date,
+        unix: |secs| Ok(utc(secs)?.date()),
+        text: |text| date(parse_date_time(text)?),
+        write: |d: &Date| date_text(d.year(), d.month().into(), d.day()),
+    );
+    temporal!(
+        Time,
+        unix: |secs| Ok(utc(secs)?.time()),
+        text: |text| time(parse_time(text)?),
+        write: |t: &Time| time_text(time_parts(*t)),
+    );
+    temporal!(
+        PrimitiveDateTime,
+        unix: |secs| Ok(primitive(utc(secs)?)),
+        text: |text| primitive_of(parse_date_time(text)?),
+        write: |dt: &PrimitiveDateTime| format_date_time(parts(*dt, None)),
+    );
+    temporal!(
+        OffsetDateTime,
+        unix: utc,
+        text: with_offset,
+        write: |dt: &OffsetDateTime| {
+            format_date_time(parts(primitive(*dt), Some(dt.offset().whole_seconds())))
+        },
+    );
 }
 
 #[cfg(test)]

@@ -154,15 +154,8 @@ mod tests {
         assert_eq!(b.client.nodes, ["a:1", "b:2"]);
         assert_eq!(b.database(), "my db");
         assert_eq!(b.cache_capacity, 5);
-        for bad in [
-            "sqlite://a:1/app",
-            "dqlite://a:1",
-            "dqlite://a:1/",
-            "dqlite:///app",
-            "dqlite://a:1/app?x=1",
-            "dqlite://a:1/app?dial_timeout=5",
-            "dqlite://a:1/app?cache=-1",
-        ] {
+        // The client's parser refuses the rest (tested there).
+        for bad in ["dqlite://a:1/app?x=1", "dqlite://a:1/app?cache=-1"] {
             assert!(Builder::from_url(bad).is_err(), "{bad}");
         }
     }

@@ -23,20 +23,7 @@ impl Session {
         if self.check_lost(info)? {
             return Ok(0);
         }
-        let commit = commits(info);
-        let request = Request::from(ExecSql {
-            db_id: 0,
-            sql: sql.to_owned(),
-            params: Params::new(values),
-        });
-        let frames = self
-            .with_retries(
-                |_| Some(vec![request.clone()]),
-                info.is_read_only(),
-                commit,
-                None,
-            )
-            .await?;
+        let frames = self.run_sql(sql, info, values, false).await?;
         self.finish_exec(frames, info)
     }
 
@@ -51,24 +38,7 @@ impl Session {
         if self.check_lost(info)? {
             return Ok(0);
         }
-        let commit = commits(info);
-        let params = Params::new(values);
-        let frames = self
-            .with_retries(
-                |h| {
-                    h.map(|h| {
-                        vec![Request::from(Exec {
-                            db_id: 0,
-                            stmt_id: h.id,
-                            params: params.clone(),
-                        })]
-                    })
-                },
-                info.is_read_only(),
-                commit,
-                Some((sql, handle)),
-            )
-            .await?;
+        let frames = self.run_prepared(sql, info, handle, values, false).await?;
         self.finish_exec(frames, info)
     }
 
@@ -100,19 +70,7 @@ impl Session {
         values: Vec<Value>,
     ) -> Result<Started> {
         self.check_lost(info)?;
-        let request = Request::from(QuerySql {
-            db_id: 0,
-            sql: sql.to_owned(),
-            params: Params::new(values),
-        });
-        let frames = self
-            .with_retries(
-                |_| Some(vec![request.clone()]),
-                info.is_read_only(),
-                commits(info),
-                None,
-            )
-            .await?;
+        let frames = self.run_sql(sql, info, values, true).await?;
         self.start_rows(frames, info)
     }
 
@@ -125,25 +83,77 @@ impl Session {
         values: Vec<Value>,
     ) -> Result<Started> {
         self.check_lost(info)?;
-        let params = Params::new(values);
-        let frames = self
-            .with_retries(
-                |h| {
-                    h.map(|h| {
-                        vec![Request::from(Query {
-                            db_id: 0,
-                            stmt_id: h.id,
-                            params: params.clone(),
-                        })]
-                    })
-                },
-                info.is_read_only(),
-                commits(info),
-                Some((sql, handle)),
-            )
-            .await?;
+        let frames = self.run_prepared(sql, info, handle, values, true).await?;
         let started = self.start_rows(frames, info)?;
         Ok(started)
+    }
+
+    /// EXEC_SQL (or QUERY_SQL, if `query`) of `sql`, through the retry
+    /// loop.
+    async fn run_sql(
+        &mut self,
+        sql: &str,
+        info: &SqlInfo,
+        values: Vec<Value>,
+        query: bool,
+    ) -> Result<Vec<Frame>> {
+        let (sql, params) = (sql.to_owned(), Params::new(values));
+        let request = if query {
+            Request::from(QuerySql {
+                db_id: 0,
+                sql,
+                params,
+            })
+        } else {
+            Request::from(ExecSql {
+                db_id: 0,
+                sql,
+                params,
+            })
+        };
+        self.with_retries(
+            |_| Some(vec![request.clone()]),
+            info.is_read_only(),
+            commits(info),
+            None,
+        )
+        .await
+    }
+
+    /// EXEC (or QUERY, if `query`) of a prepared statement, through the
+    /// retry loop (which prepares it again on a new connection).
+    async fn run_prepared(
+        &mut self,
+        sql: &str,
+        info: &SqlInfo,
+        handle: &mut StmtHandle,
+        values: Vec<Value>,
+        query: bool,
+    ) -> Result<Vec<Frame>> {
+        let params = Params::new(values);
+        let request = |stmt_id| {
+            let params = params.clone();
+            if query {
+                Request::from(Query {
+                    db_id: 0,
+                    stmt_id,
+                    params,
+                })
+            } else {
+                Request::from(Exec {
+                    db_id: 0,
+                    stmt_id,
+                    params,
+                })
+            }
+        };
+        self.with_retries(
+            |h| h.map(|h| vec![request(h.id)]),
+            info.is_read_only(),
+            commits(info),
+            Some((sql, handle)),
+        )
+        .await
     }
 
     pub(super) fn start_rows(&mut self, frames: Vec<Frame>, info: &SqlInfo) -> Result<Started> {
