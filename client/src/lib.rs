@@ -41,7 +41,8 @@
 //! - [`temporal`]: dqlite's ISO8601 text and UNIXTIME integers, parsed
 //!   and formatted once for both drivers, with chrono's types (feature
 //!   `chrono`) and the time crate's (feature `time`).
-//! - [`config`]: [`Config`] and its defaults. [`Error`] in `error.rs`.
+//! - [`config`]: [`Config`], its defaults, and the one parser of
+//!   `dqlite://` URLs ([`Config::from_url_with`]). [`Error`] in `error.rs`.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
