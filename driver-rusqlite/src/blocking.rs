@@ -65,7 +65,10 @@ pub(crate) fn block_on<F: Future>(io: &tokio::runtime::Handle, future: F) -> F::
     let _context = io.enter();
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
+    // Outside tokio's cooperative budget: called from a task, the task's
+    // budget would run out and, never reset while the task is blocked
+    // here, leave every socket pending for good.
+    let mut future = pin!(tokio::task::unconstrained(future));
     loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
