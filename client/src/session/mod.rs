@@ -6,9 +6,9 @@
 //! requests. It reconnects on its own when the leader changes, and retries
 //! a request only when it certainly did not run (a "not leader" answer, a
 //! request that could not be sent) or when it only reads; a write whose
-//! answer was lost is reported as [`Error::OutcomeUnknown`]. A transaction
+//! answer was lost is reported as [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown). A transaction
 //! open on a lost connection is gone: statements fail with
-//! [`Error::TransactionLost`] until it is rolled back.
+//! [`Error::TransactionLost`](crate::Error::TransactionLost) until it is rolled back.
 //!
 //! Result sets stream: a query's first ROWS message is returned and the
 //! rest stay on the socket until asked for. If another request must go out
