@@ -1,7 +1,26 @@
 //! What a [`Session`](crate::Session) needs to know: the nodes, the
-//! database, and the bound on every wait. Drivers build it from their own
-//! URL forms and builders; [`parse_duration`] reads the durations those URLs
-//! carry.
+//! database, and the bound on every wait; and the one parser of the
+//! `dqlite://` URLs both drivers take ([`Config::from_url`],
+//! [`Config::from_url_with`]).
+//!
+//! # The URL
+//!
+//! `dqlite://host:port[,host:port…]/database[?key=value&…]`. The database
+//! name and every value are percent-decoded (`my%20db`). Keys:
+//!
+//! | key | meaning | default |
+//! |---|---|---|
+//! | `node=h3:9001` | one more node to ask for the leader (repeatable; the form to use where a URL parser takes one host only, such as sqlx's `AnyPool`) | — |
+//! | `connect_timeout=10s` | how long finding the leader may take, all rounds together | 10 s |
+//! | `dial_timeout=2s` | one TCP connect | 2 s |
+//! | `request_timeout=60s` | one answer from the server (`0s` for none) | 60 s |
+//! | `backoff=100ms` / `backoff_max=1s` | pause between rounds of probing the nodes, doubling | 100 ms / 1 s |
+//! | `statement_cache_capacity=N` (alias `cache=N`) | prepared statements kept per connection; applied by the driver, whose default it is | the driver's |
+//! | `tls`, `sslmode`, `ssl-mode` | refused: TLS is not supported yet (rather than ignored) | — |
+//!
+//! Durations take `ms`, `s` or `m` ([`parse_duration`]). A driver adds keys
+//! of its own through the hook of [`Config::from_url_with`] (sqlx-dqlite:
+//! `migration_lock_timeout`); any other key is an error.
 
 use std::time::Duration;
 
@@ -51,6 +70,80 @@ impl Config {
         }
     }
 
+    /// Parses a `dqlite://` URL that has only the keys of the [module
+    /// docs](self) (`statement_cache_capacity` is refused: it is a driver's).
+    pub fn from_url(url: &str) -> Result<Self> {
+        Self::from_url_with(url, |_, _| Ok(false))
+    }
+
+    /// Parses a `dqlite://` URL (see the [module docs](self)); every key
+    /// that is not the client's goes to `driver_key` with its decoded
+    /// value, aliases already replaced by their canonical name (`cache`
+    /// arrives as `statement_cache_capacity`). The hook answers `Ok(true)`
+    /// for a key it took, `Ok(false)` for a key it does not know (an
+    /// error), or `Err(why)` for a value it refuses.
+    pub fn from_url_with(
+        url: &str,
+        mut driver_key: impl FnMut(&str, &str) -> std::result::Result<bool, String>,
+    ) -> Result<Self> {
+        let bad = |why: &str| Error::InvalidConfig(format!("{why} in {url:?}"));
+        let rest = url
+            .strip_prefix("dqlite://")
+            .ok_or_else(|| bad("the URL must start with dqlite://"))?;
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (hosts, database) = path.split_once('/').ok_or_else(|| bad("no /database"))?;
+        let database = percent_decode(database).ok_or_else(|| bad("bad percent-encoding"))?;
+        if database.is_empty() {
+            return Err(bad("empty database name"));
+        }
+        let mut config = Self::new(database);
+        for host in hosts.split(',').filter(|h| !h.is_empty()) {
+            config.add_node(host);
+        }
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| bad("a parameter without ="))?;
+            let value = percent_decode(value).ok_or_else(|| bad("bad percent-encoding"))?;
+            let duration = || parse_duration(&value).ok_or_else(|| bad(key));
+            match key {
+                "node" => config.add_node(&value),
+                "connect_timeout" => config.connect_timeout = duration()?,
+                "dial_timeout" => config.dial_timeout = duration()?,
+                "request_timeout" => {
+                    let d = duration()?;
+                    config.request_timeout = (!d.is_zero()).then_some(d);
+                }
+                "backoff" => config.backoff = duration()?,
+                "backoff_max" => config.backoff_max = duration()?,
+                "tls" | "sslmode" | "ssl-mode" => return Err(bad("TLS is not supported yet")),
+                other => {
+                    let canonical = match other {
+                        "cache" => "statement_cache_capacity",
+                        other => other,
+                    };
+                    match driver_key(canonical, &value) {
+                        Ok(true) => {}
+                        Ok(false) => return Err(bad(&format!("unknown parameter {other:?}"))),
+                        Err(why) => return Err(bad(&format!("{other}: {why}"))),
+                    }
+                }
+            }
+        }
+        if config.nodes.is_empty() {
+            return Err(bad("no node address"));
+        }
+        config.backoff_max = config.backoff_max.max(config.backoff);
+        Ok(config)
+    }
+
+    /// Adds a node address unless listed already.
+    pub fn add_node(&mut self, address: &str) {
+        if !self.nodes.iter().any(|n| n == address) {
+            self.nodes.push(address.to_owned());
+        }
+    }
+
     /// Checks that there is something to connect to.
     pub fn validate(&self) -> Result<()> {
         if self.nodes.is_empty() {
@@ -76,6 +169,25 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     }
 }
 
+/// Decodes `%XX` escapes; `None` for a bad escape or bytes that are not
+/// UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +200,56 @@ mod tests {
         for bad in ["", "5", "s", "1h", "-1s", "1.5s"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn urls() {
+        let mut driver = Vec::new();
+        let config = Config::from_url_with(
+            "dqlite://a:1,b:2,a:1/my%20db?connect_timeout=5s&dial_timeout=1s&request_timeout=0s\
+             &backoff=50ms&backoff_max=2s&node=c%3A3&node=b:2&cache=3&statement_cache_capacity=4&extra=x",
+            |key, value| {
+                driver.push((key.to_owned(), value.to_owned()));
+                Ok(key != "extra" || value == "x")
+            },
+        )
+        .unwrap();
+        assert_eq!(config.nodes, ["a:1", "b:2", "c:3"]);
+        assert_eq!(config.database, "my db");
+        assert_eq!(config.connect_timeout, Duration::from_secs(5));
+        assert_eq!(config.dial_timeout, Duration::from_secs(1));
+        assert_eq!(config.request_timeout, None);
+        assert_eq!(config.backoff, Duration::from_millis(50));
+        assert_eq!(config.backoff_max, Duration::from_secs(2));
+        let keys: Vec<(&str, &str)> = driver.iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("statement_cache_capacity", "3"),
+                ("statement_cache_capacity", "4"),
+                ("extra", "x")
+            ]
+        );
+        let defaults = Config::from_url("dqlite://a:1/app").unwrap();
+        assert_eq!(defaults.request_timeout, Some(DEFAULT_REQUEST_TIMEOUT));
+        assert_eq!(defaults.backoff_max, DEFAULT_BACKOFF_MAX);
+        for bad in [
+            "sqlite://a:1/app",
+            "dqlite://a:1",
+            "dqlite://a:1/",
+            "dqlite:///app",
+            "dqlite://a:1/app?x=1",
+            "dqlite://a:1/app?cache=1",
+            "dqlite://a:1/app?dial_timeout=5",
+            "dqlite://a:1/app?connect_timeout",
+            "dqlite://a:1/app?tls=true",
+            "dqlite://a:1/a%zzb",
+            "dqlite://a:1/a%ff",
+        ] {
+            assert!(Config::from_url(bad).is_err(), "{bad}");
+        }
+        let refused = Config::from_url_with("dqlite://a:1/app?cache=x", |_, _| Err("no".into()));
+        assert!(refused.is_err());
     }
 
     #[test]

@@ -20,32 +20,44 @@
 //! - result sets stream: a query's first ROWS message is returned
 //!   ([`Started`]) and the rest stay on the socket until
 //!   [`Session::next_frame`] asks for them; if another request must go out
-//!   first, the rest is read into memory for its reader;
+//!   first, the rest is read into memory for its reader. Drivers read them
+//!   through [`ResultSet`], which interrupts an abandoned one;
 //! - work that a `Drop` cannot wait for (FINALIZE, a ROLLBACK, INTERRUPT of
 //!   an abandoned result) is queued with [`Shared::defer`] and written in
 //!   front of the next request.
 //!
 //! # Layout
 //!
-//! - `session.rs`: [`Session`], [`Shared`], [`StmtHandle`], [`Started`].
+//! - `session/`: [`Session`], [`Shared`], [`StmtHandle`], [`Started`];
+//!   `connect.rs` (finding the leader), `transaction.rs` (transaction
+//!   tracking), `exchange.rs` (one write and its answers), `retry.rs` (the
+//!   pure retry rule), `operations.rs` (EXEC, QUERY, PREPARE, FINALIZE).
+//! - `result_set.rs`: [`ResultSet`], the cursor both drivers wrap.
 //! - `wire.rs`: one TCP connection to one node over `dqlite-protocol`'s
 //!   `ClientCodec`, each answer bounded by the request timeout.
 //! - [`sql`]: the client-side SQL scanner (parameters numbered as SQLite
 //!   numbers them, statements, their effect on the transaction state).
 //! - [`cache`]: the per-connection LRU cache of prepared statements.
-//! - [`config`]: [`Config`] and its defaults. [`Error`] in `error.rs`.
+//! - [`temporal`]: dqlite's ISO8601 text and UNIXTIME integers, parsed
+//!   and formatted once for both drivers, with chrono's types (feature
+//!   `chrono`) and the time crate's (feature `time`).
+//! - [`config`]: [`Config`], its defaults, and the one parser of
+//!   `dqlite://` URLs ([`Config::from_url_with`]). [`Error`] in `error.rs`.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod cache;
 pub mod config;
 mod error;
+mod result_set;
 mod session;
 pub mod sql;
+pub mod temporal;
 mod wire;
 
 pub use config::{Config, parse_duration};
 pub use error::{Error, Result};
+pub use result_set::ResultSet;
 pub use session::{
     Deferred, Session, Shared, Started, StmtHandle, has_more, is_rows_yielded, wire_i64,
 };

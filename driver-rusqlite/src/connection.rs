@@ -1,5 +1,5 @@
-//! The blocking connection: the async one plus a private current-thread
-//! runtime that runs each call to completion.
+//! The blocking connection: the async one, each call run to completion by
+//! [`blocking::block_on`](crate::blocking) on the calling thread.
 
 use std::future::Future;
 
@@ -8,22 +8,22 @@ use crate::params::Params;
 use crate::row::Row;
 use crate::statement::{CachedStatement, Statement};
 use crate::transaction::{Savepoint, Transaction, TransactionBehavior};
-use crate::{Error, Result, asynchronous};
+use crate::{Error, Result, asynchronous, blocking};
 
 /// A connection to a dqlite cluster, as `rusqlite::Connection`.
 ///
 /// It talks to the cluster's leader, found and followed as the [crate
-/// docs](crate) describe. Every method blocks the calling thread on a
-/// private current-thread tokio runtime: **do not use it inside an async
-/// runtime** (tokio panics when a runtime is blocked on from within
-/// another); use [`asynchronous::Connection`] there, or call this one from
-/// `spawn_blocking` or a thread of its own. [`Connection::open`] refuses to
-/// start inside a tokio runtime for that reason.
+/// docs](crate) describe. Every method blocks the calling thread until the
+/// answer is in; the connection's IO is driven by one background thread
+/// shared by every blocking connection of the process, so it works on any
+/// thread, `tokio::task::spawn_blocking` and pool threads (r2d2, deadpool)
+/// included. Called from an async task directly it works too, but blocks
+/// that worker thread for the whole call: use [`asynchronous::Connection`]
+/// there.
 #[derive(Debug)]
 pub struct Connection {
-    // Dropped before the runtime whose reactor its socket uses.
     pub(crate) inner: asynchronous::Connection,
-    rt: tokio::runtime::Runtime,
+    io: &'static tokio::runtime::Handle,
 }
 
 impl Connection {
@@ -36,26 +36,14 @@ impl Connection {
 
     /// Connects with explicit settings.
     pub fn open_with(builder: Builder) -> Result<Self> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::InvalidConfig(
-                "the blocking Connection cannot run inside an async runtime; \
-                 use dqlite_rusqlite::asynchronous::Connection"
-                    .into(),
-            ));
-        }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let inner = rt.block_on(asynchronous::Connection::open_with(builder))?;
-        Ok(Self { inner, rt })
+        let io = blocking::io_handle()?;
+        let inner = blocking::block_on(io, asynchronous::Connection::open_with(builder))?;
+        Ok(Self { inner, io })
     }
 
+    /// Runs one call of the async connection to completion.
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.rt.block_on(future)
-    }
-
-    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
-        &self.rt
+        blocking::block_on(self.io, future)
     }
 
     /// Sends queued work (rollbacks, finalizations) now.

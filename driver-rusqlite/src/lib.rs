@@ -91,11 +91,17 @@
 //!
 //! # Blocking and async
 //!
-//! [`Connection`] blocks the calling thread, on a private current-thread
-//! tokio runtime; it is for plain programs and must not be used from
-//! inside an async runtime. [`asynchronous::Connection`] has the same
-//! methods as `async fn`s, for tokio programs. Both share one
-//! implementation.
+//! [`Connection`] blocks the calling thread, as rusqlite's does, and works
+//! on any thread: a plain thread, a pool's thread (r2d2, deadpool) or
+//! `tokio::task::spawn_blocking` inside an async service. Its sockets and
+//! timers are driven by one background thread (`dqlite-rusqlite-io`) that
+//! the crate starts on first use and shares between every blocking
+//! connection; the calling thread only waits. Called from an async task
+//! directly (not through `spawn_blocking`), it is not refused and does not
+//! deadlock, since its IO never runs on the caller's runtime, but it
+//! blocks that worker thread for the whole call, like any blocking call:
+//! use [`asynchronous::Connection`] there, which has the same methods as
+//! `async fn`s. Both share one implementation.
 //!
 //! # What differs from rusqlite
 //!
@@ -141,10 +147,16 @@
 //!   INTERRUPT, ROLLBACK); its `sql` module is the client-side SQL scanner
 //!   (parameters, statements, transaction statements).
 //! - `params.rs`: [`Params`] and binding.
+//! - `blocking.rs`: how the blocking API waits (the calling thread polls,
+//!   the shared `dqlite-rusqlite-io` thread drives the sockets and timers).
 //! - [`types`]: [`ToSql`], [`FromSql`](types::FromSql),
 //!   [`Value`](types::Value), [`ValueRef`](types::ValueRef) and their
-//!   implementations; [`Row`] in `row.rs`; [`Error`] in `error.rs`;
-//!   [`config`]: URL and [`Builder`].
+//!   implementations (`types/temporal.rs` adapts
+//!   `dqlite_client::temporal`'s dates and times); [`Row`] in `row.rs`;
+//!   [`Error`] in `error.rs`; [`config`]: [`Builder`], which holds a
+//!   `dqlite_client::Config` and reads URLs with its parser.
+//! - Async rows ([`asynchronous::Rows`]) wrap `dqlite_client::ResultSet`,
+//!   the result cursor shared with sqlx-dqlite.
 //!
 //! # Features
 //!
@@ -155,10 +167,42 @@
 //! | `uuid` | `uuid::Uuid` as a 16-byte blob |
 //! | `serde_json` | `serde_json::Value` as JSON text |
 //! | `rusqlite` | [`RusqliteParam`] and conversions from `rusqlite::types::Value`, so rusqlite's `ToSql` values bind here |
+//!
+//! # Changelog
+//!
+//! ## Unreleased (issue 16: one home for what both drivers share)
+//!
+//! - The blocking [`Connection`] works on any thread, inside
+//!   `tokio::task::spawn_blocking` and pool threads included; it used to
+//!   refuse to open inside a tokio runtime (`InvalidConfig`). See
+//!   "Blocking and async" above.
+//! - URLs are parsed by `dqlite_client::Config::from_url_with`, the same
+//!   parser as sqlx-dqlite's. New: `node=host:port` (repeatable),
+//!   percent-decoding of the database name and values, and
+//!   `statement_cache_capacity=N` (sqlx-dqlite's spelling); `cache=N`
+//!   still works as its alias; `tls`/`sslmode` are refused as "not
+//!   supported yet". See [`config`].
+//! - Dates and times are converted by `dqlite_client::temporal`, shared
+//!   with sqlx-dqlite, so both drivers read and write the same text:
+//!   - a bare date (`2024-01-02`) now reads as midnight into
+//!     `NaiveDateTime`/`PrimitiveDateTime` (it was an error); a date-time
+//!     with an offset reads into them as its wall-clock time; `NaiveDate`,
+//!     `NaiveTime`, `Date` and `Time` also read UNIXTIME integers and the
+//!     part of a full date-time;
+//!   - `DateTime<Local>` is written with the local offset
+//!     (`2024-01-02 04:04:05+01:00`), no longer converted to UTC: the same
+//!     instant, the text go-dqlite writes for a local `time.Time`, and the
+//!     offset is not lost; it reads back as the same instant. (rusqlite
+//!     itself writes UTC; code comparing the stored text with UTC text
+//!     must bind `DateTime<Utc>`.)
+//!   - writing uses go-dqlite's layout: the fraction of a second loses its
+//!     trailing zeros and is left out when zero (`03:04:05.5`, not
+//!     `03:04:05.500`), and the time crate's values no longer end in `.0`.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod asynchronous;
+mod blocking;
 mod cache;
 pub mod config;
 mod connection;

@@ -61,9 +61,9 @@ impl<'conn> Statement<'conn> {
 
     /// Runs the query; its rows are streamed one ROWS message at a time.
     pub fn query<P: Params>(&mut self, params: P) -> Result<Rows<'_>> {
-        let rt = self.conn.runtime();
-        let inner = rt.block_on(self.inner.query(params))?;
-        Ok(Rows { rt, inner })
+        let conn = self.conn;
+        let inner = conn.block_on(self.inner.query(params))?;
+        Ok(Rows { conn, inner })
     }
 
     /// Runs the query and maps each row with `f`.
@@ -209,7 +209,7 @@ impl DerefMut for CachedStatement<'_> {
 /// one is used up. Dropping it early stops the query on the server.
 #[derive(Debug)]
 pub struct Rows<'stmt> {
-    rt: &'stmt tokio::runtime::Runtime,
+    conn: &'stmt Connection,
     inner: asynchronous::Rows<'stmt>,
 }
 
@@ -217,7 +217,7 @@ impl<'stmt> Rows<'stmt> {
     /// The next row, or `None` at the end.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<&Row<'stmt>>> {
-        self.rt.block_on(self.inner.next())
+        self.conn.block_on(self.inner.next())
     }
 
     /// Maps each row with `f`, as an iterator.

@@ -214,12 +214,16 @@
 //! As in sqlx-sqlite: [`Dqlite`] (`database.rs`) names every type;
 //! [`DqliteConnection`] (`connection/`: `mod.rs` the connection,
 //! `executor.rs` the `Executor`, `run.rs` binding, EXEC vs QUERY, the
-//! statement cache and row streaming); [`DqliteConnectOptions`]
-//! (`options/`); [`DqliteTransactionManager`] (`transaction.rs`);
-//! [`DqliteArguments`], [`DqliteRow`], [`DqliteValue`], [`DqliteColumn`],
-//! [`DqliteTypeInfo`], [`DqliteStatement`], [`DqliteQueryResult`]; [`types`];
-//! `error.rs`; `migrate.rs`; `any.rs`; `statement_cache.rs`. The network
-//! client (leader discovery, retries, streaming) is the `dqlite-client`
+//! statement cache, and rows read through `dqlite_client::ResultSet`);
+//! [`DqliteConnectOptions`] (`options/`; `parse.rs` adds this driver's URL
+//! key to `dqlite_client::Config::from_url_with`);
+//! [`DqliteTransactionManager`] (`transaction.rs`); [`DqliteArguments`],
+//! [`DqliteRow`], [`DqliteValue`], [`DqliteColumn`], [`DqliteTypeInfo`],
+//! [`DqliteStatement`], [`DqliteQueryResult`]; [`types`] (`types/temporal.rs`
+//! adapts `dqlite_client::temporal`'s dates and times to
+//! `Type`/`Encode`/`Decode`); `error.rs`; `migrate.rs`; `any.rs`;
+//! `statement_cache.rs`. The network client (leader discovery, retries,
+//! streaming, the URL parser, date/time layouts) is the `dqlite-client`
 //! crate, shared with `dqlite-rusqlite`.
 //!
 //! # Features
@@ -230,6 +234,24 @@
 //! | `time` | time's `Date`, `Time`, `PrimitiveDateTime`, `OffsetDateTime` |
 //! | `uuid` | `uuid::Uuid` |
 //! | `json` | `sqlx::types::Json<T>` and `serde_json::Value` |
+//!
+//! # Changelog
+//!
+//! ## Unreleased (issue 16: one home for what both drivers share)
+//!
+//! - URLs are parsed by `dqlite_client::Config::from_url_with`, the same
+//!   parser as dqlite-rusqlite's: the keys are unchanged, and `cache=N` is
+//!   now accepted as an alias of `statement_cache_capacity=N`
+//!   (dqlite-rusqlite's spelling). See [`options`].
+//! - Dates and times are converted by `dqlite_client::temporal`, shared
+//!   with dqlite-rusqlite. Reading accepts go-dqlite's layouts as before
+//!   (a bare date still reads as midnight). Writing now uses go-dqlite's
+//!   own layout: the fraction of a second loses its trailing zeros and is
+//!   left out when zero (`03:04:05.5`, not `03:04:05.500`); the time
+//!   crate's values no longer end in `.0`. `DateTime<Local>` (any
+//!   `DateTime<Tz>`) keeps writing its own offset, not UTC: the same
+//!   instant, the text go-dqlite writes for a local `time.Time`, and the
+//!   offset is not lost. dqlite-rusqlite now does the same.
 //!
 //! sqlx-core's `any`, `migrate` and `offline` features are always on
 //! (`offline` because sqlx's default `macros` feature turns it on, which

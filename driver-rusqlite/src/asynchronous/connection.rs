@@ -58,7 +58,7 @@ impl Connection {
     /// Connects with explicit settings.
     pub async fn open_with(builder: Builder) -> Result<Self> {
         let capacity = builder.cache_capacity;
-        let database = builder.database.clone();
+        let database = builder.client.database.clone();
         let mut session = Session::new(builder.client_config())?;
         session.connect().await?;
         Ok(Self {

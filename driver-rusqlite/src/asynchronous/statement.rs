@@ -11,7 +11,7 @@ use crate::params::{Params, bind};
 use crate::row::{Row, column_index, decode_batch};
 use crate::{Error, Result};
 use dqlite_client::sql::SqlInfo;
-use dqlite_client::{Deferred, Started, StmtHandle};
+use dqlite_client::{ResultSet, Started, StmtHandle};
 
 use super::Connection;
 
@@ -305,33 +305,29 @@ impl Drop for CachedStatement<'_> {
 /// The rows of a query, read one ROWS message at a time: at most one
 /// message is held in memory, unless another request goes out on the same
 /// connection before the rows are all read (then the rest is read ahead).
-/// Dropping it early stops the query on the server (INTERRUPT).
+/// Dropping it early stops the query on the server (INTERRUPT, queued by
+/// `dqlite_client::ResultSet`).
 #[derive(Debug)]
 pub struct Rows<'stmt> {
     conn: &'stmt Connection,
     pub(crate) columns: Arc<[String]>,
     batch: VecDeque<Vec<dqlite_protocol::Value>>,
-    ticket: u64,
-    /// More messages are due from the server.
-    more: bool,
+    result: ResultSet,
     current: Option<Row<'stmt>>,
 }
 
 impl<'stmt> Rows<'stmt> {
     pub(crate) fn start(conn: &'stmt Connection, started: Started) -> Result<Self> {
+        let (result, first) = ResultSet::new(started, conn.shared.clone());
         let mut batch = VecDeque::new();
-        let mut rows = Self {
+        let (columns, _) = decode_batch(&first, &mut batch)?;
+        Ok(Self {
             conn,
-            columns: Vec::new().into(),
-            batch: VecDeque::new(),
-            ticket: started.ticket,
-            more: started.more,
+            columns: columns.into(),
+            batch,
+            result,
             current: None,
-        };
-        let (columns, _) = decode_batch(&started.frame, &mut batch)?;
-        rows.columns = columns.into();
-        rows.batch = batch;
-        Ok(rows)
+        })
     }
 
     /// The next row, or `None` at the end.
@@ -342,24 +338,16 @@ impl<'stmt> Rows<'stmt> {
                 return Ok(self.current.as_ref());
             }
             self.current = None;
-            if !self.more {
+            if !self.result.has_more() {
                 return Ok(None);
             }
-            let frame = self.conn.session.lock().await.next_frame(self.ticket).await;
-            let frame = match frame {
-                Ok(frame) => frame,
-                Err(e) => {
-                    self.more = false;
-                    return Err(e.into());
-                }
+            let mut session = self.conn.session.lock().await;
+            let Some(frame) = self.result.next_frame(&mut session).await? else {
+                return Ok(None);
             };
-            match decode_batch(&frame, &mut self.batch) {
-                Ok((_, more)) => self.more = more,
-                Err(e) => {
-                    // Leave the rest of the stream to INTERRUPT on drop.
-                    return Err(e);
-                }
-            }
+            drop(session);
+            // On error the rest of the stream is left to INTERRUPT on drop.
+            decode_batch(&frame, &mut self.batch)?;
         }
     }
 
@@ -390,16 +378,6 @@ impl<'stmt> Rows<'stmt> {
     /// Column names of the result.
     pub fn column_names(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
         self.columns.iter().map(String::as_str)
-    }
-}
-
-impl Drop for Rows<'_> {
-    fn drop(&mut self) {
-        if self.more {
-            self.conn.shared.defer(Deferred::Abandon {
-                ticket: self.ticket,
-            });
-        }
     }
 }
 

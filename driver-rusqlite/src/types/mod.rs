@@ -28,12 +28,10 @@ mod to_sql;
 mod value;
 mod value_ref;
 
-#[cfg(feature = "chrono")]
-mod chrono;
 #[cfg(feature = "serde_json")]
 mod serde_json;
-#[cfg(feature = "time")]
-mod time;
+#[cfg(any(feature = "chrono", feature = "time"))]
+mod temporal;
 #[cfg(feature = "uuid")]
 mod uuid;
 

@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use dqlite_client::ResultSet;
 use dqlite_client::sql::{SqlInfo, StatementInfo, StmtKind};
-use dqlite_client::{Deferred, Shared, has_more};
 use dqlite_protocol::Value;
 use dqlite_protocol::response::RowsReader;
 use futures_core::stream::BoxStream;
@@ -26,24 +26,6 @@ use crate::{DqliteArguments, DqliteColumn, DqliteQueryResult, DqliteRow, DqliteT
 
 /// One step of a result: rows, and a result per statement.
 pub(crate) type Step = Either<DqliteQueryResult, DqliteRow>;
-
-/// Queues INTERRUPT for a result set dropped before its end.
-struct AbandonGuard {
-    shared: Arc<Shared>,
-    ticket: u64,
-    armed: bool,
-}
-
-impl Drop for AbandonGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            tracing::trace!(ticket = self.ticket, "result set dropped before its end");
-            self.shared.defer(Deferred::Abandon {
-                ticket: self.ticket,
-            });
-        }
-    }
-}
 
 /// Runs every statement of `sql` in turn (see the crate docs, "How
 /// queries run").
@@ -87,13 +69,9 @@ pub(crate) fn run<'e, 'c: 'e>(
                         .await
                         .map_err(from_client)?
                 };
-                let mut guard = AbandonGuard {
-                    shared: conn.shared.clone(),
-                    ticket: started.ticket,
-                    armed: started.more,
-                };
-                let mut more = started.more;
-                let mut frame = started.frame;
+                // Dropped before its end (the stream dropped), the result
+                // set queues INTERRUPT.
+                let (mut result, mut frame) = ResultSet::new(started, conn.shared.clone());
                 let mut columns: Option<Arc<Columns>> = None;
                 let mut count = 0_u64;
                 loop {
@@ -110,17 +88,11 @@ pub(crate) fn run<'e, 'c: 'e>(
                         logger.increment_rows_returned();
                         r#yield!(Either::Right(DqliteRow { values, columns }));
                     }
-                    if !more {
-                        break;
+                    match result.next_frame(&mut conn.session).await.map_err(from_client)? {
+                        Some(next) => frame = next,
+                        None => break,
                     }
-                    frame = conn
-                        .session
-                        .next_frame(started.ticket)
-                        .await
-                        .map_err(from_client)?;
-                    more = has_more(&frame);
                 }
-                guard.armed = false;
                 let changes = if writes(statement) { count } else { 0 };
                 logger.increase_rows_affected(changes);
                 r#yield!(Either::Left(DqliteQueryResult {

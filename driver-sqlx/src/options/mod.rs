@@ -1,17 +1,20 @@
 //! [`DqliteConnectOptions`]: where and how to connect, as a builder or a
 //! URL.
 //!
+//! The URL is parsed by `dqlite_client::Config::from_url_with`, the parser
+//! dqlite-rusqlite uses too, so both drivers take the same keys:
+//!
 //! | URL part | meaning | default |
 //! |---|---|---|
 //! | `dqlite://h1:9001,h2:9001` | nodes to ask for the leader (any subset of the cluster) | required |
-//! | `/dbname` | the database to open (created on first use) | required |
+//! | `/dbname` | the database to open (created on first use; percent-decoded) | required |
 //! | `?node=h3:9001` | one more node (repeatable; the form to use where a parser takes one host only, such as `AnyPool`) | — |
 //! | `&connect_timeout=10s` | how long finding the leader may take, all rounds together | 10 s |
 //! | `&dial_timeout=2s` | one TCP connect | 2 s |
 //! | `&request_timeout=60s` | one answer from the server (`0s` for none) | 60 s |
 //! | `&backoff=100ms` / `&backoff_max=1s` | pause between rounds of probing the nodes, doubling | 100 ms / 1 s |
-//! | `&statement_cache_capacity=100` | prepared statements kept per connection | 100 |
-//! | `&migration_lock_timeout=5m` | how long `Migrator::run` waits for another migrator's lock | 5 min |
+//! | `&statement_cache_capacity=100` (alias `&cache=100`, dqlite-rusqlite's older spelling) | prepared statements kept per connection | 100 |
+//! | `&migration_lock_timeout=5m` | how long `Migrator::run` waits for another migrator's lock (this driver's key) | 5 min |
 //!
 //! Durations take `ms`, `s` or `m`. TLS is not supported yet: a `tls` or
 //! `sslmode` parameter is refused rather than ignored.

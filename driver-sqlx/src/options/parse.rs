@@ -4,73 +4,39 @@ use std::str::FromStr;
 
 use dqlite_client::parse_duration;
 use sqlx_core::error::Error;
-use sqlx_core::percent_encoding::percent_decode_str;
 
-use super::DqliteConnectOptions;
-
-fn bad(url: &str, why: impl std::fmt::Display) -> Error {
-    Error::Configuration(format!("{why} in {url:?}").into())
-}
+use super::{
+    DEFAULT_MIGRATION_LOCK_TIMEOUT, DEFAULT_STATEMENT_CACHE_CAPACITY, DqliteConnectOptions,
+};
 
 impl FromStr for DqliteConnectOptions {
     type Err = Error;
 
-    /// Parses `dqlite://host:port[,host:port…]/database[?key=value&…]`.
+    /// Parses `dqlite://host:port[,host:port…]/database[?key=value&…]`
+    /// with `dqlite_client::Config::from_url_with` (the keys both drivers
+    /// share) plus this driver's `migration_lock_timeout`.
     fn from_str(url: &str) -> Result<Self, Error> {
-        let rest = url
-            .strip_prefix("dqlite://")
-            .ok_or_else(|| bad(url, "the URL must start with dqlite://"))?;
-        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (hosts, database) = path
-            .split_once('/')
-            .ok_or_else(|| bad(url, "no /database"))?;
-        let database = percent_decode_str(database)
-            .decode_utf8()
-            .map_err(|e| bad(url, e))?;
-        if database.is_empty() {
-            return Err(bad(url, "empty database name"));
-        }
-        let mut options = Self::new()
-            .database(database.into_owned())
-            .nodes(hosts.split(',').filter(|h| !h.is_empty()));
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| bad(url, "a parameter without ="))?;
-            let value = percent_decode_str(value)
-                .decode_utf8()
-                .map_err(|e| bad(url, e))?;
-            let duration = || parse_duration(&value).ok_or_else(|| bad(url, key));
-            options = match key {
-                "node" => options.node(value.into_owned()),
-                "connect_timeout" => options.connect_timeout(duration()?),
-                "dial_timeout" => options.dial_timeout(duration()?),
-                "request_timeout" => {
-                    let d = duration()?;
-                    options.request_timeout((!d.is_zero()).then_some(d))
-                }
-                "backoff" => {
-                    let max = options.client.backoff_max;
-                    options.backoff(duration()?, max)
-                }
-                "backoff_max" => {
-                    options.client.backoff_max = duration()?;
-                    options
-                }
-                "statement_cache_capacity" => {
-                    options.statement_cache_capacity(value.parse().map_err(|_| bad(url, key))?)
-                }
-                "migration_lock_timeout" => options.migration_lock_timeout(duration()?),
-                "tls" | "sslmode" | "ssl-mode" => {
-                    return Err(bad(url, "TLS is not supported yet"));
-                }
-                other => return Err(bad(url, format!("unknown parameter {other:?}"))),
-            };
-        }
-        if options.client.nodes.is_empty() {
-            return Err(bad(url, "no node address"));
-        }
-        Ok(options)
+        let mut statement_cache_capacity = DEFAULT_STATEMENT_CACHE_CAPACITY;
+        let mut migration_lock_timeout = DEFAULT_MIGRATION_LOCK_TIMEOUT;
+        let client = dqlite_client::Config::from_url_with(url, |key, value| match key {
+            "statement_cache_capacity" => {
+                statement_cache_capacity = value.parse().map_err(|_| "not a count".to_owned())?;
+                Ok(true)
+            }
+            "migration_lock_timeout" => {
+                migration_lock_timeout =
+                    parse_duration(value).ok_or_else(|| "not a duration".to_owned())?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+        .map_err(|e| Error::Configuration(e.to_string().into()))?;
+        Ok(Self {
+            client,
+            statement_cache_capacity,
+            migration_lock_timeout,
+            ..Self::new()
+        })
     }
 }
 
@@ -118,19 +84,19 @@ mod tests {
         assert_eq!(o.client.backoff_max, Duration::from_secs(2));
         assert_eq!(o.statement_cache_capacity, 3);
         assert_eq!(o.migration_lock_timeout, Duration::from_secs(60));
+        // dqlite-rusqlite's spelling of the cache size works here too.
+        let o: DqliteConnectOptions = "dqlite://a:1/app?cache=7".parse().unwrap();
+        assert_eq!(o.statement_cache_capacity, 7);
     }
 
     #[test]
     fn bad_urls_are_refused() {
+        // The client's parser refuses the rest (tested there).
         for bad in [
-            "sqlite://a:1/app",
-            "dqlite://a:1",
-            "dqlite://a:1/",
-            "dqlite:///app",
             "dqlite://a:1/app?x=1",
-            "dqlite://a:1/app?dial_timeout=5",
             "dqlite://a:1/app?tls=true",
             "dqlite://a:1/app?statement_cache_capacity=-1",
+            "dqlite://a:1/app?migration_lock_timeout=soon",
         ] {
             assert!(bad.parse::<DqliteConnectOptions>().is_err(), "{bad}");
         }

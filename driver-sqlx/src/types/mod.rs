@@ -9,8 +9,8 @@
 //! | `&str`, `String`, `Box<str>`, `Arc<str>`, `Cow<str>` | TEXT | TEXT, ISO8601 |
 //! | `&[u8]`, `Vec<u8>`, `Box<[u8]>`, `Arc<[u8]>` | BLOB | BLOB, TEXT |
 //! | `Option<T>` | NULL for `None` | NULL → `None` |
-//! | chrono `NaiveDate`, `NaiveTime`, `NaiveDateTime`, `DateTime<Utc/Local/FixedOffset>` (feature `chrono`) | TEXT (ISO 8601) | ISO8601, TEXT, UNIXTIME, INTEGER (Unix seconds) |
-//! | time `Date`, `Time`, `PrimitiveDateTime`, `OffsetDateTime` (feature `time`) | TEXT (ISO 8601) | ISO8601, TEXT, UNIXTIME, INTEGER |
+//! | chrono `NaiveDate`, `NaiveTime`, `NaiveDateTime`, `DateTime<Tz>` (feature `chrono`; decoded for `Utc`, `Local`, `FixedOffset`) | TEXT (ISO 8601, go-dqlite's layout) | ISO8601, TEXT, UNIXTIME, INTEGER (Unix seconds) |
+//! | time `Date`, `Time`, `PrimitiveDateTime`, `OffsetDateTime` (feature `time`) | TEXT (ISO 8601, go-dqlite's layout) | ISO8601, TEXT, UNIXTIME, INTEGER |
 //! | `uuid::Uuid` (feature `uuid`) | BLOB (16 bytes) | BLOB, TEXT (hyphenated) |
 //! | `Json<T>`, `serde_json::Value` (feature `json`) | TEXT | TEXT, BLOB |
 //!
@@ -27,12 +27,10 @@ mod float;
 mod int;
 mod str;
 
-#[cfg(feature = "chrono")]
-mod chrono;
 #[cfg(feature = "json")]
 mod json;
-#[cfg(feature = "time")]
-mod time;
+#[cfg(any(feature = "chrono", feature = "time"))]
+mod temporal;
 #[cfg(feature = "uuid")]
 mod uuid;
 
