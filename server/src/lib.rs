@@ -32,9 +32,11 @@
 //! `ARCHITECTURE.md` at the repository root describes the request path,
 //! the threads and durability.
 
+mod data_dir;
 mod error;
 mod fs_util;
 mod gateway;
+mod member;
 pub mod net;
 mod node;
 pub mod offline;
@@ -46,11 +48,10 @@ pub mod transport;
 pub mod vfs;
 
 pub use error::{Error, Result};
-pub use node::join::{WANTED_STANDBYS, WANTED_VOTERS};
+pub use member::{Member, Metadata, RoleTargets, WANTED_STANDBYS, WANTED_VOTERS};
 pub use node::membership::{CATCH_UP_TIMEOUT, HANDOVER_TIMEOUT, MAX_MEMBERS, TRANSFER_TIMEOUT};
 pub use node::roles::NODE_FAILURE_TIMEOUT;
 pub use node::{
-    BOOTSTRAP_ID, DEFAULT_SNAPSHOT_EVERY, Member, Metadata, Node, NodeBuilder, RoleTargets,
-    STOP_TIMEOUT,
+    BOOTSTRAP_ID, DEFAULT_SNAPSHOT_EVERY, DEFAULT_STARTUP_TIMEOUT, Node, NodeBuilder, STOP_TIMEOUT,
 };
 pub use session::{ExecOutcome, Prepared, QUORUM_TIMEOUT, Session};
