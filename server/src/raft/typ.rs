@@ -1,5 +1,5 @@
 //! The openraft type configuration, the log entry payload and the node's
-//! [`Raft`] type, pinned once for the whole crate.
+//! `Raft` type, pinned once for the whole crate.
 
 use std::fmt;
 
