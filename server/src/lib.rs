@@ -61,6 +61,8 @@ mod data_dir;
 mod error;
 mod fs_util;
 mod gateway;
+#[cfg(test)]
+mod import_graph;
 mod member;
 pub mod net;
 mod node;

@@ -154,7 +154,9 @@ impl NodeBuilder {
     /// Whether [`start`](Self::start) waits until a leader is known
     /// (default true: node 1 and restarting nodes wait up to the
     /// [startup timeout](Self::startup_timeout)). False returns as soon as
-    /// the log is loaded and the listener accepts, as `dqlite_node_start`.
+    /// the log is loaded and the listener accepts, as `dqlite_node_start`,
+    /// except for the only voter of a cluster, which always waits until it
+    /// leads.
     pub fn wait_for_leader(mut self, wait: bool) -> Self {
         self.wait_for_leader = wait;
         self
@@ -194,9 +196,13 @@ impl NodeBuilder {
     }
 
     /// Opens the data directory, starts the node's thread with Raft and,
-    /// for node 1 on an empty directory, bootstraps a one-voter cluster;
-    /// returns once a leader is known (or, for a node that waits to be
-    /// added, at once).
+    /// for node 1 (or [`BOOTSTRAP_ID`]) on an empty directory, bootstraps a
+    /// one-voter cluster. Returns once the node leads if it is the only
+    /// voter of its cluster (failing after the
+    /// [startup timeout](Self::startup_timeout)); a member of a larger
+    /// cluster restarting returns once a leader is known, or after the
+    /// startup timeout without one; a fresh node waiting to be added, or
+    /// one told not to [wait](Self::wait_for_leader), returns at once.
     pub async fn start(self) -> Result<Node> {
         if self.id == 0 {
             return Err(Error::Config("node id 0 is not valid".into()));
