@@ -76,10 +76,10 @@ pub(crate) mod vfs;
 
 pub use error::{Error, Result};
 pub use member::{Member, Metadata, RoleTargets, WANTED_STANDBYS, WANTED_VOTERS};
-pub use node::membership::{CATCH_UP_TIMEOUT, HANDOVER_TIMEOUT, MAX_MEMBERS, TRANSFER_TIMEOUT};
-pub use node::roles::NODE_FAILURE_TIMEOUT;
 pub use node::{
-    BOOTSTRAP_ID, DEFAULT_SNAPSHOT_EVERY, DEFAULT_STARTUP_TIMEOUT, Node, NodeBuilder, STOP_TIMEOUT,
+    BOOTSTRAP_ID, CATCH_UP_TIMEOUT, DEFAULT_SNAPSHOT_EVERY, DEFAULT_STARTUP_TIMEOUT,
+    HANDOVER_TIMEOUT, MAX_MEMBERS, NODE_FAILURE_TIMEOUT, Node, NodeBuilder, STOP_TIMEOUT,
+    TRANSFER_TIMEOUT,
 };
 pub use raft::peer_wire::{PEER_MAGIC, SNAPSHOT_CHUNK};
 pub use session::{ExecOutcome, Prepared, QUORUM_TIMEOUT, Session};

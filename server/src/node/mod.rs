@@ -35,13 +35,15 @@
 //!   role manager), `demotion.rs` (LEADER on a voter just demoted to
 //!   spare), `snapshots.rs` (when to take a snapshot).
 
-pub(crate) mod demotion;
+mod demotion;
 mod handle;
-pub(crate) mod join;
-pub(crate) mod membership;
-pub(crate) mod roles;
-pub(crate) mod snapshots;
+mod join;
+mod membership;
+mod roles;
+mod snapshots;
 mod start;
 
 pub use handle::{Node, STOP_TIMEOUT};
+pub use membership::{CATCH_UP_TIMEOUT, HANDOVER_TIMEOUT, MAX_MEMBERS, TRANSFER_TIMEOUT};
+pub use roles::NODE_FAILURE_TIMEOUT;
 pub use start::{BOOTSTRAP_ID, DEFAULT_SNAPSHOT_EVERY, DEFAULT_STARTUP_TIMEOUT, NodeBuilder};
