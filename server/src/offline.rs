@@ -21,46 +21,14 @@
 //! one that holds only that entry.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
 
 use dqlite_protocol::Role;
 
+use crate::data_dir::{LOG_DIR, SNAPSHOT_FILE, STATE_DIR, lock_dir, read_identity};
 use crate::error::{Error, Result};
-use crate::node::{LOG_DIR, STATE_DIR, read_identity};
 use crate::raft::recovery;
-use crate::raft::state_machine::SNAPSHOT_FILE;
 use crate::raft::typ::NodeInfo;
-
-/// The lock file in a data directory: whoever changes the directory (a
-/// running node, [`recover`]) holds an exclusive `flock` on it, as the C
-/// server does on `DIR/dqlite-lock`.
-pub(crate) const LOCK_FILE: &str = "dqlite-lock";
-
-/// Takes the data directory's lock ([`LOCK_FILE`], `flock(LOCK_EX |
-/// LOCK_NB)`), which lasts as long as the returned file stays open.
-pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::Config(format!("cannot open {}: {e}", path.display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Error::Config(format!(
-            "couldn't lock the data directory {}: {} is held (is the node running?)",
-            dir.display(),
-            path.display()
-        ))),
-        Err(TryLockError::Error(e)) => Err(Error::Config(format!(
-            "couldn't lock the data directory {}: {e}",
-            dir.display()
-        ))),
-    }
-}
 
 /// The `(index, term)` of the last entry of the log kept in `dir`, a
 /// stopped node's data directory; else of the last entry its snapshot

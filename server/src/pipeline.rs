@@ -20,8 +20,7 @@ use openraft::alias::CommittedLeaderIdOf;
 use openraft::raft::responder::ProgressResponder;
 use tokio::sync::mpsc;
 
-use crate::node::Raft;
-use crate::raft::typ::{Command, TypeConfig};
+use crate::raft::typ::{Command, Raft, TypeConfig};
 use crate::sql::SqlLock;
 use crate::vfs::{Frames, Vfs};
 

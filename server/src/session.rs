@@ -28,8 +28,8 @@ use rusqlite::types::Value as SqlValue;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::node::Raft;
 use crate::pipeline::{LeaderId, Proposal, Proposer};
+use crate::raft::typ::Raft;
 use crate::sql::rows::{bind, column_kinds, next_batch};
 use crate::sql::split::first_statement_cached;
 use crate::sql::{SqlLock, delete};

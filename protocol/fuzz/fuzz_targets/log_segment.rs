@@ -1,11 +1,11 @@
-//! The log's segment scan (`dqlite_server::fuzzing::scan_segment`) over
+//! The log's segment scan (`dqlite_server::internals::segment::scan_segment`) over
 //! arbitrary bytes, and over valid segments then damaged: it never
 //! panics, what it reports lies inside the bytes and obeys the index
 //! rules, only zeros follow the data it keeps, and a valid segment cut
 //! short anywhere reads back as a prefix of its records.
 #![no_main]
 
-use dqlite_server::fuzzing::{ScanInput, SegmentScan, append_batch, scan_segment};
+use dqlite_server::internals::segment::{ScanInput, SegmentScan, append_batch, scan_segment};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

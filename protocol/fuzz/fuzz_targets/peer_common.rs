@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use dqlite_server::raft::admission::{MAX_INDEX, MAX_TERM, MAX_TERM_STEP, View};
-use dqlite_server::raft::peer_wire::PeerRequest;
-use dqlite_server::raft::typ::{Entry, LogId, SnapshotMeta, StoredMembership, TypeConfig, Vote};
+use dqlite_server::internals::admission::{MAX_INDEX, MAX_TERM, MAX_TERM_STEP, View};
+use dqlite_server::internals::peer_wire::PeerRequest;
+use dqlite_server::internals::typ::{Entry, LogId, SnapshotMeta, StoredMembership, TypeConfig, Vote};
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
 use openraft::vote::RaftLeaderId;
 

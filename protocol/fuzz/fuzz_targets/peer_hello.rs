@@ -1,9 +1,9 @@
-//! The node-to-node hello (`dqlite_server::raft::peer_wire::Hello`):
+//! The node-to-node hello (`dqlite_server::internals::peer_wire::Hello`):
 //! whatever decodes took no more bytes than it had, and encodes back to
 //! exactly those bytes after the magic word.
 #![no_main]
 
-use dqlite_server::raft::peer_wire::Hello;
+use dqlite_server::internals::peer_wire::Hello;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

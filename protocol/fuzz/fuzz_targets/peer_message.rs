@@ -6,7 +6,7 @@
 //! (see `peer_common.rs`).
 #![no_main]
 
-use dqlite_server::raft::peer_wire::{self, Assembler, PeerRequest};
+use dqlite_server::internals::peer_wire::{self, Assembler, PeerRequest};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "peer_common.rs"]

@@ -8,6 +8,7 @@
 //! clean failure is sent instead (see the README's table of deliberate
 //! differences).
 
+mod cluster;
 mod registry;
 
 use bytes::{Bytes, BytesMut};
@@ -18,9 +19,9 @@ use dqlite_protocol::{DecodeError, Frame, ProtocolVersion, Role, Schema};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+pub(crate) use self::cluster::Cluster;
 use self::registry::Registry;
 use crate::error::Error;
-use crate::node::Node;
 use crate::session::Session;
 
 /// What the connection does after a request.
@@ -54,9 +55,9 @@ pub(crate) fn statement_budget() -> StatementBudget {
     std::sync::Arc::new(tokio::sync::Semaphore::new(STATEMENT_BYTES))
 }
 
-/// State of one client connection.
-pub(crate) struct Gateway {
-    node: Node,
+/// State of one client connection to the node `N`.
+pub(crate) struct Gateway<N> {
+    node: N,
     version: ProtocolVersion,
     session: Option<Session>,
     statements: Registry<Statement>,
@@ -107,9 +108,9 @@ fn needs_leader(kind: RequestType) -> bool {
     )
 }
 
-impl Gateway {
+impl<N: Cluster> Gateway<N> {
     pub(crate) fn new(
-        node: Node,
+        node: N,
         version: ProtocolVersion,
         max_statements: usize,
         statement_bytes: StatementBudget,

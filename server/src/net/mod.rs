@@ -39,10 +39,11 @@ use tokio::io::{AsyncReadExt, BufWriter};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::gateway::{Gateway, Next};
-use crate::node::Node;
+use crate::gateway::{Cluster, Gateway, Next};
+use crate::raft::gate::Gate;
 use crate::raft::network::PEER_MAGIC;
 use crate::raft::rpc::serve_peer;
+use crate::raft::typ::Raft;
 use table::{Admitted, Slot, Table};
 
 /// Bytes of free buffer space a connection reads into.
@@ -105,12 +106,24 @@ impl Default for Limits {
     }
 }
 
-/// Serves client connections on `listener` until `shutdown` resolves.
-/// Runs inside a `LocalSet`: connections drive their sessions' SQLite
-/// connections directly, which makes their tasks `!Send`.
-pub(crate) async fn serve(
+/// Where other nodes' connections to the same port are handed: the
+/// node's Raft, behind the gate that admits their calls.
+#[derive(Clone)]
+pub(crate) struct Peers {
+    /// The node's Raft instance.
+    pub(crate) raft: Raft,
+    /// What other nodes' Raft traffic passes through.
+    pub(crate) gate: Gate,
+}
+
+/// Serves client connections to `node` on `listener` until `shutdown`
+/// resolves; other nodes' connections go to `peers`. Runs inside a
+/// `LocalSet`: connections drive their sessions' SQLite connections
+/// directly, which makes their tasks `!Send`.
+pub(crate) async fn serve<N: Cluster>(
     listener: AsyncListener,
-    node: Node,
+    node: N,
+    peers: Peers,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -158,12 +171,14 @@ pub(crate) async fn serve(
         next_id += 1;
         let span = tracing::info_span!("conn", id = next_id, peer = %peer);
         let node = node.clone();
+        let peers = peers.clone();
         let budget = budget.clone();
         let statement_bytes = statement_bytes.clone();
         connections.spawn_local(tracing::Instrument::instrument(
             async move {
                 let conn = Conn {
                     node,
+                    peers,
                     limits,
                     peer,
                     slot,
@@ -188,8 +203,9 @@ enum First {
 
 /// One connection: a client's (handshake, then request after request), or
 /// another node's (Raft calls).
-struct Conn {
-    node: Node,
+struct Conn<N> {
+    node: N,
+    peers: Peers,
     limits: Limits,
     peer: String,
     slot: Slot,
@@ -205,7 +221,7 @@ enum Stop {
     Reset(&'static str),
 }
 
-impl Conn {
+impl<N: Cluster> Conn<N> {
     async fn run(self, mut stream: Stream) -> std::io::Result<()> {
         stream.set_nodelay()?;
         let mut buf = BytesMut::with_capacity(4096);
@@ -218,10 +234,10 @@ impl Conn {
             Some(First::Peer) => {
                 let _ = buf.split_to(8);
                 let Conn {
-                    node, peer, slot, ..
+                    peers, peer, slot, ..
                 } = self;
                 slot.release();
-                serve_peer(stream, buf, node.raft().clone(), node.gate().clone(), peer).await;
+                serve_peer(stream, buf, peers.raft, peers.gate, peer).await;
                 return Ok(());
             }
             Some(First::Client(version)) => version,
@@ -256,7 +272,7 @@ impl Conn {
         &self,
         reader: &mut crate::transport::ReadHalf,
         buf: &mut BytesMut,
-        gateway: &mut Gateway,
+        gateway: &mut Gateway<N>,
         out: &mut BufWriter<crate::transport::WriteHalf>,
     ) -> std::io::Result<Stop> {
         let limits = &self.limits;

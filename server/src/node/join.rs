@@ -9,17 +9,11 @@ use crate::transport::Stream;
 use bytes::BytesMut;
 use dqlite_protocol::request::{Add, Assign, Cluster, Leader, Request};
 use dqlite_protocol::response::{Response, ResponseContext};
-use dqlite_protocol::{Frame, FrameLimits, ProtocolVersion, Role, codes};
+use dqlite_protocol::{FrameLimits, ProtocolVersion, Role, codes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Node;
 use crate::error::{Error, Result};
-
-/// Voters a cluster grows to before new nodes become stand-bys (dqlite's
-/// default).
-pub const WANTED_VOTERS: usize = 3;
-/// Stand-bys a cluster grows to before new nodes stay spares.
-pub const WANTED_STANDBYS: usize = 3;
 
 /// How long one exchange with a member may take.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,13 +21,18 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A client connection to a member.
 pub(super) struct Client {
     stream: Stream,
+    /// Bytes read and not yet framed.
+    buf: BytesMut,
 }
 
 impl Client {
     pub(super) async fn connect(node: &Node, address: &str) -> std::io::Result<Self> {
         let mut stream = node.dialer().dial(address).await?;
         stream.write_all(&ProtocolVersion::V1.to_bytes()).await?;
-        Ok(Self { stream })
+        Ok(Self {
+            stream,
+            buf: BytesMut::new(),
+        })
     }
 
     pub(super) async fn call(&mut self, request: impl Into<Request>) -> std::io::Result<Response> {
@@ -44,18 +43,17 @@ impl Client {
         let mut out = BytesMut::new();
         request.encode(&mut out).map_err(|e| invalid(&e))?;
         self.stream.write_all(&out).await?;
-        let mut message = vec![0u8; 8];
-        self.stream.read_exact(&mut message).await?;
-        let words = u32::from_le_bytes([message[0], message[1], message[2], message[3]]);
-        let body = usize::try_from(words)
-            .ok()
-            .and_then(|w| w.checked_mul(8))
-            .filter(|&b| b <= FrameLimits::default().max_body)
-            .ok_or_else(|| invalid(&"answer too large"))?;
-        message.resize(8 + body, 0);
-        self.stream.read_exact(&mut message[8..]).await?;
-        let frame =
-            Frame::from_message(&message, &FrameLimits::default()).map_err(|e| invalid(&e))?;
+        // The protocol crate checks the header (an oversized answer is
+        // refused before anything is allocated for it) and frames the body.
+        let limits = FrameLimits::default();
+        let frame = loop {
+            if let Some(frame) = limits.split_frame(&mut self.buf).map_err(|e| invalid(&e))? {
+                break frame;
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        };
         Response::decode_frame(&frame, &ResponseContext::default()).map_err(|e| invalid(&e))
     }
 }

@@ -71,8 +71,7 @@ impl Node {
     }
 
     async fn change(&self, change: ChangeMembers<u64, NodeInfo>, retain: bool) -> Result<()> {
-        self.inner
-            .raft
+        self.raft()
             .change_membership(change, retain)
             .await
             .map(|_| ())
@@ -109,8 +108,7 @@ impl Node {
             standby: false,
             order: self.next_order(),
         };
-        self.inner
-            .raft
+        self.raft()
             .add_learner(id, info, false)
             .await
             .map(|_| ())
@@ -191,15 +189,13 @@ impl Node {
             id if others.contains(&id) => id,
             _ => return Err(refused("server ID is not valid")),
         };
-        self.inner
-            .raft
+        self.raft()
             .trigger()
             .transfer_leader(target)
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
         let moved = self
-            .inner
-            .raft
+            .raft()
             .wait(Some(TRANSFER_TIMEOUT))
             .metrics(
                 |m| m.current_leader.is_some_and(|leader| leader != me),
@@ -295,13 +291,12 @@ impl Node {
     /// entry this leader had when asked.
     async fn wait_caught_up(&self, id: u64) -> Result<()> {
         let target = {
-            let metrics = self.inner.raft.metrics();
+            let metrics = self.raft().metrics();
             let m = metrics.borrow_watched();
             m.last_log_index
         };
         let caught_up = self
-            .inner
-            .raft
+            .raft()
             .wait(Some(CATCH_UP_TIMEOUT))
             .metrics(
                 |m| {

@@ -18,9 +18,10 @@ use dqlite_protocol::response::Response;
 use openraft::Instant as _;
 use openraft::async_runtime::WatchReceiver;
 
+use super::Node;
 use super::join::Client;
-use super::{Member, Metadata, Node};
 use crate::error::Result;
+use crate::member::{Member, Metadata};
 
 /// How long a member may go without acknowledging the leader before it
 /// counts as gone: a voter is then replaced by a stand-by.
@@ -95,7 +96,7 @@ impl Node {
     /// Members this leader has heard from within [`NODE_FAILURE_TIMEOUT`]
     /// (itself included).
     fn online(&self) -> Vec<u64> {
-        let metrics = self.inner.raft.metrics();
+        let metrics = self.raft().metrics();
         let m = metrics.borrow_watched();
         let mut online = vec![self.id()];
         if let Some(heartbeat) = &m.heartbeat {

@@ -25,7 +25,7 @@ use openraft::async_runtime::WatchReceiver;
 use super::admission::{Refusal, View};
 use super::network::Network;
 use super::peer_wire::{Hello, PeerRequest};
-use crate::node::Raft;
+use super::typ::Raft;
 
 /// How long a vouched-for caller stays admitted without being a member.
 pub const VOUCH_TTL: Duration = Duration::from_secs(600);

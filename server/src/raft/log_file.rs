@@ -46,7 +46,7 @@ use std::thread::JoinHandle;
 pub use error::LogError;
 use error::io_err;
 pub use format::MAX_PAYLOAD;
-/// For the fuzz target: see `crate::fuzzing`.
+/// For the fuzz target: see `crate::internals::segment`.
 pub(crate) use format::append_batch;
 use format::{BATCH_HEADER, RECORD_HEADER, batch_header, batch_start, encode_record, parse_record};
 use meta::{META, read_meta, write_meta};

@@ -1,9 +1,17 @@
-//! Consensus: everything that touches openraft lives under this module.
+//! Consensus: openraft's storage, network and type configuration.
 //!
-//! openraft is pinned at `=0.10.0-alpha.37` (an alpha: its API moves), and
-//! no other module names an openraft type.
+//! openraft is pinned at `=0.10.0-alpha.37` (an alpha: its API moves), so
+//! this module is private to the crate: no public item names an openraft
+//! type (the crate's own tests and fuzz targets reach a few submodules
+//! through the hidden `internals` module). Inside the crate, openraft is
+//! named here and by the code that drives the [`typ::Raft`] instance: the
+//! node (`node/start.rs` configures and starts Raft; `node/handle.rs`,
+//! `membership.rs`, `roles.rs`, `demotion.rs` and `snapshots.rs` read its
+//! metrics, change membership and trigger snapshots), and the write path
+//! (`pipeline.rs` proposes entries, `session.rs` runs read barriers).
 //!
-//! - [`typ`]: the type configuration and [`typ::Command`], the entry payload.
+//! - [`typ`]: the type configuration, [`typ::Command`] (the entry
+//!   payload), and the node's [`typ::Raft`] type.
 //! - [`log_file`]: the durable, segmented record log (fsync before an append
 //!   counts, torn tails repaired on open, corruption elsewhere refused).
 //! - [`log_store`]: openraft's `RaftLogStorage` on top of it: a writer
@@ -21,7 +29,7 @@
 //!   configuration (the openraft side of [`crate::offline`]).
 //!
 //! Both storage halves pass openraft's conformance suite
-//! (`openraft::testing::log::Suite`). [`crate::Node`] runs `Raft`.
+//! (`openraft::testing::log::Suite`). [`crate::Node`] runs [`typ::Raft`].
 
 pub mod admission;
 pub(crate) mod gate;

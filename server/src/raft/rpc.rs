@@ -12,8 +12,7 @@ use tokio::io::AsyncReadExt;
 use super::gate::Gate;
 use super::peer_wire::{self, Hello, PeerConn, PeerRequest, PeerResponse};
 use super::state_machine::{Snapshot, check_snapshot_data};
-use super::typ::{SnapshotMeta, Vote};
-use crate::node::Raft;
+use super::typ::{Raft, SnapshotMeta, Vote};
 use crate::transport::Stream;
 
 /// How long a caller has to send its hello.

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::typ::{Applied, Command, LogId, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::data_dir::SNAPSHOT_FILE;
 use crate::sql::SqlLock;
 use crate::vfs::{DatabaseImage, Vfs, VfsError};
 
@@ -169,9 +170,6 @@ impl SnapshotFile {
             .map_err(io::Error::other)?
     }
 }
-
-/// File of the snapshot in the state machine's directory.
-pub(crate) const SNAPSHOT_FILE: &str = "snapshot";
 
 /// A snapshot file that does not read back as written.
 fn damaged(path: &Path, offset: u64, what: impl std::fmt::Display) -> io::Error {

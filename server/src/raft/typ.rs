@@ -1,10 +1,12 @@
-//! The openraft type configuration and the log entry payload, pinned once
-//! for the whole crate.
+//! The openraft type configuration, the log entry payload and the node's
+//! `Raft` type, pinned once for the whole crate.
 
 use std::fmt;
 
+use dqlite_protocol::Role;
 use serde::{Deserialize, Serialize};
 
+use super::state_machine::StateMachine;
 use crate::vfs::Frames;
 
 /// What a Raft log entry carries.
@@ -49,6 +51,19 @@ pub struct NodeInfo {
     pub order: u64,
 }
 
+/// The dqlite role of member `id` in `membership`: voters vote; stand-bys
+/// and spares are learners told apart by [`NodeInfo::standby`].
+pub(crate) fn role_in(membership: &openraft::Membership<u64, NodeInfo>, id: u64) -> Option<Role> {
+    let node = membership.get_node(&id)?;
+    Some(if membership.voter_ids().any(|v| v == id) {
+        Role::Voter
+    } else if node.standby {
+        Role::StandBy
+    } else {
+        Role::Spare
+    })
+}
+
 impl fmt::Display for NodeInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let role = if self.standby { "stand-by" } else { "spare" };
@@ -82,3 +97,6 @@ pub type StoredMembership = openraft::alias::StoredMembershipOf<TypeConfig>;
 pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
 /// Storage errors as openraft reports them.
 pub type StorageError = openraft::StorageError<TypeConfig>;
+
+/// The node's Raft instance: our types over our state machine.
+pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;

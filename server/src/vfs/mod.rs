@@ -403,7 +403,8 @@ impl Vfs {
         })
     }
 
-    /// Number of applied WAL frames of `db`.
+    /// Number of applied WAL frames of `db` (for the tests).
+    #[cfg(test)]
     pub fn wal_frames(&self, db: &str) -> Result<u32, VfsError> {
         self.with(db, false, |db| db.committed_frames())
     }

@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
-use dqlite_server::raft::peer_wire::{self, Hello, PEER_MAGIC, PeerRequest, PeerResponse};
-use dqlite_server::raft::typ::{Entry, LogId, SnapshotMeta, StoredMembership, Vote};
+use dqlite_server::PEER_MAGIC;
+use dqlite_server::internals::peer_wire::{self, Hello, PeerRequest, PeerResponse};
+use dqlite_server::internals::typ::{Entry, LogId, SnapshotMeta, StoredMembership, Vote};
 use openraft::EntryPayload;
 use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
 use openraft::vote::RaftLeaderId;
@@ -19,7 +20,7 @@ use tokio::net::TcpStream;
 use super::Cluster;
 use super::rng::Rng;
 
-type LeaderId = openraft::alias::CommittedLeaderIdOf<dqlite_server::raft::typ::TypeConfig>;
+type LeaderId = openraft::alias::CommittedLeaderIdOf<dqlite_server::internals::typ::TypeConfig>;
 
 fn log_id(term: u64, node: u64, index: u64) -> LogId {
     LogId::new(LeaderId::new(term, node), index)
@@ -99,7 +100,7 @@ fn vote(
     term: u64,
     node: u64,
     last: Option<LogId>,
-) -> VoteRequest<dqlite_server::raft::typ::TypeConfig> {
+) -> VoteRequest<dqlite_server::internals::typ::TypeConfig> {
     VoteRequest {
         vote: Vote::new(term, node),
         last_log_id: last,

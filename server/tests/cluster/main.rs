@@ -479,7 +479,7 @@ async fn a_restarted_node_catches_up_from_a_snapshot_and_the_log() {
     // Node 3 got there through a snapshot larger than one chunk.
     let installed = std::fs::metadata(cluster.dirs[2].path().join("state/snapshot")).unwrap();
     assert!(
-        installed.len() > dqlite_server::raft::network::SNAPSHOT_CHUNK as u64,
+        installed.len() > dqlite_server::SNAPSHOT_CHUNK as u64,
         "{} bytes",
         installed.len()
     );

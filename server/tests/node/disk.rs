@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dqlite_server::raft::log_file::LogFile;
-use dqlite_server::raft::typ::Vote;
+use dqlite_server::internals::log_file::LogFile;
+use dqlite_server::internals::typ::Vote;
 use dqlite_server::{Error, Node};
 use rusqlite::types::Value;
 

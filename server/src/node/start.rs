@@ -1,31 +1,11 @@
-//! An embeddable node: its Raft instance, its databases, the client
-//! connections it serves, and the sessions that run SQL.
+//! Starting a node: [`NodeBuilder`], the node's thread and its wiring.
 //!
-//! A node runs on a thread of its own with a current-thread runtime, like
-//! the C server's event loop: Raft, the client connections and their SQL
-//! all run there, so a request costs no thread switch; only the Raft log's
-//! `fdatasync` runs on another thread. [`Node`] is a handle to it, usable
-//! from any runtime; the node stops on [`Node::stop`], when the last
-//! handle the builder returned (and its clones) is dropped, or by itself
-//! when Raft fails on a storage error ([`Node::stopped`],
-//! [`Node::failure`]).
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), dqlite_server::Error> {
-//! use dqlite_server::Node;
-//! use dqlite_server::net::Limits;
-//!
-//! let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
-//! let node = Node::builder(1, "127.0.0.1:9001", "./data")
-//!     .serve(listener, Limits::default())
-//!     .start()
-//!     .await?;
-//! let session = node.session("app").await?;
-//! session.exec("CREATE TABLE t(x)").await?;
-//! node.stop().await?;
-//! # Ok(())
-//! # }
-//! ```
+//! [`NodeBuilder::start`] checks and locks the data directory
+//! ([`crate::data_dir`]) and spawns the node's thread, which opens the
+//! Raft log and state machine, starts Raft (bootstrapping node 1 on an
+//! empty directory), spawns the snapshot, demotion and proposal tasks,
+//! builds the state the handles share ([`Inner`]), and serves the listener
+//! ([`net::serve`]) until the node stops.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,36 +13,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dqlite_protocol::Role;
 use tokio::sync::{oneshot, watch};
 
+use super::handle::{Inner, Node};
+use super::{demotion, snapshots};
+use crate::data_dir::{self, LOG_DIR, STATE_DIR};
 use crate::error::{Error, Result};
-use crate::net::{self, Limits};
-use crate::pipeline::{self, LeaderId, Proposer};
+use crate::member::{Metadata, RoleTargets};
+use crate::net::{self, Limits, Peers};
+use crate::pipeline::{self, Proposer};
 use crate::raft::gate::Gate;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
 use crate::raft::state_machine::StateMachine;
-use crate::raft::typ::{NodeInfo, TypeConfig};
-use crate::session::{BusyWait, Session, Shared};
+use crate::raft::typ::{NodeInfo, Raft, TypeConfig};
+use crate::session::{BusyWait, Shared};
 use crate::sql::SqlLock;
 use crate::transport::{AsyncListener, DefaultDialer, Dialer, Listener};
 use crate::vfs::Vfs;
-
-pub(crate) mod demotion;
-pub(crate) mod join;
-pub(crate) mod membership;
-pub(crate) mod roles;
-pub(crate) mod snapshots;
-
-pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
-
-/// File in the data directory recording the node's id and address.
-pub(crate) const IDENTITY: &str = "node";
-/// Directory, in the data directory, of the Raft log.
-pub(crate) const LOG_DIR: &str = "raft-log";
-/// Directory, in the data directory, of the state machine's snapshot.
-pub(crate) const STATE_DIR: &str = "state";
 
 /// How long a starting node waits to see a leader.
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -106,28 +74,6 @@ impl Default for RaftTiming {
             heartbeat: Duration::from_millis(100),
             election_min: Duration::from_millis(300),
             election_max: Duration::from_millis(600),
-        }
-    }
-}
-
-/// Longest [`Node::stop`] waits for the node's thread to finish.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How many voters and stand-bys a cluster aims for: what joining nodes
-/// and the role manager ([`NodeBuilder::manage_roles`]) fill up to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RoleTargets {
-    /// Voters wanted.
-    pub voters: usize,
-    /// Stand-bys wanted.
-    pub standbys: usize,
-}
-
-impl Default for RoleTargets {
-    fn default() -> Self {
-        RoleTargets {
-            voters: crate::WANTED_VOTERS,
-            standbys: crate::WANTED_STANDBYS,
         }
     }
 }
@@ -208,7 +154,9 @@ impl NodeBuilder {
     /// Whether [`start`](Self::start) waits until a leader is known
     /// (default true: node 1 and restarting nodes wait up to the
     /// [startup timeout](Self::startup_timeout)). False returns as soon as
-    /// the log is loaded and the listener accepts, as `dqlite_node_start`.
+    /// the log is loaded and the listener accepts, as `dqlite_node_start`,
+    /// except for the only voter of a cluster, which always waits until it
+    /// leads.
     pub fn wait_for_leader(mut self, wait: bool) -> Self {
         self.wait_for_leader = wait;
         self
@@ -248,9 +196,13 @@ impl NodeBuilder {
     }
 
     /// Opens the data directory, starts the node's thread with Raft and,
-    /// for node 1 on an empty directory, bootstraps a one-voter cluster;
-    /// returns once a leader is known (or, for a node that waits to be
-    /// added, at once).
+    /// for node 1 (or [`BOOTSTRAP_ID`]) on an empty directory, bootstraps a
+    /// one-voter cluster. Returns once the node leads if it is the only
+    /// voter of its cluster (failing after the
+    /// [startup timeout](Self::startup_timeout)); a member of a larger
+    /// cluster restarting returns once a leader is known, or after the
+    /// startup timeout without one; a fresh node waiting to be added, or
+    /// one told not to [wait](Self::wait_for_leader), returns at once.
     pub async fn start(self) -> Result<Node> {
         if self.id == 0 {
             return Err(Error::Config("node id 0 is not valid".into()));
@@ -261,9 +213,9 @@ impl NodeBuilder {
                 self.dir.display()
             ))
         })?;
-        refuse_c_data(&self.dir)?;
+        data_dir::refuse_c_data(&self.dir)?;
         // Held until the node's thread is done with the directory.
-        let lock = crate::offline::lock_dir(&self.dir)?;
+        let lock = data_dir::lock_dir(&self.dir)?;
         let (ready_tx, ready_rx) = oneshot::channel();
         std::thread::Builder::new()
             .name(format!("dqlite-node-{}", self.id))
@@ -271,10 +223,7 @@ impl NodeBuilder {
         let inner = ready_rx
             .await
             .map_err(|_| Error::Raft("the node thread ended while starting".into()))??;
-        Ok(Node {
-            _owner: Some(Arc::new(Owner(inner.clone()))),
-            inner,
-        })
+        Ok(Node::owning(inner))
     }
 }
 
@@ -317,9 +266,10 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
                 return;
             }
         };
-        let node = Node {
-            inner: inner.clone(),
-            _owner: None,
+        let node = Node::internal(inner.clone());
+        let peers = Peers {
+            raft: node.raft().clone(),
+            gate: node.gate().clone(),
         };
         // Stop when told to, or when Raft stopped on its own: openraft
         // makes every storage error fatal (a full or failing disk), and a
@@ -328,7 +278,7 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         let stop = async {
             tokio::select! {
                 _ = stop_rx => {}
-                () = raft_failed(&node.inner.raft) => {}
+                () = raft_failed(node.raft()) => {}
             }
         };
         // Serve at once: the port carries the other nodes' Raft traffic
@@ -346,14 +296,14 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         let mut serving = Box::pin(async {
             let _ = opened.await;
             match listener {
-                Some((listener, limits)) => net::serve(listener, node.clone(), limits, stop).await,
+                Some((listener, limits)) => net::serve(listener, node.clone(), peers, limits, stop).await,
                 None => stop.await,
             }
         });
         let me = node.id();
         let waited = match leader_wait {
             Some(LeaderWait::Required(timeout) | LeaderWait::Hoped(timeout)) => {
-                let wait = node.inner.raft.wait(Some(timeout));
+                let wait = node.raft().wait(Some(timeout));
                 let leader = wait.metrics(
                     |m| match leader_wait {
                         Some(LeaderWait::Required(_)) => leads_for_good(m, me),
@@ -400,7 +350,7 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
             }
         }
         drop(serving);
-        if let Err(e) = node.inner.raft.shutdown().await {
+        if let Err(e) = node.raft().shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }
         tracing::info!(id = node.id(), "node stopped");
@@ -458,18 +408,23 @@ async fn raft_failed(raft: &Raft) {
     }
 }
 
-/// Starts Raft and the node's tasks; returns the node's state and, for a
-/// node that must see a leader before it counts as started (node 1, or any
-/// node restarting), how long to wait for one.
+/// Checks the data directory's identity, opens the Raft log and the state
+/// machine, starts Raft (bootstrapping node 1 on an empty directory) and
+/// the node's tasks (snapshots, demotion watch, proposals). Returns the
+/// state the handles share, and how [`NodeBuilder::start`] waits for a
+/// leader: [`LeaderWait::Required`] for the only voter of its cluster (it
+/// must lead), [`LeaderWait::Hoped`] for a member of a larger cluster
+/// restarting (unless [`NodeBuilder::wait_for_leader`] says not to wait),
+/// `None` for a fresh node, which waits to be added.
 async fn start_raft(
     builder: NodeBuilder,
     stop: oneshot::Sender<()>,
     stopped: watch::Receiver<bool>,
 ) -> Result<(Arc<Inner>, Option<LeaderWait>)> {
     if builder.check_identity {
-        check_identity(&builder.dir, builder.id, &builder.address)?;
+        data_dir::check_identity(&builder.dir, builder.id, &builder.address)?;
     } else {
-        write_identity(&builder.dir, builder.id, &builder.address)?;
+        data_dir::write_identity(&builder.dir, builder.id, &builder.address)?;
     }
     let timing = builder.timing;
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
@@ -601,15 +556,19 @@ async fn start_raft(
         sql.clone(),
     ));
     let inner = Arc::new(Inner {
-        id: builder.id,
-        address: builder.address,
-        raft,
-        vfs,
-        sql,
-        busy: BusyWait {
-            timeout: builder.busy_timeout,
-            released: Arc::default(),
+        shared: Shared {
+            node_id: builder.id,
+            raft,
+            confirmed: Arc::default(),
+            vfs,
+            lock: sql,
+            busy: BusyWait {
+                timeout: builder.busy_timeout,
+                released: Arc::default(),
+            },
+            proposer,
         },
+        address: builder.address,
         metadata: Mutex::new(Metadata {
             failure_domain: builder.failure_domain,
             weight: 0,
@@ -617,124 +576,12 @@ async fn start_raft(
         targets: builder.targets,
         dialer: builder.dialer,
         gate,
-        confirmed: Arc::default(),
         demotion,
         election_timeout: timing.election_max,
-        proposer,
         stop: Mutex::new(Some(stop)),
         stopped,
     });
     Ok((inner, leader_wait))
-}
-
-/// The dqlite role of member `id` in `membership`: voters vote; stand-bys
-/// and spares are learners told apart by [`NodeInfo::standby`].
-pub(crate) fn role_in(membership: &openraft::Membership<u64, NodeInfo>, id: u64) -> Option<Role> {
-    let node = membership.get_node(&id)?;
-    Some(if membership.voter_ids().any(|v| v == id) {
-        Role::Voter
-    } else if node.standby {
-        Role::StandBy
-    } else {
-        Role::Spare
-    })
-}
-
-/// A running node.
-#[derive(Clone)]
-pub struct Node {
-    inner: Arc<Inner>,
-    /// Present in the handles [`NodeBuilder::start`] returned and their
-    /// clones; the node's own handles (its connections') have none, so
-    /// they do not keep it running.
-    _owner: Option<Arc<Owner>>,
-}
-
-/// Stops the node when the last owning handle goes away.
-struct Owner(Arc<Inner>);
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        self.0.signal_stop();
-    }
-}
-
-struct Inner {
-    id: u64,
-    address: String,
-    raft: Raft,
-    vfs: Vfs,
-    sql: SqlLock,
-    busy: BusyWait,
-    metadata: Mutex<Metadata>,
-    /// Voters and stand-bys wanted.
-    targets: RoleTargets,
-    /// How connections to other nodes are opened.
-    dialer: Arc<dyn Dialer>,
-    /// Admits other nodes' Raft traffic.
-    gate: Gate,
-    /// The leadership a barrier last confirmed.
-    confirmed: Arc<Mutex<Option<LeaderId>>>,
-    /// When this node last went from voter to spare.
-    demotion: Arc<demotion::Demotion>,
-    /// The longest election timeout: how long a request that needs a
-    /// leader waits for an election under way.
-    election_timeout: Duration,
-    /// Where sessions queue their write transactions for Raft.
-    proposer: Proposer,
-    /// Tells the node's thread to stop.
-    stop: Mutex<Option<oneshot::Sender<()>>>,
-    /// Becomes true when the node's thread has stopped Raft.
-    stopped: watch::Receiver<bool>,
-}
-
-impl Inner {
-    fn signal_stop(&self) {
-        let stop = self
-            .stop
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(stop) = stop {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// Node-local metadata reported by DESCRIBE (kept in memory, as dqlite does).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Metadata {
-    /// Failure domain.
-    pub failure_domain: u64,
-    /// Weight, set by WEIGHT.
-    pub weight: u64,
-}
-
-/// A member of the cluster configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    /// Node id.
-    pub id: u64,
-    /// Node address.
-    pub address: String,
-    /// Its dqlite role.
-    pub role: Role,
-}
-
-impl Member {
-    /// Whether it votes.
-    pub fn is_voter(&self) -> bool {
-        self.role == Role::Voter
-    }
-}
-
-impl std::fmt::Debug for Node {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node")
-            .field("id", &self.inner.id)
-            .field("address", &self.inner.address)
-            .finish()
-    }
 }
 
 impl Node {
@@ -757,319 +604,6 @@ impl Node {
             timing: RaftTiming::default(),
             snapshot_trailing: 0,
         }
-    }
-
-    /// How this node opens connections to other nodes.
-    pub(crate) fn dialer(&self) -> &dyn Dialer {
-        self.inner.dialer.as_ref()
-    }
-
-    /// The voters and stand-bys this node fills the cluster up to.
-    pub(crate) fn targets(&self) -> RoleTargets {
-        self.inner.targets
-    }
-
-    /// What other nodes' Raft traffic passes through.
-    pub(crate) fn gate(&self) -> &Gate {
-        &self.inner.gate
-    }
-
-    /// The node's Raft instance.
-    pub(crate) fn raft(&self) -> &Raft {
-        &self.inner.raft
-    }
-
-    /// This node's id.
-    pub fn id(&self) -> u64 {
-        self.inner.id
-    }
-
-    /// This node's address.
-    pub fn address(&self) -> &str {
-        &self.inner.address
-    }
-
-    /// Opens a session on database `db` (created if new): one SQLite
-    /// connection, as a client's OPEN does.
-    pub async fn session(&self, db: &str) -> Result<Session> {
-        let shared = Shared {
-            node_id: self.inner.id,
-            raft: self.inner.raft.clone(),
-            confirmed: self.inner.confirmed.clone(),
-            vfs: self.inner.vfs,
-            lock: self.inner.sql.clone(),
-            busy: self.inner.busy.clone(),
-            proposer: self.inner.proposer.clone(),
-        };
-        Session::open(shared, db)
-    }
-
-    /// The term of this node's vote: how many elections it has seen.
-    pub fn term(&self) -> u64 {
-        use openraft::async_runtime::WatchReceiver;
-        let metrics = self.inner.raft.metrics();
-        metrics.borrow_watched().current_term
-    }
-
-    /// The leader once no election is under way as far as this node
-    /// knows: while it is a candidate, or a voter that knows no leader (it
-    /// just lost one, or starts), it waits for the outcome, up to one
-    /// election timeout (600 ms by default), so that a client asking in
-    /// the middle of an election gets its answer rather than "no leader".
-    pub(crate) async fn settled_leader(&self) -> Option<u64> {
-        use openraft::async_runtime::WatchReceiver;
-        let deadline = tokio::time::Instant::now() + self.inner.election_timeout;
-        let mut metrics = self.inner.raft.metrics();
-        loop {
-            let (leader, electing) = {
-                let m = metrics.borrow_watched();
-                let voter = m.membership_config.voter_ids().any(|v| v == self.inner.id);
-                let electing = m.state == openraft::ServerState::Candidate
-                    || (voter && m.current_leader.is_none());
-                (m.current_leader, electing)
-            };
-            if !electing {
-                return leader;
-            }
-            match tokio::time::timeout_at(deadline, metrics.changed()).await {
-                Ok(Ok(())) => {}
-                // Past the bound, or Raft gone: what is known now.
-                _ => return leader,
-            }
-        }
-    }
-
-    /// Whether this node is the leader now (as far as it knows).
-    pub fn is_leader(&self) -> bool {
-        use openraft::async_runtime::WatchReceiver;
-        let metrics = self.inner.raft.metrics();
-        // Copy the field at once: holding the borrow can block Raft.
-        let current = metrics.borrow_watched().current_leader;
-        current == Some(self.inner.id)
-    }
-
-    /// The leader's id and address as this node knows them.
-    pub fn leader(&self) -> Option<(u64, String)> {
-        use openraft::async_runtime::WatchReceiver;
-        let metrics = self.inner.raft.metrics();
-        let (leader, membership) = {
-            let m = metrics.borrow_watched();
-            (m.current_leader, m.membership_config.clone())
-        };
-        let id = leader?;
-        let node = membership.membership().get_node(&id)?;
-        Some((id, node.address.clone()))
-    }
-
-    /// The leader as LEADER names it under the version-1 handshake: only
-    /// a voter names one (spec §8.3), and so does a node demoted from
-    /// voter to spare less than an election timeout ago, which dqlite's
-    /// node would not know yet (see `node::demotion`).
-    pub fn reported_leader(&self) -> Option<(u64, String)> {
-        if self.role() == Some(Role::Voter) || self.inner.demotion.recent() {
-            self.leader()
-        } else {
-            None
-        }
-    }
-
-    /// The members of the current configuration, in the order they were
-    /// added (as CLUSTER lists them).
-    pub fn members(&self) -> Vec<Member> {
-        use openraft::async_runtime::WatchReceiver;
-        let metrics = self.inner.raft.metrics();
-        let membership = metrics.borrow_watched().membership_config.clone();
-        let membership = membership.membership();
-        let mut nodes: Vec<(&u64, &NodeInfo)> = membership.nodes().collect();
-        nodes.sort_by_key(|(id, node)| (node.order, **id));
-        nodes
-            .into_iter()
-            .filter_map(|(id, node)| {
-                Some(Member {
-                    id: *id,
-                    address: node.address.clone(),
-                    role: role_in(membership, *id)?,
-                })
-            })
-            .collect()
-    }
-
-    /// This node's role in the current configuration (`None` if it is not
-    /// a member).
-    pub(crate) fn role(&self) -> Option<Role> {
-        use openraft::async_runtime::WatchReceiver;
-        let metrics = self.inner.raft.metrics();
-        let membership = metrics.borrow_watched().membership_config.clone();
-        role_in(membership.membership(), self.inner.id)
-    }
-
-    /// What the configuration records about member `id`.
-    pub(crate) fn node_info(&self, id: u64) -> Option<NodeInfo> {
-        use openraft::async_runtime::WatchReceiver;
-        let metrics = self.inner.raft.metrics();
-        let membership = metrics.borrow_watched().membership_config.clone();
-        membership.membership().get_node(&id).cloned()
-    }
-
-    /// The next free position in the configuration's order.
-    pub(crate) fn next_order(&self) -> u64 {
-        use openraft::async_runtime::WatchReceiver;
-        let metrics = self.inner.raft.metrics();
-        let membership = metrics.borrow_watched().membership_config.clone();
-        let next = membership
-            .membership()
-            .nodes()
-            .map(|(_, n)| n.order + 1)
-            .max();
-        next.unwrap_or(0)
-    }
-
-    /// This node's DESCRIBE metadata.
-    pub fn metadata(&self) -> Metadata {
-        self.inner.metadata.lock().map(|m| *m).unwrap_or_default()
-    }
-
-    /// Sets this node's weight.
-    pub fn set_weight(&self, weight: u64) {
-        if let Ok(mut m) = self.inner.metadata.lock() {
-            m.weight = weight;
-        }
-    }
-
-    /// Whether database `db` exists on this node.
-    pub fn has_database(&self, db: &str) -> bool {
-        self.inner.vfs.database_exists(db)
-    }
-
-    /// Stops the node: closes its client connections, stops Raft, and
-    /// returns once its thread is done.
-    ///
-    /// Bounded by [`STOP_TIMEOUT`]: an error then says the node did not
-    /// finish stopping (its data directory stays locked).
-    pub async fn stop(&self) -> Result<()> {
-        self.inner.signal_stop();
-        tokio::time::timeout(STOP_TIMEOUT, self.stopped())
-            .await
-            .map_err(|_| Error::Raft(format!("the node did not stop within {STOP_TIMEOUT:?}")))?
-    }
-
-    /// Returns once the node's thread is done: after [`stop`](Self::stop),
-    /// or on its own when Raft failed (see [`failure`](Self::failure)).
-    pub async fn stopped(&self) -> Result<()> {
-        let mut stopped = self.inner.stopped.clone();
-        stopped
-            .wait_for(|stopped| *stopped)
-            .await
-            .map(|_| ())
-            .map_err(|_| Error::Raft("the node thread ended abnormally".into()))
-    }
-
-    /// Why Raft stopped by itself, if it did: openraft makes every
-    /// storage error fatal (a full or failing disk), and the node then
-    /// stops serving.
-    pub fn failure(&self) -> Option<String> {
-        use openraft::async_runtime::WatchReceiver;
-        let metrics = self.inner.raft.metrics();
-        let running = metrics.borrow_watched().running_state.clone();
-        match running {
-            Ok(()) | Err(openraft::errors::Fatal::Stopped) => None,
-            Err(fatal) => Some(fatal.to_string()),
-        }
-    }
-}
-
-/// Records the node's id and address on first start; refuses another id
-/// or address later, and a directory that holds Raft state but lost its
-/// identity file (it cannot tell whose state it is).
-fn check_identity(dir: &std::path::Path, id: u64, address: &str) -> Result<()> {
-    match read_identity(dir)? {
-        Some((found_id, found_address)) if found_id == id && found_address == address => Ok(()),
-        Some((found_id, found_address)) => Err(Error::Config(format!(
-            "data directory {} belongs to node {found_id} at {found_address}, not node {id} at {address}",
-            dir.display()
-        ))),
-        None if has_raft_state(dir)? => Err(Error::Config(format!(
-            "data directory {} holds a Raft log or snapshot but no identity file ({IDENTITY}): \
-             it cannot be told whose they are; restore the file (the node's id and address on \
-             two lines) or start from an empty directory",
-            dir.display()
-        ))),
-        None => write_identity(dir, id, address),
-    }
-}
-
-/// Whether `dir` holds any Raft state: a log (metadata or a segment) or a
-/// snapshot.
-pub(crate) fn has_raft_state(dir: &std::path::Path) -> Result<bool> {
-    use crate::raft::state_machine::SNAPSHOT_FILE;
-    if dir.join(STATE_DIR).join(SNAPSHOT_FILE).try_exists()? {
-        return Ok(true);
-    }
-    let log = dir.join(LOG_DIR);
-    if !log.try_exists()? {
-        return Ok(false);
-    }
-    for entry in std::fs::read_dir(&log)? {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
-        if name == "meta" || name.starts_with("log-") {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// Records the node's id and address in the data directory.
-fn write_identity(dir: &std::path::Path, id: u64, address: &str) -> Result<()> {
-    let wanted = format!("{id}\n{address}\n");
-    crate::fs_util::replace_atomically(&dir.join(IDENTITY), wanted.as_bytes())?;
-    Ok(())
-}
-
-/// Refuses a directory holding the C dqlite library's data (raft-uv
-/// metadata, segments or snapshots), which this node cannot read: starting
-/// beside it would bootstrap an empty cluster and hide the data.
-fn refuse_c_data(dir: &std::path::Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir)?;
-    for entry in entries {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
-        let segment = |s: &str| {
-            s.split_once('-').is_some_and(|(a, b)| {
-                a.len() == 16
-                    && b.len() == 16
-                    && (a.chars().chain(b.chars())).all(|c| c.is_ascii_digit())
-            })
-        };
-        let open_segment = name
-            .strip_prefix("open-")
-            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
-        if name == "metadata1"
-            || name == "metadata2"
-            || name.starts_with("snapshot-")
-            || segment(&name)
-            || open_segment
-        {
-            return Err(Error::Config(format!(
-                "data directory {} holds a C dqlite node's data ({name}), which this server cannot read",
-                dir.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The id and address recorded in `dir`, if the directory has an identity
-/// file that reads as one.
-pub(crate) fn read_identity(dir: &std::path::Path) -> Result<Option<(u64, String)>> {
-    match std::fs::read_to_string(dir.join(IDENTITY)) {
-        Ok(found) => {
-            let mut lines = found.lines();
-            let id = lines.next().and_then(|id| id.parse().ok());
-            Ok(id.zip(lines.next().map(str::to_owned)))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
     }
 }
 
