@@ -20,7 +20,8 @@ use openraft::alias::CommittedLeaderIdOf;
 use openraft::raft::responder::ProgressResponder;
 use tokio::sync::mpsc;
 
-use crate::raft::typ::{Command, Raft, TypeConfig};
+use crate::raft::instance::Raft;
+use crate::raft::typ::{Command, TypeConfig};
 use crate::sql::SqlLock;
 use crate::vfs::{Frames, Vfs};
 

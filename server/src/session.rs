@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::pipeline::{LeaderId, Proposal, Proposer};
-use crate::raft::typ::Raft;
+use crate::raft::instance::Raft;
 use crate::sql::rows::{bind, column_kinds, next_batch};
 use crate::sql::split::first_statement_cached;
 use crate::sql::{SqlLock, delete};

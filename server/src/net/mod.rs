@@ -41,9 +41,9 @@ use tokio::task::JoinSet;
 
 use crate::gateway::{Cluster, Gateway, Next};
 use crate::raft::gate::Gate;
+use crate::raft::instance::Raft;
 use crate::raft::network::PEER_MAGIC;
 use crate::raft::rpc::serve_peer;
-use crate::raft::typ::Raft;
 use table::{Admitted, Slot, Table};
 
 /// Bytes of free buffer space a connection reads into.

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use dqlite_protocol::Role;
 use openraft::async_runtime::WatchReceiver;
 
-use crate::raft::typ::{Raft, role_in};
+use crate::raft::instance::Raft;
+use crate::raft::typ::role_in;
 
 /// When this node last went from voter to spare, and for how long that
 /// lets it answer LEADER as a voter.

@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::gateway::Cluster;
 use crate::member::{Member, Metadata, RoleTargets};
 use crate::raft::gate::Gate;
-use crate::raft::typ::{NodeInfo, Raft, role_in};
+use crate::raft::instance::Raft;
+use crate::raft::typ::{NodeInfo, role_in};
 use crate::session::{Session, Shared};
 use crate::transport::Dialer;
 

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
 
+use crate::raft::instance::Raft;
 use crate::raft::state_machine::SnapshotGauge;
-use crate::raft::typ::Raft;
 
 /// Bytes of frames since the last snapshot after which the entry count no
 /// longer matters.

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use openraft::async_runtime::WatchReceiver;
 
 use super::admission::{Refusal, View};
+use super::instance::Raft;
 use super::network::Network;
 use super::peer_wire::{Hello, PeerRequest};
-use super::typ::Raft;
 
 /// How long a vouched-for caller stays admitted without being a member.
 pub const VOUCH_TTL: Duration = Duration::from_secs(600);

@@ -4,14 +4,14 @@
 //! this module is private to the crate: no public item names an openraft
 //! type (the crate's own tests and fuzz targets reach a few submodules
 //! through the hidden `internals` module). Inside the crate, openraft is
-//! named here and by the code that drives the [`typ::Raft`] instance: the
+//! named here and by the code that drives the [`instance::Raft`] instance: the
 //! node (`node/start.rs` configures and starts Raft; `node/handle.rs`,
 //! `membership.rs`, `roles.rs`, `demotion.rs` and `snapshots.rs` read its
 //! metrics, change membership and trigger snapshots), and the write path
 //! (`pipeline.rs` proposes entries, `session.rs` runs read barriers).
 //!
 //! - [`typ`]: the type configuration, [`typ::Command`] (the entry
-//!   payload), and the node's [`typ::Raft`] type.
+//!   payload), and the node's [`instance::Raft`] type.
 //! - [`log_file`]: the durable, segmented record log (fsync before an append
 //!   counts, torn tails repaired on open, corruption elsewhere refused).
 //! - [`log_store`]: openraft's `RaftLogStorage` on top of it: a writer
@@ -29,10 +29,11 @@
 //!   configuration (the openraft side of [`crate::offline`]).
 //!
 //! Both storage halves pass openraft's conformance suite
-//! (`openraft::testing::log::Suite`). [`crate::Node`] runs [`typ::Raft`].
+//! (`openraft::testing::log::Suite`). [`crate::Node`] runs [`instance::Raft`].
 
 pub mod admission;
 pub(crate) mod gate;
+pub(crate) mod instance;
 pub mod log_file;
 pub mod log_store;
 pub mod network;

@@ -10,9 +10,10 @@ use bytes::{Buf, BytesMut};
 use tokio::io::AsyncReadExt;
 
 use super::gate::Gate;
+use super::instance::Raft;
 use super::peer_wire::{self, Hello, PeerConn, PeerRequest, PeerResponse};
 use super::state_machine::{Snapshot, check_snapshot_data};
-use super::typ::{Raft, SnapshotMeta, Vote};
+use super::typ::{SnapshotMeta, Vote};
 use crate::transport::Stream;
 
 /// How long a caller has to send its hello.

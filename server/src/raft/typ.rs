@@ -1,12 +1,11 @@
-//! The openraft type configuration, the log entry payload and the node's
-//! `Raft` type, pinned once for the whole crate.
+//! The openraft type configuration and the log entry payload, pinned once
+//! for the whole crate (the node's `Raft` type is in `instance.rs`).
 
 use std::fmt;
 
 use dqlite_protocol::Role;
 use serde::{Deserialize, Serialize};
 
-use super::state_machine::StateMachine;
 use crate::vfs::Frames;
 
 /// What a Raft log entry carries.
@@ -97,6 +96,3 @@ pub type StoredMembership = openraft::alias::StoredMembershipOf<TypeConfig>;
 pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
 /// Storage errors as openraft reports them.
 pub type StorageError = openraft::StorageError<TypeConfig>;
-
-/// The node's Raft instance: our types over our state machine.
-pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
