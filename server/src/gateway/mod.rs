@@ -84,7 +84,7 @@ fn from_error(e: &Error) -> Response {
     failure(code, message)
 }
 
-fn result(outcome: crate::ExecOutcome) -> Response {
+fn result(outcome: crate::session::ExecOutcome) -> Response {
     Response::Result(resp::ExecResult {
         last_insert_id: outcome.last_insert_id.cast_unsigned(),
         rows_affected: outcome.rows_affected,
@@ -364,7 +364,7 @@ impl<N: Cluster> Gateway<N> {
         };
         match session.exec_sql(&exec.sql, exec.params.values).await {
             Ok((outcome, true)) => result(outcome),
-            Ok((_, false)) => result(crate::ExecOutcome::default()),
+            Ok((_, false)) => result(crate::session::ExecOutcome::default()),
             Err(e) => from_error(&e),
         }
     }
@@ -447,7 +447,7 @@ impl<N: Cluster> Gateway<N> {
 }
 
 /// EMPTY, or the failure.
-fn done(outcome: crate::Result<()>) -> Response {
+fn done(outcome: crate::error::Result<()>) -> Response {
     match outcome {
         Ok(()) => Response::Empty(resp::Empty),
         Err(e) => from_error(&e),
@@ -462,7 +462,7 @@ async fn forward<W: AsyncWrite + Unpin, F>(
     out: &mut W,
 ) -> std::io::Result<Next>
 where
-    F: std::future::Future<Output = crate::Result<()>>,
+    F: std::future::Future<Output = crate::error::Result<()>>,
 {
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let query = query(tx);

@@ -12,7 +12,7 @@ use dqlite_protocol::response::{Response, ResponseContext};
 use dqlite_protocol::{FrameLimits, ProtocolVersion, Role, codes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::Node;
+use super::handle::Node;
 use crate::error::{Error, Result};
 
 /// How long one exchange with a member may take.

@@ -19,7 +19,7 @@ use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use dqlite_protocol::request::Assign;
 use dqlite_protocol::response::Response;
 
-use super::Node;
+use super::handle::Node;
 use super::join::Client;
 use crate::error::{Error, Result};
 use crate::raft::typ::{NodeInfo, TypeConfig};
@@ -66,7 +66,7 @@ fn change_error(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> Error
 }
 
 impl Node {
-    fn member(&self, id: u64) -> Option<crate::Member> {
+    fn member(&self, id: u64) -> Option<crate::member::Member> {
         self.members().into_iter().find(|m| m.id == id)
     }
 

@@ -18,7 +18,7 @@ use dqlite_protocol::response::Response;
 use openraft::Instant as _;
 use openraft::async_runtime::WatchReceiver;
 
-use super::Node;
+use super::handle::Node;
 use super::join::Client;
 use crate::error::Result;
 use crate::member::{Member, Metadata};

@@ -2,7 +2,8 @@
 //! version ([`PageContent::Changes`]), with CRC-32s of both versions so a
 //! node whose previous version differs finds out instead of diverging.
 
-use super::{PageContent, Run, VfsError};
+use super::error::VfsError;
+use super::frames::{PageContent, Run};
 
 /// Equal stretches shorter than this are sent along rather than opening a
 /// new run (a run costs a few bytes of framing).

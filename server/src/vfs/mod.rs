@@ -29,95 +29,29 @@
 //! database reading at the same time.
 //!
 //! # Layout
+//! - `frames`: what a transaction's capture is ([`Frames`]: pages, whole
+//!   or as changes) and the fixed page size.
+//! - `error`: [`VfsError`].
 //! - `wal`: the WAL and wal-index formats (checksums, headers).
 //! - `delta`: pages as changes to their previous version.
 //! - `state`: one database's files, locks, shared memory and capture logic.
 //! - `ffi`: the `sqlite3_vfs` / `sqlite3_io_methods` callbacks.
 
 mod delta;
+mod error;
 mod ffi;
+mod frames;
 mod state;
 mod wal;
 
+pub use error::VfsError;
+pub use frames::{Frames, PAGE_SIZE};
 pub use state::{TxState, TxTicket};
 
 /// Identifies one connection's handle on a database (see [`Vfs::file_id`]).
 pub type ConnectionId = u64;
 
 use rusqlite::{Connection, OpenFlags};
-
-/// Page size of every database: fixed so that frames from one node apply
-/// on any other.
-pub const PAGE_SIZE: u32 = 4096;
-
-/// The pages a committed write transaction changed, in WAL order.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Frames {
-    /// Identifies the pending transaction on the node that produced it.
-    pub tx_id: u64,
-    /// Size of every page.
-    pub page_size: u32,
-    /// Database size in pages after the transaction.
-    pub db_size: u32,
-    /// Each frame's page, in WAL order.
-    pub pages: Vec<Page>,
-}
-
-/// One frame's page: its number and its new content.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Page {
-    /// Page number (1-based).
-    pub number: u32,
-    /// The content, whole or as changes.
-    pub content: PageContent,
-}
-
-/// A page's new content.
-///
-/// Most writes change a small part of each page they touch (a cell and a
-/// few pointers), so a page that existed before the transaction travels
-/// as the byte ranges that differ from its previous version, which every
-/// node holds identically. Both versions' CRC-32s go along: a node whose
-/// previous version differs refuses the entry instead of diverging.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum PageContent {
-    /// The whole page.
-    Full(#[serde(with = "serde_bytes")] Vec<u8>),
-    /// Changes to the page's previous version.
-    Changes {
-        /// CRC-32 of the previous version.
-        base_crc: u32,
-        /// CRC-32 of the new version.
-        crc: u32,
-        /// The ranges that differ, in order, not overlapping.
-        runs: Vec<Run>,
-    },
-}
-
-/// New bytes at an offset of a page.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Run {
-    /// Byte offset in the page.
-    pub offset: u32,
-    /// The new bytes.
-    #[serde(with = "serde_bytes")]
-    pub bytes: Vec<u8>,
-}
-
-impl Frames {
-    /// Roughly the bytes the frames take (in memory or in the log).
-    pub fn size(&self) -> usize {
-        self.pages
-            .iter()
-            .map(|p| match &p.content {
-                PageContent::Full(bytes) => bytes.len() + 8,
-                PageContent::Changes { runs, .. } => {
-                    16 + runs.iter().map(|r| r.bytes.len() + 8).sum::<usize>()
-                }
-            })
-            .sum()
-    }
-}
 
 /// The committed content of one database, for snapshots.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -141,70 +75,6 @@ impl DatabaseImage {
         }
         state::image_frames(&self.wal).map(drop)
     }
-}
-
-/// Errors of the VFS.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum VfsError {
-    /// SQLite refused to register the VFS.
-    #[error("could not register VFS {name:?} (SQLite code {code})")]
-    Register {
-        /// VFS name.
-        name: String,
-        /// SQLite result code.
-        code: i32,
-    },
-    /// SQLite failed while opening or configuring a connection.
-    #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
-    /// SQLite would not put the database in WAL mode.
-    #[error("could not switch the database to WAL mode (journal mode is {0:?})")]
-    NotWal(String),
-    /// A write would have changed a committed WAL frame.
-    #[error("write into committed WAL frames at offset {offset}")]
-    CommittedFrameWrite {
-        /// Byte offset of the write.
-        offset: usize,
-    },
-    /// WAL frames were written without the WAL write lock.
-    #[error("WAL frames written without the write lock")]
-    WriteWithoutLock,
-    /// No pending transaction has this id.
-    #[error("no pending transaction {tx_id}")]
-    NoPendingTransaction {
-        /// The id asked for.
-        tx_id: u64,
-    },
-    /// A local write transaction holds the database.
-    #[error("the database has a write transaction in progress")]
-    Busy,
-    /// Frames of another page size than the database's.
-    #[error("page size {got} does not match the database's {expected}")]
-    PageSizeMismatch {
-        /// The database's page size.
-        expected: u32,
-        /// The frames' page size.
-        got: u32,
-    },
-    /// Page changes that do not apply to this node's version of the page.
-    #[error("the changes to page {page} do not match this node's copy of it")]
-    PageMismatch {
-        /// The page number.
-        page: u32,
-    },
-    /// More frames than a WAL can count.
-    #[error("too many frames in one transaction")]
-    TooManyFrames,
-    /// A snapshot image's WAL is not whole frames of one page size.
-    #[error("database image has a malformed WAL of {0} bytes")]
-    BadImage(usize),
-    /// No database of that name was ever opened or applied.
-    #[error("unknown database {0:?}")]
-    UnknownDatabase(String),
-    /// A thread panicked while holding the database's state.
-    #[error("database state is poisoned")]
-    Poisoned,
 }
 
 /// A registered VFS and the databases it holds.

@@ -29,8 +29,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use tokio::sync::watch;
 
+use super::delta;
+use super::error::VfsError;
+use super::frames::{Frames, PAGE_SIZE, Page};
 use super::wal::{self, INDEX_HEADERS, WAL_HEADER};
-use super::{Frames, Page, VfsError, delta};
 
 /// Size of one shared-memory region, fixed by SQLite.
 pub(crate) const SHM_REGION: usize = 32 * 1024;
@@ -206,7 +208,7 @@ impl Database {
     /// (or the default, before the first write) is fine.
     pub(crate) fn check_page_size(&self, value: &str) -> Result<(), &'static str> {
         let current = if self.page_size == 0 {
-            super::PAGE_SIZE
+            PAGE_SIZE
         } else {
             self.page_size
         };
@@ -868,7 +870,7 @@ impl Database {
         };
         self.main = main.to_vec();
         let page_size = if self.page_size == 0 {
-            super::PAGE_SIZE
+            PAGE_SIZE
         } else {
             self.page_size
         };
