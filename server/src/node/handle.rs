@@ -323,6 +323,32 @@ impl Node {
     }
 }
 
+/// How long a client's ADD, ASSIGN or REMOVE waits for another membership
+/// change to be committed (a node joining, the role manager) before it
+/// answers "a configuration change is already in progress".
+pub const CHANGE_SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs `change` again while another membership change is being
+/// committed, for up to [`CHANGE_SETTLE_TIMEOUT`]: such a refusal passes
+/// once that change is committed, and a client asking for a change should
+/// not see the cluster's own (dqlite's role management runs in go-dqlite's
+/// client, which makes the same changes in turn).
+async fn once_settled<F, Fut>(mut change: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let deadline = tokio::time::Instant::now() + CHANGE_SETTLE_TIMEOUT;
+    loop {
+        match change().await {
+            Err(Error::ChangeInProgress) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 impl Cluster for Node {
     fn id(&self) -> u64 {
         Node::id(self)
@@ -365,15 +391,15 @@ impl Cluster for Node {
     }
 
     async fn add_node(&self, id: u64, address: &str) -> Result<()> {
-        Node::add_node(self, id, address).await
+        once_settled(|| Node::add_node(self, id, address)).await
     }
 
     async fn assign(&self, id: u64, role: Role) -> Result<()> {
-        Node::assign(self, id, role).await
+        once_settled(|| Node::assign(self, id, role)).await
     }
 
     async fn remove_node(&self, id: u64) -> Result<()> {
-        Node::remove_node(self, id).await
+        once_settled(|| Node::remove_node(self, id)).await
     }
 
     async fn transfer(&self, id: u64) -> Result<()> {

@@ -43,7 +43,7 @@ mod roles;
 mod snapshots;
 mod start;
 
-pub use handle::{Node, STOP_TIMEOUT};
+pub use handle::{CHANGE_SETTLE_TIMEOUT, Node, STOP_TIMEOUT};
 pub use membership::{CATCH_UP_TIMEOUT, HANDOVER_TIMEOUT, MAX_MEMBERS, TRANSFER_TIMEOUT};
 pub use roles::NODE_FAILURE_TIMEOUT;
 pub use start::{BOOTSTRAP_ID, DEFAULT_SNAPSHOT_EVERY, DEFAULT_STARTUP_TIMEOUT, NodeBuilder};
