@@ -13,10 +13,7 @@
 //! timeouts.
 
 use std::future::Future;
-use std::pin::pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
+use std::sync::OnceLock;
 
 use crate::{Error, Result};
 
@@ -45,36 +42,13 @@ fn start_io_thread() -> std::result::Result<tokio::runtime::Handle, String> {
     Ok(handle)
 }
 
-/// Wakes the thread that waits in [`block_on`].
-struct Unpark(Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
 /// Runs `future` to completion on the calling thread, inside the shared IO
 /// runtime's context (so that the sockets and timers it creates belong to
 /// that runtime, whose thread drives them).
 pub(crate) fn block_on<F: Future>(io: &tokio::runtime::Handle, future: F) -> F::Output {
     let _context = io.enter();
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
     // Outside tokio's cooperative budget: called from a task, the task's
     // budget would run out and, never reset while the task is blocked
     // here, leave every socket pending for good.
-    let mut future = pin!(tokio::task::unconstrained(future));
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        // A wake before this park leaves the token set: no wake is lost,
-        // and a spurious return only polls once more.
-        std::thread::park();
-    }
+    pollster::block_on(tokio::task::unconstrained(future))
 }
