@@ -52,17 +52,16 @@
 //!   lock.
 //! - `main.rs`: the `dqlite-server` binary.
 //!
-//! Modules import one another without cycles: `node` wires the others
-//! together and nothing imports it back (unit tests aside). `ARCHITECTURE.md` at the
-//! repository root describes the request path, the threads and
+//! No file imports one that imports it back (checked by
+//! `compat-tests/tests/structure.rs`): `node` wires the others together
+//! and nothing imports it back (unit tests aside). `ARCHITECTURE.md` at
+//! the repository root describes the request path, the threads and
 //! durability.
 
 mod data_dir;
 mod error;
 mod fs_util;
 mod gateway;
-#[cfg(test)]
-mod import_graph;
 mod member;
 pub mod net;
 mod node;
