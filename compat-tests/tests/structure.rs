@@ -12,6 +12,8 @@
 //! count; binaries (`main.rs`, `bin/`) are crates of their own and are
 //! left out.
 
+#![allow(clippy::unwrap_used)] // Tests panic on purpose.
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
