@@ -61,6 +61,8 @@
 //!   (`TestV3Linearizable…`).
 //! - `tests/shell.rs`: the Debian `dqlite` shell (go-dqlite 1.11.5) against
 //!   the server.
+//! - `tests/shell_tls.rs`: the same shell with `-c`/`-k` against two nodes
+//!   running mutual TLS with an openssl-made cluster certificate.
 //! - `tests/differential.rs`: the same raw request bytes sent to our server
 //!   and to the C server (libdqlite 1.11.1 behind Debian's `dqlite-demo`,
 //!   run by [`CServer`]); the replies must be byte-identical except for the
