@@ -170,11 +170,7 @@ impl TlsConfig {
         roots: Vec<CertificateDer<'static>>,
     ) -> Result<Self, TlsError> {
         let server_name = first_dns_name(&chain[0])?;
-        // ring builds without cmake or a C toolchain of its own; rustls
-        // deprecates its provider for lacking post-quantum key exchange,
-        // which go-dqlite's peers do not need to interoperate.
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = provider();
         let verifier = Arc::new(Verifier::new(roots, provider.clone())?);
         let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
         let server = ServerConfig::builder_with_provider(provider.clone())
@@ -215,6 +211,15 @@ impl TlsConfig {
     pub fn client_config(&self) -> Arc<ClientConfig> {
         self.client.clone()
     }
+}
+
+/// The cryptography of both sides: rustls' *ring* provider.
+fn provider() -> Arc<CryptoProvider> {
+    // ring builds without cmake or a C toolchain of its own; rustls
+    // deprecates its provider for lacking post-quantum key exchange,
+    // which go-dqlite's peers do not offer anyway.
+    #[allow(deprecated)]
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// The certificates of a PEM text, at least one.
@@ -509,5 +514,111 @@ impl Dialer for TlsDialer {
 
     fn check_address(&self, address: &str) -> io::Result<()> {
         self.inner.check_address(address)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+
+    /// A self-signed CA:TRUE certificate for `names`, PEM, with its key.
+    fn self_signed(names: &[&str], expired: bool) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    fn der(pem: &str) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_certificate_that_is_its_own_root_is_accepted_on_both_sides() {
+        let (cert, key) = self_signed(&["dqlite", "other"], false);
+        let config = TlsConfig::from_pem(cert.as_bytes(), key.as_bytes(), None).unwrap();
+        assert_eq!(config.server_name(), "dqlite");
+        let verifier = Verifier::new(vec![der(&cert)], provider()).unwrap();
+        let now = UnixTime::now();
+        let name = ServerName::try_from("dqlite").unwrap();
+        assert!(verifier.verify_client_cert(&der(&cert), &[], now).is_ok());
+        assert!(
+            verifier
+                .verify_server_cert(&der(&cert), &[], &name, &[], now)
+                .is_ok()
+        );
+        // Another name than the certificate's: refused.
+        let wrong = ServerName::try_from("elsewhere").unwrap();
+        assert!(
+            verifier
+                .verify_server_cert(&der(&cert), &[], &wrong, &[], now)
+                .is_err()
+        );
+        // Another self-signed certificate, same name: refused both ways.
+        let (stranger, _) = self_signed(&["dqlite"], false);
+        assert!(
+            verifier
+                .verify_client_cert(&der(&stranger), &[], now)
+                .is_err()
+        );
+        assert!(
+            verifier
+                .verify_server_cert(&der(&stranger), &[], &name, &[], now)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn an_expired_root_is_refused_as_an_end_entity() {
+        let (cert, key) = self_signed(&["dqlite"], true);
+        let verifier = Verifier::new(vec![der(&cert)], provider()).unwrap();
+        let refused = verifier.verify_client_cert(&der(&cert), &[], UnixTime::now());
+        assert!(
+            matches!(
+                refused,
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Expired
+                ))
+            ),
+            "{refused:?}"
+        );
+        // And loading it says so.
+        let loaded = TlsConfig::from_pem(cert.as_bytes(), key.as_bytes(), None);
+        assert!(matches!(loaded, Err(TlsError::Untrusted(_))), "{loaded:?}");
+    }
+
+    #[test]
+    fn bad_pairs_are_refused_at_load() {
+        let (cert, key) = self_signed(&["dqlite"], false);
+        let (other, other_key) = self_signed(&["dqlite"], false);
+        // No DNS name to dial by.
+        let (nameless, nameless_key) = self_signed(&[], false);
+        let e = TlsConfig::from_pem(nameless.as_bytes(), nameless_key.as_bytes(), None);
+        assert!(matches!(e, Err(TlsError::NoDnsName)), "{e:?}");
+        // The key of another certificate.
+        let e = TlsConfig::from_pem(cert.as_bytes(), other_key.as_bytes(), None);
+        assert!(matches!(e, Err(TlsError::Rustls(_))), "{e:?}");
+        // A CA that did not sign the certificate.
+        let e = TlsConfig::from_pem(cert.as_bytes(), key.as_bytes(), Some(other.as_bytes()));
+        assert!(matches!(e, Err(TlsError::Untrusted(_))), "{e:?}");
+        // Not PEM at all.
+        let e = TlsConfig::from_pem(b"garbage", key.as_bytes(), None);
+        assert!(matches!(e, Err(TlsError::NoCertificate(_))), "{e:?}");
+        let e = TlsConfig::from_pem(cert.as_bytes(), b"garbage", None);
+        assert!(matches!(e, Err(TlsError::Pem { .. })), "{e:?}");
+        // A file that is not there names itself.
+        let files = TlsFiles {
+            cert: "/nonexistent/cluster.crt".into(),
+            key: "/nonexistent/cluster.key".into(),
+            ca: None,
+        };
+        let e = Tls::from_files(files).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/cluster.crt"), "{e}");
     }
 }
