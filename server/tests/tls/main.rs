@@ -240,19 +240,25 @@ async fn write(addresses: &[String], config: &Arc<rustls::ClientConfig>, sql: &s
     false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_shares_one_self_signed_certificate() {
-    let dirs = tempfile::tempdir().unwrap();
-    let pair = Pair::self_signed();
-    let (cert, key) = pair.write(dirs.path(), "cluster");
-    let client = pair.client(None);
+/// Starts three nodes, node `id` with the TLS files `files(id)`, the
+/// second and third joining the first; checks that they form a cluster
+/// and take writes from a client with `client`.
+async fn three_nodes(
+    dirs: &Path,
+    files: impl Fn(u64) -> Vec<PathBuf>,
+    client: Arc<rustls::ClientConfig>,
+) {
     let addresses: Vec<String> = (0..3).map(|_| address()).collect();
-    let mut nodes = vec![start(dirs.path(), 1, &addresses[0], &[&cert, &key], &[]).0];
+    let first = files(1);
+    let first: Vec<&Path> = first.iter().map(PathBuf::as_path).collect();
+    let mut nodes = vec![start(dirs, 1, &addresses[0], &first, &[]).0];
     assert!(eventually(|| answers(&addresses[0], client.clone())).await);
     for id in 2..=3 {
         let join = ["--join", addresses[0].as_str()];
         let i = usize::try_from(id - 1).unwrap();
-        nodes.push(start(dirs.path(), id, &addresses[i], &[&cert, &key], &join).0);
+        let tls = files(id);
+        let tls: Vec<&Path> = tls.iter().map(PathBuf::as_path).collect();
+        nodes.push(start(dirs, id, &addresses[i], &tls, &join).0);
     }
     assert!(
         eventually(|| async { members(&addresses[0], client.clone()).await == 3 }).await,
@@ -263,6 +269,35 @@ async fn a_cluster_shares_one_self_signed_certificate() {
     for node in &mut nodes {
         assert!(node.running());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_shares_one_self_signed_certificate() {
+    let dirs = tempfile::tempdir().unwrap();
+    let pair = Pair::self_signed();
+    let (cert, key) = pair.write(dirs.path(), "cluster");
+    three_nodes(
+        dirs.path(),
+        |_| vec![cert.clone(), key.clone()],
+        pair.client(None),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_of_leaves_signed_by_a_ca() {
+    let dirs = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    let ca_file = dirs.path().join("ca.crt");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let leaves: Vec<(PathBuf, PathBuf)> = (1..=3)
+        .map(|id| ca.leaf().write(dirs.path(), &format!("node{id}")))
+        .collect();
+    let files = |id: u64| {
+        let (cert, key) = &leaves[usize::try_from(id - 1).unwrap()];
+        vec![cert.clone(), key.clone(), ca_file.clone()]
+    };
+    three_nodes(dirs.path(), files, ca.leaf().client(Some(&ca.pem()))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
