@@ -142,6 +142,15 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => None,
     };
+    // Handle SIGHUP before the node answers anyone: its default action
+    // would end the process.
+    let hangup = match &tls {
+        Some(_) => Some(
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("cannot handle SIGHUP (TLS reloads)")?,
+        ),
+        None => None,
+    };
     let mut builder = Node::builder(args.id, address.clone(), &args.dir);
     if let Some(tls) = &tls {
         builder = builder.tls(tls.clone());
@@ -162,8 +171,8 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(id = args.id, %address, dir = %args.dir.display(), tls = tls.is_some(), "listening");
-    if let Some(tls) = tls {
-        tokio::spawn(reload_on_hangup(tls));
+    if let (Some(tls), Some(hangup)) = (tls, hangup) {
+        tokio::spawn(reload_on_hangup(tls, hangup));
     }
     let run = async {
         if !args.join.is_empty() {
@@ -201,14 +210,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Reloads the TLS files on each SIGHUP; a pair that does not load keeps
 /// the current one.
-async fn reload_on_hangup(tls: Tls) {
-    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(hangup) => hangup,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot handle SIGHUP: TLS files will not be reloaded");
-            return;
-        }
-    };
+async fn reload_on_hangup(tls: Tls, mut hangup: tokio::signal::unix::Signal) {
     while hangup.recv().await.is_some() {
         match tls.reload() {
             Ok(()) => tracing::info!("SIGHUP: reloaded the TLS certificate"),
