@@ -17,7 +17,7 @@
 //! therefore accepts a presented certificate that is byte for byte one of
 //! the trusted roots (if valid now, and, for a server, valid for the
 //! name dialed), and hands every other one to rustls' webpki verifiers;
-//! handshake signatures are always checked by those verifiers, with the
+//! handshake signatures are always checked by webpki, with the
 //! provider's algorithms.
 //!
 //! # Names
@@ -41,7 +41,7 @@ use std::sync::{Arc, RwLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{WebPkiServerVerifier, verify_server_name};
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
@@ -289,6 +289,7 @@ struct Verifier {
     roots: Vec<CertificateDer<'static>>,
     clients: Arc<dyn ClientCertVerifier>,
     servers: Arc<WebPkiServerVerifier>,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl Verifier {
@@ -301,6 +302,7 @@ impl Verifier {
             store.add(root.clone())?;
         }
         let store = Arc::new(store);
+        let algorithms = provider.signature_verification_algorithms;
         let clients =
             WebPkiClientVerifier::builder_with_provider(store.clone(), provider.clone()).build()?;
         let servers = WebPkiServerVerifier::builder_with_provider(store, provider).build()?;
@@ -308,6 +310,7 @@ impl Verifier {
             roots,
             clients,
             servers,
+            algorithms,
         })
     }
 
@@ -315,6 +318,34 @@ impl Verifier {
     fn is_root(&self, cert: &CertificateDer<'_>) -> bool {
         self.roots.iter().any(|r| r.as_ref() == cert.as_ref())
     }
+}
+
+/// The handshake-signature methods of both verifier traits: webpki's
+/// checks with the provider's algorithms.
+macro_rules! handshake_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.algorithms.supported_schemes()
+        }
+    };
 }
 
 impl ClientCertVerifier for Verifier {
@@ -336,27 +367,7 @@ impl ClientCertVerifier for Verifier {
             .verify_client_cert(end_entity, intermediates, now)
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.clients.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.clients.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.clients.supported_verify_schemes()
-    }
+    handshake_signatures!();
 }
 
 impl ServerCertVerifier for Verifier {
@@ -377,27 +388,7 @@ impl ServerCertVerifier for Verifier {
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        ServerCertVerifier::verify_tls12_signature(self.servers.as_ref(), message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        ServerCertVerifier::verify_tls13_signature(self.servers.as_ref(), message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        ServerCertVerifier::supported_verify_schemes(self.servers.as_ref())
-    }
+    handshake_signatures!();
 }
 
 /// A node's TLS configuration, replaceable while the node runs: clones

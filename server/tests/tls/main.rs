@@ -14,16 +14,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use dqlite_protocol::Params;
 use dqlite_protocol::request::{Cluster, ExecSql, Leader, Open, Request};
 use dqlite_protocol::response::Response;
-use dqlite_protocol::{FrameLimits, Params, ProtocolVersion, ResponseContext};
 use dqlite_server::tls::TlsConfig;
 use process::{ServerProcess, free_port, spawn_node_logging};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// The DNS name every certificate here carries.
@@ -92,6 +91,13 @@ impl Ca {
         self.0.pem()
     }
 
+    /// Writes its certificate to `ca.crt` in `dir`.
+    fn write(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("ca.crt");
+        std::fs::write(&path, self.pem()).unwrap();
+        path
+    }
+
     /// A leaf certificate for [`NAME`] it signs.
     fn leaf(&self) -> Pair {
         let key = KeyPair::generate().unwrap();
@@ -113,38 +119,18 @@ async fn tls_dial(
     let tcp = TcpStream::connect(address).await.ok()?;
     let connector = tokio_rustls::TlsConnector::from(config);
     let name = ServerName::try_from(NAME).unwrap();
-    let mut stream = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
-        .await
-        .ok()?
-        .ok()?;
-    stream
-        .write_all(&ProtocolVersion::V1.to_bytes())
-        .await
-        .ok()?;
-    Some(stream)
+    let connect = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp));
+    process::send_version(connect.await.ok()?.ok()?).await
 }
 
-/// One request and its reply; `None` once the connection is gone.
+/// One request and its reply within 5 s; `None` once the connection is
+/// gone.
 async fn call<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     request: impl Into<Request>,
 ) -> Option<Response> {
     let request = request.into();
-    let exchange = async {
-        let mut buf = BytesMut::new();
-        request.encode(&mut buf).unwrap();
-        stream.write_all(&buf).await.ok()?;
-        let mut header = [0u8; 8];
-        stream.read_exact(&mut header).await.ok()?;
-        let words = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        let mut message = header.to_vec();
-        message.resize(8 + usize::try_from(words).ok()? * 8, 0);
-        stream.read_exact(&mut message[8..]).await.ok()?;
-        let frame = dqlite_protocol::Frame::from_message(&message, &FrameLimits::default()).ok()?;
-        let context = ResponseContext::for_request(ProtocolVersion::V1, &request);
-        Response::decode_frame(&frame, &context).ok()
-    };
-    tokio::time::timeout(Duration::from_secs(5), exchange)
+    tokio::time::timeout(Duration::from_secs(5), process::request(stream, &request))
         .await
         .ok()
         .flatten()
@@ -288,8 +274,7 @@ async fn a_cluster_shares_one_self_signed_certificate() {
 async fn a_cluster_of_leaves_signed_by_a_ca() {
     let dirs = tempfile::tempdir().unwrap();
     let ca = Ca::new();
-    let ca_file = dirs.path().join("ca.crt");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let ca_file = ca.write(dirs.path());
     let leaves: Vec<(PathBuf, PathBuf)> = (1..=3)
         .map(|id| ca.leaf().write(dirs.path(), &format!("node{id}")))
         .collect();
@@ -304,8 +289,7 @@ async fn a_cluster_of_leaves_signed_by_a_ca() {
 async fn peers_without_a_trusted_certificate_are_refused() {
     let dirs = tempfile::tempdir().unwrap();
     let ca = Ca::new();
-    let ca_file = dirs.path().join("ca.crt");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let ca_file = ca.write(dirs.path());
     let (cert, key) = ca.leaf().write(dirs.path(), "node1");
     let a = address();
     let (mut node, log) = start(dirs.path(), 1, &a, &[&cert, &key, &ca_file], &[]);
@@ -396,8 +380,7 @@ async fn a_silent_client_does_not_hold_its_connection() {
 async fn sighup_reloads_the_pair_and_keeps_the_old_one_if_bad() {
     let dirs = tempfile::tempdir().unwrap();
     let ca = Ca::new();
-    let ca_file = dirs.path().join("ca.crt");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let ca_file = ca.write(dirs.path());
     let first = ca.leaf();
     let (cert, key) = first.write(dirs.path(), "node");
     let a = address();
