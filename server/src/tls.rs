@@ -13,7 +13,7 @@
 //!
 //! Such a cluster certificate, made the usual way (`openssl req -x509`),
 //! is marked `CA:TRUE`; webpki refuses a CA certificate as an end entity
-//! (`CaUsedAsEndEntity`), where Go's crypto/tls accepts it. [`Verifier`]
+//! (`CaUsedAsEndEntity`), where Go's crypto/tls accepts it. The verifier
 //! therefore accepts a presented certificate that is byte for byte one of
 //! the trusted roots (if valid now, and, for a server, valid for the
 //! name dialed), and hands every other one to rustls' webpki verifiers;
