@@ -341,16 +341,23 @@ async fn peers_without_a_trusted_certificate_are_refused() {
     assert!(answers(&a, good.clone()).await);
     assert!(write(std::slice::from_ref(&a), &good, "CREATE TABLE t(x)").await);
     assert!(node.running());
-    let log = std::fs::read_to_string(log).unwrap();
+    let warned = |reason: &'static str| {
+        let log = log.clone();
+        async move {
+            std::fs::read_to_string(&log)
+                .unwrap()
+                .lines()
+                .any(|l| l.contains("WARN") && l.contains("127.0.0.1:") && l.contains(reason))
+        }
+    };
     for reason in [
         "not a TLS handshake",
         "no client certificate presented",
         "certificate refused: UnknownIssuer",
     ] {
         assert!(
-            log.lines()
-                .any(|l| l.contains("WARN") && l.contains("127.0.0.1:") && l.contains(reason)),
-            "no WARN line with {reason:?} in:\n{log}"
+            eventually(|| warned(reason)).await,
+            "no WARN line with {reason:?}"
         );
     }
 }
@@ -362,7 +369,7 @@ async fn a_silent_client_does_not_hold_its_connection() {
     let pair = Pair::self_signed();
     let (cert, key) = pair.write(dirs.path(), "cluster");
     let a = address();
-    let (_node, _) = start(dirs.path(), 1, &a, &[&cert, &key], &[]);
+    let (_node, log) = start(dirs.path(), 1, &a, &[&cert, &key], &[]);
     assert!(eventually(|| answers(&a, pair.client(None))).await);
     let mut silent = TcpStream::connect(&a).await.unwrap();
     let started = Instant::now();
@@ -374,6 +381,13 @@ async fn a_silent_client_does_not_hold_its_connection() {
         took >= Duration::from_secs(9) && took < Duration::from_secs(15),
         "{took:?}"
     );
+    // Logged right after the connection is closed.
+    let logged = || async {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("no TLS handshake within 10s")
+    };
+    assert!(eventually(logged).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -458,7 +472,7 @@ async fn a_node_with_a_wrong_certificate_cannot_join() {
     assert!(eventually(|| answers(&a, client.clone())).await);
     let (other_cert, other_key) = Pair::self_signed().write(dirs.path(), "other");
     let join = ["--join", a.as_str(), "--join-timeout", "3"];
-    let (mut intruder, _) = start(dirs.path(), 2, &b, &[&other_cert, &other_key], &join);
+    let (mut intruder, intruder_log) = start(dirs.path(), 2, &b, &[&other_cert, &other_key], &join);
     let exited = eventually(|| {
         let running = intruder.running();
         async move { !running }
@@ -471,4 +485,6 @@ async fn a_node_with_a_wrong_certificate_cannot_join() {
         log.contains("refused a connection during the TLS handshake"),
         "{log}"
     );
+    let said = std::fs::read_to_string(intruder_log).unwrap();
+    assert!(said.contains("cannot join the cluster"), "{said}");
 }
