@@ -216,8 +216,8 @@ impl TlsConfig {
 /// The cryptography of both sides: rustls' *ring* provider.
 fn provider() -> Arc<CryptoProvider> {
     // ring builds without cmake or a C toolchain of its own; rustls
-    // deprecates its provider for lacking post-quantum key exchange,
-    // which go-dqlite's peers do not offer anyway.
+    // deprecates its provider for lacking post-quantum key exchange:
+    // peers that offer one (recent Go) agree on X25519 with it instead.
     #[allow(deprecated)]
     Arc::new(rustls::crypto::ring::default_provider())
 }
