@@ -61,6 +61,8 @@
 //!   (`TestV3Linearizable…`).
 //! - `tests/shell.rs`: the Debian `dqlite` shell (go-dqlite 1.11.5) against
 //!   the server.
+//! - `tests/shell_tls.rs`: the same shell with `-c`/`-k` against two nodes
+//!   running mutual TLS with an openssl-made cluster certificate.
 //! - `tests/differential.rs`: the same raw request bytes sent to our server
 //!   and to the C server (libdqlite 1.11.1 behind Debian's `dqlite-demo`,
 //!   run by [`CServer`]); the replies must be byte-identical except for the
@@ -96,6 +98,7 @@
 //! | `CI`, `DQLITE_REQUIRE_TOOLS` | unset | when either is set (`./scripts/verify` sets the second), a missing `go` toolchain, `dqlite` shell or `dqlite-demo` fails the tests instead of skipping them |
 //! | `DQLITE_COMPAT_GO` | `go` (found on `PATH`) | the Go toolchain to build the tests with |
 //! | `DQLITE_COMPAT_SHELL` | `/usr/bin/dqlite` | the Debian `dqlite` shell |
+//! | `DQLITE_COMPAT_OPENSSL` | `/usr/bin/openssl` | makes the cluster certificate of `shell_tls.rs` |
 //! | `DQLITE_COMPAT_DEMO` | `/usr/bin/dqlite-demo` | the Debian `dqlite-demo` (C server) for the differential tests |
 //! | `DQLITE_COMPAT_BUILD_TIMEOUT_SECS` | `600` | limit for building the Go tests (the first build may download modules through the Go module proxy) |
 //! | `DQLITE_COMPAT_TIMEOUT_SECS` | `120` | limit for one Go test or one shell command; the Go test gets `-test.timeout` a little shorter so it prints its goroutines first |

@@ -70,6 +70,8 @@ mod pipeline;
 pub(crate) mod raft;
 mod session;
 mod sql;
+mod throttle;
+pub mod tls;
 pub mod transport;
 pub(crate) mod vfs;
 

@@ -2,6 +2,8 @@
 //!
 //! `dqlite-server` alone starts node 1 on 127.0.0.1:9001 with its data in
 //! `./dqlite-data`, bootstrapping a one-node cluster on first start.
+//! With `--tls-cert` and `--tls-key`, every connection is mutual TLS, and
+//! SIGHUP reloads the certificate files.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use dqlite_server::Node;
 use dqlite_server::net::{self, Limits};
+use dqlite_server::tls::{Tls, TlsFiles};
 
 /// A dqlite-compatible, Raft-replicated SQLite server.
 #[derive(Debug, Parser)]
@@ -74,6 +77,23 @@ struct Args {
     /// voters and stand-bys in distinct domains.
     #[arg(long, default_value_t = 0)]
     failure_domain: u64,
+    /// PEM certificate (chain) of this node: with --tls-key, every
+    /// connection, clients' and other nodes' alike, is TLS 1.2 or 1.3 with
+    /// mutual authentication. Its first DNS name (subjectAltName DNS:...)
+    /// is the name this node expects other nodes' certificates to carry,
+    /// as go-dqlite's clients do. SIGHUP reloads the files (a bad new pair
+    /// keeps the old one).
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// PEM certificates of the CA(s) peers' certificates must chain to.
+    /// Without it, --tls-cert itself is the only trusted certificate (one
+    /// cluster certificate shared by all nodes and clients, as go-dqlite's
+    /// app.SimpleTLSConfig).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
 }
 
 /// A feature switched on or off.
@@ -111,7 +131,31 @@ async fn main() -> anyhow::Result<()> {
         max_statements: args.max_statements,
         ..Limits::default()
     };
-    let node = Node::builder(args.id, address.clone(), &args.dir)
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let files = TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: args.tls_ca.clone(),
+            };
+            Some(Tls::from_files(files).context("cannot load the TLS certificate")?)
+        }
+        _ => None,
+    };
+    // Handle SIGHUP before the node answers anyone: its default action
+    // would end the process.
+    let hangup = match &tls {
+        Some(_) => Some(
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("cannot handle SIGHUP (TLS reloads)")?,
+        ),
+        None => None,
+    };
+    let mut builder = Node::builder(args.id, address.clone(), &args.dir);
+    if let Some(tls) = &tls {
+        builder = builder.tls(tls.clone());
+    }
+    let node = builder
         .snapshot_every(args.snapshot_every)
         .busy_timeout(Duration::from_millis(args.busy_timeout))
         .manage_roles(args.role_management == Switch::On)
@@ -126,7 +170,10 @@ async fn main() -> anyhow::Result<()> {
                 args.dir.display()
             )
         })?;
-    tracing::info!(id = args.id, %address, dir = %args.dir.display(), "listening");
+    tracing::info!(id = args.id, %address, dir = %args.dir.display(), tls = tls.is_some(), "listening");
+    if let (Some(tls), Some(hangup)) = (tls, hangup) {
+        tokio::spawn(reload_on_hangup(tls, hangup));
+    }
     let run = async {
         if !args.join.is_empty() {
             node.join(&args.join, Duration::from_secs(args.join_timeout))
@@ -159,6 +206,20 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("node did not stop within 5 s")??;
     Ok(())
+}
+
+/// Reloads the TLS files on each SIGHUP; a pair that does not load keeps
+/// the current one.
+async fn reload_on_hangup(tls: Tls, mut hangup: tokio::signal::unix::Signal) {
+    while hangup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!("SIGHUP: reloaded the TLS certificate"),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "SIGHUP: cannot load the new TLS certificate; keeping the current one"
+            ),
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -3,6 +3,8 @@
 //! through which every outgoing node-to-node connection is opened (Raft
 //! calls, joining, role management), which an embedding program may
 //! replace (the C API's connect function, TLS tunnels, socket pairs).
+//! A [`Stream`] may also be a TLS session over one of these (see
+//! [`crate::tls`], which wraps the dialer and the accepted connections).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -235,13 +237,15 @@ impl AsyncListener {
     }
 }
 
-/// A connected stream: TCP or Unix.
+/// A connected stream: TCP or Unix, or a TLS session over one of them.
 #[derive(Debug)]
 pub enum Stream {
     /// A TCP connection.
     Tcp(tokio::net::TcpStream),
     /// A Unix socket connection.
     Unix(tokio::net::UnixStream),
+    /// A TLS session (client or server side) over a TCP or Unix stream.
+    Tls(Box<tokio_rustls::TlsStream<Stream>>),
 }
 
 impl Stream {
@@ -250,6 +254,16 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.set_nodelay(true),
             Stream::Unix(_) => Ok(()),
+            Stream::Tls(s) => s.get_ref().0.set_nodelay(),
+        }
+    }
+
+    /// The TCP socket under this stream, if it runs over TCP.
+    fn tcp(&self) -> Option<&tokio::net::TcpStream> {
+        match self {
+            Stream::Tcp(s) => Some(s),
+            Stream::Unix(_) => None,
+            Stream::Tls(s) => s.get_ref().0.tcp(),
         }
     }
 
@@ -265,7 +279,38 @@ impl Stream {
                 let (r, w) = s.into_split();
                 (ReadHalf::Unix(r), WriteHalf::Unix(w))
             }
+            Stream::Tls(s) => {
+                // A TLS session has one state for both directions: the
+                // halves share it through tokio's lock. A duplicate of
+                // the socket stays with the reading half for SO_LINGER.
+                let socket = s.get_ref().0.tcp().and_then(|t| {
+                    use std::os::fd::AsFd;
+                    t.as_fd().try_clone_to_owned().ok()
+                });
+                let (r, w) = tokio::io::split(*s);
+                (
+                    ReadHalf::Tls(TlsReadHalf { half: r, socket }),
+                    WriteHalf::Tls(w),
+                )
+            }
         }
+    }
+}
+
+/// The reading half of a TLS [`Stream`], with its TCP socket (a
+/// duplicate descriptor) if it has one.
+pub(crate) struct TlsReadHalf {
+    half: tokio::io::ReadHalf<tokio_rustls::TlsStream<Stream>>,
+    socket: Option<OwnedFd>,
+}
+
+impl AsyncRead for TlsReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().half).poll_read(cx, buf)
     }
 }
 
@@ -273,15 +318,22 @@ impl Stream {
 pub(crate) enum ReadHalf {
     Tcp(tokio::net::tcp::OwnedReadHalf),
     Unix(tokio::net::unix::OwnedReadHalf),
+    Tls(TlsReadHalf),
 }
 
 impl ReadHalf {
     /// Makes closing the connection reset it (TCP RST, nothing lingers);
     /// nothing to do on Unix sockets.
     pub(crate) fn set_zero_linger(&self) {
-        if let ReadHalf::Tcp(r) = self
-            && let Err(e) = r.as_ref().set_zero_linger()
-        {
+        let set = match self {
+            ReadHalf::Tcp(r) => r.as_ref().set_zero_linger(),
+            ReadHalf::Tls(TlsReadHalf {
+                socket: Some(socket),
+                ..
+            }) => socket2::SockRef::from(socket).set_linger(Some(std::time::Duration::ZERO)),
+            _ => Ok(()),
+        };
+        if let Err(e) = set {
             tracing::debug!(error = %e, "cannot set SO_LINGER");
         }
     }
@@ -291,6 +343,7 @@ impl ReadHalf {
 pub(crate) enum WriteHalf {
     Tcp(tokio::net::tcp::OwnedWriteHalf),
     Unix(tokio::net::unix::OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<tokio_rustls::TlsStream<Stream>>),
 }
 
 /// Forwards the tokio I/O traits to the variant inside.
@@ -305,6 +358,7 @@ macro_rules! delegate_io {
                 match self.get_mut() {
                     Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
                     Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+                    Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
                 }
             }
         }
@@ -319,6 +373,7 @@ macro_rules! delegate_io {
                 match self.get_mut() {
                     Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
                     Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+                    Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
                 }
             }
 
@@ -330,6 +385,7 @@ macro_rules! delegate_io {
                 match self.get_mut() {
                     Self::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
                     Self::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+                    Self::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
                 }
             }
 
@@ -337,6 +393,7 @@ macro_rules! delegate_io {
                 match self {
                     Self::Tcp(s) => s.is_write_vectored(),
                     Self::Unix(s) => s.is_write_vectored(),
+                    Self::Tls(s) => s.is_write_vectored(),
                 }
             }
 
@@ -344,6 +401,7 @@ macro_rules! delegate_io {
                 match self.get_mut() {
                     Self::Tcp(s) => Pin::new(s).poll_flush(cx),
                     Self::Unix(s) => Pin::new(s).poll_flush(cx),
+                    Self::Tls(s) => Pin::new(s).poll_flush(cx),
                 }
             }
 
@@ -351,6 +409,7 @@ macro_rules! delegate_io {
                 match self.get_mut() {
                     Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
                     Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+                    Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
                 }
             }
         }

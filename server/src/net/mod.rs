@@ -10,8 +10,9 @@
 //! - At most `max_connections` client connections; at the limit a new one
 //!   takes the place of the connection idle longest, which is closed
 //!   (`table`). Other nodes' connections do not count.
-//! - A connection must send its protocol version within
-//!   `handshake_timeout`, must not sit idle between requests longer than
+//! - A connection must finish its TLS handshake (when the node runs TLS)
+//!   and send its protocol version within `handshake_timeout`, must not
+//!   sit idle between requests longer than
 //!   `idle_timeout`, and once a request has started its bytes must keep
 //!   coming (`stall_timeout` between reads).
 //! - Requests larger than [`SMALL_REQUEST`] are buffered only with a share
@@ -19,6 +20,14 @@
 //!   request does not fit waits (and reads nothing meanwhile) until others
 //!   are done, so many large requests at once cannot exhaust memory.
 //! - A connection holds at most `max_statements` prepared statements.
+//!
+//! # TLS
+//!
+//! With a [`Tls`], every connection, a client's or another node's, must
+//! complete a mutually authenticated TLS handshake first: nothing of the
+//! dqlite protocol is read before the peer's certificate is verified. A
+//! refused handshake is logged at WARN with the peer's address and the
+//! reason (the same peer and reason again within a minute at DEBUG).
 //!
 //! Connections closed for being idle or evicted are reset (TCP RST) rather
 //! than closed gracefully: a client then sees a connection error on its
@@ -44,6 +53,8 @@ use crate::raft::gate::Gate;
 use crate::raft::instance::Raft;
 use crate::raft::network::PEER_MAGIC;
 use crate::raft::rpc::serve_peer;
+use crate::throttle::Throttle;
+use crate::tls::{Tls, handshake_failure};
 use table::{Admitted, Slot, Table};
 
 /// Bytes of free buffer space a connection reads into.
@@ -69,6 +80,9 @@ pub const DEFAULT_REQUEST_BUDGET: usize = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_STATEMENTS: usize = 1024;
 /// Longest a large request waits for its share of the request budget.
 const BUDGET_WAIT: Duration = Duration::from_secs(30);
+/// How often the same refused TLS handshake (peer host and reason) is
+/// logged at WARN.
+const TLS_WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// Limits applied to client connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +128,8 @@ pub(crate) struct Peers {
     pub(crate) raft: Raft,
     /// What other nodes' Raft traffic passes through.
     pub(crate) gate: Gate,
+    /// TLS every connection must run first, if any.
+    pub(crate) tls: Option<Tls>,
 }
 
 /// Serves client connections to `node` on `listener` until `shutdown`
@@ -132,6 +148,7 @@ pub(crate) async fn serve<N: Cluster>(
         limits.request_budget.min(Semaphore::MAX_PERMITS),
     ));
     let statement_bytes = crate::gateway::statement_budget();
+    let refusals = Arc::new(Throttle::new(TLS_WARN_EVERY));
     let mut connections = JoinSet::new();
     let mut next_id = 0u64;
     tokio::pin!(shutdown);
@@ -174,6 +191,7 @@ pub(crate) async fn serve<N: Cluster>(
         let peers = peers.clone();
         let budget = budget.clone();
         let statement_bytes = statement_bytes.clone();
+        let refusals = refusals.clone();
         connections.spawn_local(tracing::Instrument::instrument(
             async move {
                 let conn = Conn {
@@ -184,6 +202,7 @@ pub(crate) async fn serve<N: Cluster>(
                     slot,
                     budget,
                     statement_bytes,
+                    refusals,
                 };
                 if let Err(e) = conn.run(stream).await {
                     tracing::debug!(error = %e, "connection ended with an error");
@@ -211,6 +230,8 @@ struct Conn<N> {
     slot: Slot,
     budget: Arc<Semaphore>,
     statement_bytes: crate::gateway::StatementBudget,
+    /// Refused TLS handshakes logged lately.
+    refusals: Arc<Throttle>,
 }
 
 /// Why a connection stops reading.
@@ -222,11 +243,36 @@ enum Stop {
 }
 
 impl<N: Cluster> Conn<N> {
-    async fn run(self, mut stream: Stream) -> std::io::Result<()> {
+    async fn run(self, stream: Stream) -> std::io::Result<()> {
         stream.set_nodelay()?;
+        // The TLS handshake and the version word share one deadline.
+        let deadline = tokio::time::Instant::now() + self.limits.handshake_timeout;
+        let mut stream = match &self.peers.tls {
+            None => stream,
+            Some(tls) => {
+                let accepted = tokio::select! {
+                    accepted = tokio::time::timeout_at(deadline, tls.accept(stream)) => accepted,
+                    () = self.slot.closed() => return Ok(()),
+                };
+                match accepted {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        self.refuse(&handshake_failure(&e));
+                        return Ok(());
+                    }
+                    Err(_) => {
+                        self.refuse(&format!(
+                            "no TLS handshake within {:?}",
+                            self.limits.handshake_timeout
+                        ));
+                        return Ok(());
+                    }
+                }
+            }
+        };
         let mut buf = BytesMut::with_capacity(4096);
         let first = tokio::select! {
-            first = tokio::time::timeout(self.limits.handshake_timeout, first_word(&mut stream, &mut buf)) => first.unwrap_or(Ok(None))?,
+            first = tokio::time::timeout_at(deadline, first_word(&mut stream, &mut buf)) => first.unwrap_or(Ok(None))?,
             () = self.slot.closed() => None,
         };
         let version = match first {
@@ -264,6 +310,21 @@ impl<N: Cluster> Conn<N> {
             }
         }
         Ok(())
+    }
+
+    /// Logs a refused TLS handshake: at WARN once per peer host and
+    /// reason in [`TLS_WARN_EVERY`], else at DEBUG.
+    fn refuse(&self, reason: &str) {
+        let host = self
+            .peer
+            .rsplit_once(':')
+            .map_or(self.peer.as_str(), |(host, _)| host);
+        let peer = &self.peer;
+        if self.refusals.warn_now(format!("{host} {reason}")) {
+            tracing::warn!(%peer, reason, "refused a connection during the TLS handshake");
+        } else {
+            tracing::debug!(%peer, reason, "refused a connection during the TLS handshake");
+        }
     }
 
     /// Reads requests and has `gateway` answer them, until the connection

@@ -30,6 +30,7 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{NodeInfo, TypeConfig};
 use crate::session::{BusyWait, Shared};
 use crate::sql::SqlLock;
+use crate::tls::{Tls, TlsDialer};
 use crate::transport::{AsyncListener, DefaultDialer, Dialer, Listener};
 use crate::vfs::Vfs;
 
@@ -50,6 +51,7 @@ pub struct NodeBuilder {
     targets: RoleTargets,
     listener: Option<(Listener, Limits)>,
     dialer: Arc<dyn Dialer>,
+    tls: Option<Tls>,
     wait_for_leader: bool,
     check_identity: bool,
     timing: RaftTiming,
@@ -152,6 +154,17 @@ impl NodeBuilder {
         self
     }
 
+    /// Runs mutual TLS on every connection: those the listener accepts
+    /// (clients and other nodes alike must present a certificate the
+    /// configuration trusts) and those the node dials, over its
+    /// [dialer](Self::dialer). The configuration can be replaced while
+    /// the node runs ([`Tls::reload`], [`Tls::replace`]) through a clone
+    /// of `tls`.
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Whether [`start`](Self::start) waits until a leader is known
     /// (default true: node 1 and restarting nodes wait up to the
     /// [startup timeout](Self::startup_timeout)). False returns as soon as
@@ -204,7 +217,10 @@ impl NodeBuilder {
     /// cluster restarting returns once a leader is known, or after the
     /// startup timeout without one; a fresh node waiting to be added, or
     /// one told not to [wait](Self::wait_for_leader), returns at once.
-    pub async fn start(self) -> Result<Node> {
+    pub async fn start(mut self) -> Result<Node> {
+        if let Some(tls) = &self.tls {
+            self.dialer = Arc::new(TlsDialer::new(self.dialer.clone(), tls.clone()));
+        }
         if self.id == 0 {
             return Err(Error::Config("node id 0 is not valid".into()));
         }
@@ -248,6 +264,7 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         let mut builder = builder;
         let listener = builder.listener.take();
         let manage_roles = builder.manage_roles;
+        let tls = builder.tls.take();
         let started = async {
             let listener = listener
                 .map(|(listener, limits)| {
@@ -271,6 +288,7 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         let peers = Peers {
             raft: node.raft().clone(),
             gate: node.gate().clone(),
+            tls,
         };
         // Stop when told to, or when Raft stopped on its own: openraft
         // makes every storage error fatal (a full or failing disk), and a
@@ -600,6 +618,7 @@ impl Node {
             targets: RoleTargets::default(),
             listener: None,
             dialer: Arc::new(DefaultDialer),
+            tls: None,
             wait_for_leader: true,
             check_identity: true,
             timing: RaftTiming::default(),

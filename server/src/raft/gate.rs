@@ -26,6 +26,7 @@ use super::admission::{Refusal, View};
 use super::instance::Raft;
 use super::network::Network;
 use super::peer_wire::{Hello, PeerRequest};
+use crate::throttle::{Throttle, trim};
 
 /// How long a vouched-for caller stays admitted without being a member.
 pub const VOUCH_TTL: Duration = Duration::from_secs(600);
@@ -37,8 +38,6 @@ pub const MAX_ASKING: usize = 4;
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the same refusal is logged at WARN (in between, at DEBUG).
 const WARN_EVERY: Duration = Duration::from_secs(60);
-/// Entries kept in the gate's tables before old ones are dropped.
-const TABLE_LIMIT: usize = 1024;
 
 /// Admits node-to-node callers and calls for one node.
 #[derive(Debug, Clone)]
@@ -46,6 +45,7 @@ pub(crate) struct Gate {
     me: u64,
     network: Network,
     state: Arc<Mutex<State>>,
+    warned: Arc<Throttle>,
 }
 
 #[derive(Debug, Default)]
@@ -55,19 +55,6 @@ struct State {
     /// When each caller id was last asked about.
     asked: HashMap<u64, Instant>,
     asking: usize,
-    /// When each refusal was last logged at WARN.
-    warned: HashMap<String, Instant>,
-}
-
-/// Drops the oldest half of `table` once it is full.
-fn trim<K: Eq + std::hash::Hash, V>(table: &mut HashMap<K, V>, at: impl Fn(&V) -> Instant) {
-    if table.len() < TABLE_LIMIT {
-        return;
-    }
-    let mut times: Vec<Instant> = table.values().map(&at).collect();
-    times.sort_unstable();
-    let cut = times[times.len() / 2];
-    table.retain(|_, v| at(v) > cut);
 }
 
 impl Gate {
@@ -77,6 +64,7 @@ impl Gate {
             me,
             network,
             state: Arc::default(),
+            warned: Arc::new(Throttle::new(WARN_EVERY)),
         }
     }
 
@@ -172,20 +160,7 @@ impl Gate {
     /// DEBUG, so that a peer retrying many times a second does not flood
     /// the log.
     fn refused(&self, peer: &str, refusal: &Refusal) {
-        let key = format!("{peer} {refusal}");
-        let now = Instant::now();
-        let warn = {
-            let mut state = self.state();
-            trim(&mut state.warned, |at| *at);
-            match state.warned.get(&key) {
-                Some(at) if now.duration_since(*at) < WARN_EVERY => false,
-                _ => {
-                    state.warned.insert(key, now);
-                    true
-                }
-            }
-        };
-        if warn {
+        if self.warned.warn_now(format!("{peer} {refusal}")) {
             tracing::warn!(%peer, reason = %refusal, "refused a node-to-node call");
         } else {
             tracing::debug!(%peer, reason = %refusal, "refused a node-to-node call");

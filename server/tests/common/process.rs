@@ -11,7 +11,7 @@ use bytes::BytesMut;
 use dqlite_protocol::request::{ExecSql, Leader, Request};
 use dqlite_protocol::response::Response;
 use dqlite_protocol::{FrameLimits, Params, ProtocolVersion, ResponseContext};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A port nobody listens on right now (bound, then released).
@@ -100,8 +100,12 @@ pub(crate) fn spawn_node_logging(
     (ServerProcess(child), log)
 }
 
-/// One request and its reply; `None` once the connection is gone.
-pub(crate) async fn request(stream: &mut TcpStream, request: &Request) -> Option<Response> {
+/// One request and its reply; `None` once the connection is gone. Over
+/// TCP or anything else (a TLS session).
+pub(crate) async fn request<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &Request,
+) -> Option<Response> {
     let mut buf = BytesMut::new();
     request.encode(&mut buf).unwrap();
     stream.write_all(&buf).await.ok()?;
@@ -125,10 +129,15 @@ pub(crate) fn exec(sql: String) -> Request {
 
 /// A connection to `address` that has sent the protocol version.
 pub(crate) async fn dial(address: &str) -> Option<TcpStream> {
-    let mut stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(address))
+    let stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(address))
         .await
         .ok()?
         .ok()?;
+    send_version(stream).await
+}
+
+/// `stream` (TCP, TLS) once it has sent the protocol version.
+pub(crate) async fn send_version<S: AsyncWrite + Unpin>(mut stream: S) -> Option<S> {
     stream
         .write_all(&ProtocolVersion::V1.to_bytes())
         .await
