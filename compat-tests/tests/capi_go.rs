@@ -196,15 +196,45 @@ fn go_dqlite_v1_11_tests_pass_on_our_library() {
     run_suite(&V1);
 }
 
-fn run_suite(suite: &Suite) {
-    let Some(go) = require_tool("go", "DQLITE_COMPAT_GO", "go") else {
-        return;
-    };
-    let _one = ONE_AT_A_TIME
+/// What a Go run against our library needs: the Go toolchain, the lock
+/// that keeps runs one at a time, a tree with our staged library and
+/// header (`include/`) and a writable copy of a go-dqlite module.
+struct GoRun {
+    go: PathBuf,
+    _one: std::sync::MutexGuard<'static, ()>,
+    tree: tempfile::TempDir,
+    lib: PathBuf,
+    module: PathBuf,
+}
+
+/// A [`GoRun`] for `module`; `None` when Go is missing (and not required).
+fn go_run(module: &str) -> Option<GoRun> {
+    let go = require_tool("go", "DQLITE_COMPAT_GO", "go")?;
+    let one = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (tree, lib) = staged_library();
-    let module = module_copy(&go, suite.module, tree.path());
+    let module = module_copy(&go, module, tree.path());
+    Some(GoRun {
+        go,
+        _one: one,
+        tree,
+        lib,
+        module,
+    })
+}
+
+fn run_suite(suite: &Suite) {
+    let Some(GoRun {
+        go,
+        _one,
+        tree,
+        lib,
+        module,
+    }) = go_run(suite.module)
+    else {
+        return;
+    };
     let include = tree.path().join("include");
     let timeout = env_secs("DQLITE_COMPAT_GO_TIMEOUT_SECS", Duration::from_secs(900));
     let mut args = vec![
@@ -340,14 +370,16 @@ fn go_against_our_library(
 /// `DQLITE_PROBE_RESTARTS`).
 #[test]
 fn nodes_started_through_the_c_api_lead_from_their_first_answer() {
-    let Some(go) = require_tool("go", "DQLITE_COMPAT_GO", "go") else {
+    let Some(GoRun {
+        go,
+        _one,
+        tree,
+        lib,
+        module,
+    }) = go_run(V3.module)
+    else {
         return;
     };
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let (tree, lib) = staged_library();
-    let module = module_copy(&go, V3.module, tree.path());
     let probe = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/capi-probe/first_answer_test.go"
