@@ -15,6 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::handle::Node;
 use crate::error::{Error, Result};
 
+/// What a leader answers ASSIGN with when the node has that role already
+/// (dqlite's `RAFT_BADROLE` message, which ours repeats).
+const ROLE_UNCHANGED: &str = "server role is not valid";
+
 /// How long one exchange with a member may take.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -147,6 +151,11 @@ async fn join_once(node: &Node, peer: &str) -> Result<Round> {
         {
             Response::Empty(_) => Ok(Round::Joined),
             Response::Failure(f) if retryable(f.code) => Ok(Round::Retry(Vec::new())),
+            // The role asked for is always a valid one, so this answer
+            // means the node has it already: a leader that manages roles
+            // gave it between CLUSTER and ASSIGN. The next round sees the
+            // role and ends.
+            Response::Failure(f) if f.message == ROLE_UNCHANGED => Ok(Round::Retry(Vec::new())),
             Response::Failure(f) => Err(Error::Refused(f.message)),
             other => Err(Error::Refused(format!("unexpected answer {other:?}"))),
         }
