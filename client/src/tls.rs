@@ -259,7 +259,17 @@ pub fn handshake_failure(error: &io::Error) -> String {
     match rustls {
         Some(E::InvalidMessage(_)) => "not a TLS handshake (a plaintext peer?)".to_owned(),
         Some(E::NoCertificatesPresented) => "no client certificate presented".to_owned(),
-        Some(E::InvalidCertificate(e)) => format!("certificate refused: {e:?}"),
+        Some(E::InvalidCertificate(e)) => {
+            let what = format!("{e:?}");
+            // webpki's words for a certificate outside the trusted set
+            // (a self-signed one of another cluster is `CaUsedAsEndEntity`).
+            let hint = if what.contains("UnknownIssuer") || what.contains("CaUsedAsEndEntity") {
+                " (neither one of the trusted certificates nor signed by a trusted CA)"
+            } else {
+                ""
+            };
+            format!("certificate refused: {what}{hint}")
+        }
         Some(e) => e.to_string(),
         None if error.kind() == io::ErrorKind::UnexpectedEof => {
             "closed during the TLS handshake".to_owned()
