@@ -456,3 +456,50 @@ impl ServerCertVerifier for Verifier {
 
     handshake_signatures!();
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+
+    fn self_signed(names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn the_server_is_named_by_the_first_dns_name_unless_told() {
+        let (cert, key) = self_signed(&["cluster", "other"]);
+        let tls = ClientTls::from_pem(cert.as_bytes(), key.as_bytes(), None).unwrap();
+        assert_eq!(tls.server_name(), "cluster");
+        let renamed = tls.clone().with_server_name("10.0.0.1").unwrap();
+        assert_eq!(renamed.server_name(), "10.0.0.1");
+        assert_ne!(renamed, tls);
+        assert!(matches!(
+            tls.clone().with_server_name("not a name"),
+            Err(TlsError::BadServerName(_))
+        ));
+        let ready = ClientTls::from_config(tls.config(), "cluster").unwrap();
+        assert_eq!(ready, tls);
+    }
+
+    #[test]
+    fn what_cannot_make_a_client_is_refused() {
+        let (nameless, nameless_key) = self_signed(&[]);
+        let e = ClientTls::from_pem(nameless.as_bytes(), nameless_key.as_bytes(), None);
+        assert!(matches!(e, Err(TlsError::NoDnsName)), "{e:?}");
+        let (cert, _) = self_signed(&["cluster"]);
+        let (_, other_key) = self_signed(&["cluster"]);
+        let e = ClientTls::from_pem(cert.as_bytes(), other_key.as_bytes(), None);
+        assert!(matches!(e, Err(TlsError::Rustls(_))), "{e:?}");
+        let e = ClientTls::from_files("/nonexistent/c.crt", "/nonexistent/c.key", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/c.crt"), "{e}");
+    }
+}
