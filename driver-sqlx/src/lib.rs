@@ -248,7 +248,8 @@
 //! says otherwise. A ready `rustls::ClientConfig` goes through
 //! [`ClientTls::from_config`](tls::ClientTls::from_config). Leader
 //! discovery and failover are unchanged. `to_url_lossy` leaves the TLS
-//! settings out.
+//! settings out. A certificate refused by either side is an error naming
+//! the node and the reason, once the connect timeout has passed.
 //!
 //! ```no_run
 //! # #[cfg(feature = "tls")]
