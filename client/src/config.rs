@@ -16,7 +16,15 @@
 //! | `request_timeout=60s` | one answer from the server (`0s` for none) | 60 s |
 //! | `backoff=100ms` / `backoff_max=1s` | pause between rounds of probing the nodes, doubling | 100 ms / 1 s |
 //! | `statement_cache_capacity=N` (alias `cache=N`) | prepared statements kept per connection; applied by the driver, whose default it is | the driver's |
-//! | `tls`, `sslmode`, `ssl-mode` | refused: TLS is not supported yet (rather than ignored) | — |
+//! | `tls_cert=PATH` | PEM certificate (chain) the client presents; turns TLS on (feature `tls`) | — |
+//! | `tls_key=PATH` | its PEM private key; required with `tls_cert` | — |
+//! | `tls_ca=PATH` | PEM roots that the servers' certificates must chain to | the certificate itself (go-dqlite's one shared cluster certificate) |
+//! | `tls_server_name=NAME` | the name the servers' certificates must be valid for (SNI too) | the first DNS name of `tls_cert` (as go-dqlite's dialer) |
+//! | `tls`, `sslmode`, `ssl-mode` | refused (rather than ignored): use the `tls_*` keys | — |
+//!
+//! Paths are percent-decoded like every value. A crate built without the
+//! feature `tls` refuses the `tls_*` keys. The files are read when the URL
+//! is parsed.
 //!
 //! Durations take `ms`, `s` or `m` ([`parse_duration`]). A driver adds keys
 //! of its own through the hook of [`Config::from_url_with`] (sqlx-dqlite:
@@ -39,6 +47,7 @@ pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Settings of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// The nodes to ask for the leader (any subset of the cluster).
     pub nodes: Vec<String>,
@@ -54,6 +63,9 @@ pub struct Config {
     pub backoff: Duration,
     /// …up to this.
     pub backoff_max: Duration,
+    /// TLS to every node (all or none); `None` speaks plain TCP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl Config {
@@ -67,6 +79,8 @@ impl Config {
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
             backoff: DEFAULT_BACKOFF,
             backoff_max: DEFAULT_BACKOFF_MAX,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -97,6 +111,7 @@ impl Config {
             return Err(bad("empty database name"));
         }
         let mut config = Self::new(database);
+        let mut tls = TlsKeys::default();
         for host in hosts.split(',').filter(|h| !h.is_empty()) {
             config.add_node(host);
         }
@@ -116,7 +131,15 @@ impl Config {
                 }
                 "backoff" => config.backoff = duration()?,
                 "backoff_max" => config.backoff_max = duration()?,
-                "tls" | "sslmode" | "ssl-mode" => return Err(bad("TLS is not supported yet")),
+                "tls_cert" => tls.cert = Some(value),
+                "tls_key" => tls.key = Some(value),
+                "tls_ca" => tls.ca = Some(value),
+                "tls_server_name" => tls.server_name = Some(value),
+                "tls" | "sslmode" | "ssl-mode" => {
+                    return Err(bad(&format!(
+                        "{key}: TLS is set with tls_cert, tls_key and tls_ca"
+                    )));
+                }
                 other => {
                     let canonical = match other {
                         "cache" => "statement_cache_capacity",
@@ -134,6 +157,7 @@ impl Config {
             return Err(bad("no node address"));
         }
         config.backoff_max = config.backoff_max.max(config.backoff);
+        tls.apply(&mut config).map_err(|why| bad(&why))?;
         Ok(config)
     }
 
@@ -151,6 +175,46 @@ impl Config {
         }
         if self.database.is_empty() {
             return Err(Error::InvalidConfig("empty database name".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The `tls_*` keys of a URL.
+#[derive(Default)]
+struct TlsKeys {
+    cert: Option<String>,
+    key: Option<String>,
+    ca: Option<String>,
+    server_name: Option<String>,
+}
+
+impl TlsKeys {
+    #[cfg(feature = "tls")]
+    fn apply(self, config: &mut Config) -> std::result::Result<(), String> {
+        use crate::tls::ClientTls;
+        let (cert, key) = match (self.cert, self.key) {
+            (None, None) if self.ca.is_none() && self.server_name.is_none() => return Ok(()),
+            (Some(cert), Some(key)) => (cert, key),
+            _ => return Err("TLS needs both tls_cert and tls_key".into()),
+        };
+        let ca = self.ca.as_deref().map(std::path::Path::new);
+        let mut tls = ClientTls::from_files(cert, key, ca).map_err(|e| e.to_string())?;
+        if let Some(name) = self.server_name {
+            tls = tls.with_server_name(&name).map_err(|e| e.to_string())?;
+        }
+        config.tls = Some(tls);
+        Ok(())
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn apply(self, _: &mut Config) -> std::result::Result<(), String> {
+        if self.cert.is_some()
+            || self.key.is_some()
+            || self.ca.is_some()
+            || self.server_name.is_some()
+        {
+            return Err("the tls_* keys need the feature `tls`".into());
         }
         Ok(())
     }
@@ -243,6 +307,9 @@ mod tests {
             "dqlite://a:1/app?dial_timeout=5",
             "dqlite://a:1/app?connect_timeout",
             "dqlite://a:1/app?tls=true",
+            "dqlite://a:1/app?tls_cert=/nonexistent/c.crt",
+            "dqlite://a:1/app?tls_key=/nonexistent/c.key",
+            "dqlite://a:1/app?tls_cert=/nonexistent/c.crt&tls_key=/nonexistent/c.key",
             "dqlite://a:1/a%zzb",
             "dqlite://a:1/a%ff",
         ] {

@@ -45,6 +45,10 @@ pub enum Error {
     /// leader was lost; roll it back and start again.
     #[error("the transaction was lost with the connection to the leader")]
     TransactionLost,
+    /// The TLS handshake failed: the server's certificate was refused,
+    /// or the server refused the client's.
+    #[error("{0}")]
+    Tls(String),
     /// The connection failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -33,8 +33,9 @@
 //!   tracking), `exchange.rs` (one write and its answers), `retry.rs` (the
 //!   pure retry rule), `operations.rs` (EXEC, QUERY, PREPARE, FINALIZE).
 //! - `result_set.rs`: [`ResultSet`], the cursor both drivers wrap.
-//! - `wire.rs`: one TCP connection to one node over `dqlite-protocol`'s
-//!   `ClientCodec`, each answer bounded by the request timeout.
+//! - `wire.rs`: one TCP (or TLS over TCP) connection to one node over
+//!   `dqlite-protocol`'s `ClientCodec`, each answer bounded by the
+//!   request timeout.
 //! - [`sql`]: the client-side SQL scanner (parameters numbered as SQLite
 //!   numbers them, statements, their effect on the transaction state).
 //! - [`cache`]: the per-connection LRU cache of prepared statements.
@@ -43,6 +44,13 @@
 //!   `chrono`) and the time crate's (feature `time`).
 //! - [`config`]: [`Config`], its defaults, and the one parser of
 //!   `dqlite://` URLs ([`Config::from_url_with`]). [`Error`] in `error.rs`.
+//! - `tls` (feature `tls`, off by default so that plain-TCP users do not
+//!   build rustls): `ClientTls`, what a session needs to speak TLS to
+//!   the nodes ([`Config`]'s `tls` field, the URL's `tls_*` keys), and
+//!   the pieces `dqlite-server` takes from here rather than keeping its
+//!   own: PEM loading, the *ring* provider, and the verifier that accepts
+//!   a certificate identical to a trusted root (go-dqlite's self-signed
+//!   cluster certificate). Each driver's feature `tls` turns it on.
 
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
@@ -53,6 +61,8 @@ mod result_set;
 mod session;
 pub mod sql;
 pub mod temporal;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod wire;
 
 pub use config::{Config, parse_duration};

@@ -13,23 +13,30 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use crate::{Error, Result};
+use crate::{Config, Error, Result};
+
+/// The byte stream under the codec: TCP, or TLS over TCP.
+#[cfg(not(feature = "tls"))]
+type Stream = TcpStream;
+#[cfg(feature = "tls")]
+type Stream = tokio_util::either::Either<TcpStream, tokio_rustls::client::TlsStream<TcpStream>>;
 
 /// A connection to a node, after the handshake.
 #[derive(Debug)]
 pub(crate) struct Wire {
-    framed: Framed<TcpStream, ClientCodec>,
+    framed: Framed<Stream, ClientCodec>,
     address: String,
     timeout: Option<Duration>,
 }
 
 impl Wire {
-    /// Connects (within `dial`) and sends the version word.
-    pub async fn connect(address: &str, dial: Duration, timeout: Option<Duration>) -> Result<Self> {
-        let stream = tokio::time::timeout(dial, TcpStream::connect(address))
+    /// Connects (within the dial timeout, TLS handshake included) and
+    /// sends the version word.
+    pub async fn connect(address: &str, config: &Config) -> Result<Self> {
+        let (dial, timeout) = (config.dial_timeout, config.request_timeout);
+        let stream = tokio::time::timeout(dial, Self::dial(address, config))
             .await
             .map_err(|_| Error::Timeout(dial))??;
-        stream.set_nodelay(true)?;
         let mut framed = Framed::new(stream, ClientCodec::default());
         framed
             .write_buffer_mut()
@@ -43,6 +50,31 @@ impl Wire {
         Ok(wire)
     }
 
+    /// TCP, then TLS if configured.
+    async fn dial(address: &str, config: &Config) -> Result<Stream> {
+        let stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        #[cfg(feature = "tls")]
+        {
+            use tokio_util::either::Either;
+            match &config.tls {
+                None => Ok(Either::Left(stream)),
+                Some(tls) => match tls.connect(stream).await {
+                    Ok(stream) => Ok(Either::Right(stream)),
+                    Err(e) => Err(Error::Tls(format!(
+                        "TLS handshake with {address} failed: {}",
+                        crate::tls::handshake_failure(&e)
+                    ))),
+                },
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = config;
+            Ok(stream)
+        }
+    }
+
     /// The address this connection was dialed with.
     pub fn address(&self) -> &str {
         &self.address
@@ -52,12 +84,40 @@ impl Wire {
     /// unasked) while it was idle: a non-blocking peek at the socket. The
     /// server never speaks first, so any readable byte or end of stream
     /// means the connection cannot carry another request.
-    pub fn closed_while_idle(&self) -> Option<String> {
+    ///
+    /// Over TLS the socket may hold records that carry no data (TLS 1.3
+    /// session tickets), so the check polls the TLS stream instead, once,
+    /// without waiting: rustls takes those records in and reports only
+    /// data or the end.
+    pub fn closed_while_idle(&mut self) -> Option<String> {
         if !self.framed.read_buffer().is_empty() {
             return Some("unexpected bytes from the server".into());
         }
+        #[cfg(feature = "tls")]
+        let socket = match self.framed.get_mut() {
+            tokio_util::either::Either::Left(tcp) => &*tcp,
+            tokio_util::either::Either::Right(tls) => {
+                use std::task::{Context, Poll, Waker};
+                use tokio::io::{AsyncRead, ReadBuf};
+                let mut byte = [0u8; 1];
+                let mut buf = ReadBuf::new(&mut byte);
+                let mut cx = Context::from_waker(Waker::noop());
+                return match std::pin::Pin::new(tls).poll_read(&mut cx, &mut buf) {
+                    Poll::Pending => None,
+                    Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                        Some(format!("{} closed the connection", self.address))
+                    }
+                    Poll::Ready(Ok(())) => Some("unexpected bytes from the server".into()),
+                    Poll::Ready(Err(e)) => {
+                        Some(format!("connection to {} failed: {e}", self.address))
+                    }
+                };
+            }
+        };
+        #[cfg(not(feature = "tls"))]
+        let socket = self.framed.get_ref();
         let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-        match socket2::SockRef::from(self.framed.get_ref()).peek(&mut byte) {
+        match socket2::SockRef::from(socket).peek(&mut byte) {
             Ok(0) => Some(format!("{} closed the connection", self.address)),
             Ok(_) => Some("unexpected bytes from the server".into()),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
@@ -103,16 +163,36 @@ impl Wire {
         }
     }
 
-    /// One LEADER round trip.
+    /// One LEADER round trip: the first on every connection, so over TLS
+    /// 1.3 the one where a server that refuses the client's certificate
+    /// says so (its alert follows the handshake).
     pub async fn leader(&mut self) -> Result<Server> {
         self.push(&Request::from(Leader))?;
         self.flush().await?;
-        let frame = self.read().await?;
+        let frame = self.read().await.map_err(|e| self.refused(e))?;
         match decode(&frame)? {
             Response::Server(server) => Ok(server),
             Response::Failure(f) => Err(Error::failure(f.code, f.message)),
             other => Err(unexpected("SERVER", &other)),
         }
+    }
+}
+
+impl Wire {
+    /// A TLS alert from the server, in words; other errors as they are.
+    fn refused(&self, error: Error) -> Error {
+        #[cfg(feature = "tls")]
+        if let Error::Io(e) = &error
+            && let Some(rustls::Error::AlertReceived(alert)) = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Error::Tls(format!(
+                "{} refused the TLS session ({alert:?}): is the client's certificate one the cluster trusts?",
+                self.address
+            ));
+        }
+        error
     }
 }
 

@@ -2,14 +2,17 @@
 //! `sqlx-dqlite` dev-depend on this crate): tracing set up once, unique
 //! database names, an in-process `dqlite-server` node and a three-node
 //! cluster on runtimes of their own, and the C server ([`CServer`]) wrapped for driver tests, which skip with
-//! a notice when `dqlite-demo` is not installed.
+//! a notice when `dqlite-demo` is not installed; for TLS, certificates
+//! made with rcgen ([`TestCert`]) and the same node and cluster serving
+//! TLS ([`TestNode::start_tls`], [`TestCluster::start_tls`]).
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dqlite_server::Node;
 use dqlite_server::net::Limits;
+use dqlite_server::tls::{Tls, TlsFiles};
 
 use crate::{CServer, DEFAULT_DEMO};
 
@@ -57,11 +60,109 @@ pub fn runtime() -> tokio::runtime::Runtime {
 ///
 /// If the node does not start.
 pub async fn start_node(id: u64, address: &str, listener: TcpListener, dir: &Path) -> Node {
-    Node::builder(id, address, dir)
-        .serve(listener, Limits::default())
-        .start()
-        .await
-        .expect("the node starts")
+    start_node_with(id, address, listener, dir, None).await
+}
+
+/// As [`start_node`], speaking TLS with `tls` if given.
+///
+/// # Panics
+///
+/// If the node does not start.
+pub async fn start_node_with(
+    id: u64,
+    address: &str,
+    listener: TcpListener,
+    dir: &Path,
+    tls: Option<Tls>,
+) -> Node {
+    let mut builder = Node::builder(id, address, dir).serve(listener, Limits::default());
+    if let Some(tls) = tls {
+        builder = builder.tls(tls);
+    }
+    builder.start().await.expect("the node starts")
+}
+
+/// A certificate and its key as PEM files in a directory of their own.
+pub struct TestCert {
+    /// The certificate (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The certificate's text.
+    pub cert_pem: String,
+    /// The key's text.
+    pub key_pem: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCert {
+    /// A self-signed `CA:TRUE` certificate for the DNS names `names` (the
+    /// shared cluster certificate of go-dqlite's model when `names` is
+    /// `["dqlite"]`), valid from yesterday for a year.
+    ///
+    /// # Panics
+    ///
+    /// If rcgen fails or the files cannot be written.
+    pub fn self_signed(names: &[&str]) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let key = KeyPair::generate().expect("a key");
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).expect("certificate parameters");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let cert_pem = params.self_signed(&key).expect("a certificate").pem();
+        let key_pem = key.serialize_pem();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (cert, key) = (
+            dir.path().join("cluster.crt"),
+            dir.path().join("cluster.key"),
+        );
+        std::fs::write(&cert, &cert_pem).expect("the certificate is written");
+        std::fs::write(&key, &key_pem).expect("the key is written");
+        Self {
+            cert,
+            key,
+            cert_pem,
+            key_pem,
+            _dir: dir,
+        }
+    }
+
+    /// The node side: this certificate, trusting itself.
+    ///
+    /// # Panics
+    ///
+    /// If the files do not load.
+    pub fn node_tls(&self) -> Tls {
+        Tls::from_files(TlsFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            ca: None,
+        })
+        .expect("the node's TLS configuration loads")
+    }
+
+    /// The `tls_cert=…&tls_key=…` part of a URL (percent-encoded).
+    pub fn url_keys(&self) -> String {
+        format!(
+            "tls_cert={}&tls_key={}",
+            percent_encode(&self.cert.to_string_lossy()),
+            percent_encode(&self.key.to_string_lossy())
+        )
+    }
+}
+
+/// Escapes everything but unreserved characters and `/`.
+fn percent_encode(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 /// One in-process node on 127.0.0.1 (port 0) with its runtime; stopped on
@@ -83,12 +184,25 @@ impl TestNode {
     ///
     /// If it cannot bind or start.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts node 1 serving TLS with `cert` (trusting itself).
+    ///
+    /// # Panics
+    ///
+    /// If it cannot bind or start.
+    pub fn start_tls(cert: &TestCert) -> Self {
+        Self::start_with(Some(cert.node_tls()))
+    }
+
+    fn start_with(tls: Option<Tls>) -> Self {
         init_tracing();
         let rt = runtime();
         let dir = tempfile::tempdir().expect("a temporary directory");
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let address = listener.local_addr().expect("a bound address").to_string();
-        let node = rt.block_on(start_node(1, &address, listener, dir.path()));
+        let node = rt.block_on(start_node_with(1, &address, listener, dir.path(), tls));
         Self {
             rt,
             node: Some(node),
@@ -169,6 +283,20 @@ impl TestCluster {
     ///
     /// If a node does not start or join within 20 s.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// As [`start`](Self::start), every node serving and dialing TLS
+    /// with `cert` (the one shared cluster certificate).
+    ///
+    /// # Panics
+    ///
+    /// If a node does not start or join within 20 s.
+    pub fn start_tls(cert: &TestCert) -> Self {
+        Self::start_with(Some(cert))
+    }
+
+    fn start_with(cert: Option<&TestCert>) -> Self {
         init_tracing();
         let rt = runtime();
         let mut nodes = Vec::new();
@@ -178,11 +306,12 @@ impl TestCluster {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
             let address = listener.local_addr().expect("a bound address").to_string();
-            nodes.push(Some(rt.block_on(start_node(
+            nodes.push(Some(rt.block_on(start_node_with(
                 id,
                 &address,
                 listener,
                 dir.path(),
+                cert.map(TestCert::node_tls),
             ))));
             addresses.push(address);
             dirs.push(dir);

@@ -15,9 +15,13 @@
 //! | `&request_timeout=60s` | one answer (`0s` for none) | 60 s |
 //! | `&backoff=100ms` / `&backoff_max=1s` | pause between rounds of probing | 100 ms / 1 s |
 //! | `&statement_cache_capacity=16` (alias `&cache=16`, this crate's older spelling) | prepared statements kept by `prepare_cached` | 16 |
+//! | `&tls_cert=PATH&tls_key=PATH` | TLS (feature `tls`): the client's PEM certificate and key | plain TCP |
+//! | `&tls_ca=PATH` | PEM roots the nodes' certificates must chain to | the certificate itself |
+//! | `&tls_server_name=NAME` | the name the nodes' certificates must carry | the first DNS name of `tls_cert` |
 //!
-//! Durations take `ms`, `s` or `m`; `tls`/`sslmode` are refused (no TLS
-//! yet); other keys are errors.
+//! Durations take `ms`, `s` or `m`; paths are percent-decoded; the TLS
+//! files are read when the URL is parsed. `tls`/`sslmode` are refused
+//! (use the `tls_*` keys); other keys are errors.
 
 use std::time::Duration;
 
@@ -101,6 +105,16 @@ impl Builder {
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
         self.client.backoff = first;
         self.client.backoff_max = max.max(first);
+        self
+    }
+
+    /// Speaks TLS to every node (feature `tls`): build `tls` from PEM
+    /// files ([`ClientTls::from_files`](dqlite_client::tls::ClientTls::from_files):
+    /// certificate, key, optional CA) or from a ready
+    /// `rustls::ClientConfig` ([`ClientTls::from_config`](dqlite_client::tls::ClientTls::from_config)).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: dqlite_client::tls::ClientTls) -> Self {
+        self.client.tls = Some(tls);
         self
     }
 

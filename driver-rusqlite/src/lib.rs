@@ -167,8 +167,46 @@
 //! | `uuid` | `uuid::Uuid` as a 16-byte blob |
 //! | `serde_json` | `serde_json::Value` as JSON text |
 //! | `rusqlite` | [`RusqliteParam`] and conversions from `rusqlite::types::Value`, so rusqlite's `ToSql` values bind here |
+//! | `tls` | TLS to the nodes (forwards to `dqlite-client/tls`: rustls with *ring*): [`Builder::tls`], the URL keys `tls_cert`, `tls_key`, `tls_ca`, `tls_server_name`, and [`tls`] (`ClientTls`, re-exported `rustls`) |
+//!
+//! # TLS
+//!
+//! With the feature `tls`, a connection to a cluster secured with mutual
+//! TLS presents a certificate and checks the nodes'. The certificate, its
+//! key and the CA are PEM files; without a CA the certificate itself is
+//! the only trusted root (go-dqlite's one shared cluster certificate, a
+//! self-signed `CA:TRUE` one included). The nodes are named by the first
+//! DNS name of the client's own certificate, as go-dqlite does, unless
+//! `tls_server_name` / [`ClientTls::with_server_name`](tls::ClientTls::with_server_name)
+//! names them otherwise. Leader discovery and failover are unchanged.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tls")]
+//! # fn main() -> dqlite_rusqlite::Result<()> {
+//! use dqlite_rusqlite::{Builder, Connection, tls::ClientTls};
+//! let conn = Connection::open(
+//!     "dqlite://10.0.0.1:9001,10.0.0.2:9001/app?tls_cert=cluster.crt&tls_key=cluster.key",
+//! )?;
+//! let tls = ClientTls::from_files("cluster.crt", "cluster.key", None)
+//!     .map_err(|e| dqlite_rusqlite::Error::InvalidConfig(e.to_string()))?;
+//! let conn = Builder::new("app").node("10.0.0.1:9001").tls(tls).open()?;
+//! # Ok(()) }
+//! # #[cfg(not(feature = "tls"))]
+//! # fn main() {}
+//! ```
+//!
+//! A certificate refused by either side is an error naming the node and
+//! the reason (in [`Error::NoLeader`]'s last error), once the connect
+//! timeout has passed.
 //!
 //! # Changelog
+//!
+//! ## Unreleased (issue 17: TLS)
+//!
+//! - Feature `tls`: [`Builder::tls`] and the URL keys `tls_cert`,
+//!   `tls_key`, `tls_ca`, `tls_server_name` (see [`config`] and "TLS"
+//!   above). `tls`/`sslmode` in a URL are still refused, now pointing to
+//!   these keys.
 //!
 //! ## Unreleased (issue 16: one home for what both drivers share)
 //!
@@ -181,7 +219,7 @@
 //!   percent-decoding of the database name and values, and
 //!   `statement_cache_capacity=N` (sqlx-dqlite's spelling); `cache=N`
 //!   still works as its alias; `tls`/`sslmode` are refused as "not
-//!   supported yet". See [`config`].
+//!   supported yet" (TLS came with issue 17, above). See [`config`].
 //! - Dates and times are converted by `dqlite_client::temporal`, shared
 //!   with sqlx-dqlite, so both drivers read and write the same text:
 //!   - a bare date (`2024-01-02`) now reads as midnight into
@@ -217,6 +255,9 @@ pub mod types;
 
 pub use config::Builder;
 pub use connection::Connection;
+/// TLS settings (feature `tls`): [`tls::ClientTls`] and the `rustls` it is built with.
+#[cfg(feature = "tls")]
+pub use dqlite_client::tls;
 pub use error::{Error, ErrorCode, OptionalExtension, Result, SqliteError, UNKNOWN_COLUMN};
 #[doc(hidden)]
 pub use params::Binder;

@@ -234,8 +234,46 @@
 //! | `time` | time's `Date`, `Time`, `PrimitiveDateTime`, `OffsetDateTime` |
 //! | `uuid` | `uuid::Uuid` |
 //! | `json` | `sqlx::types::Json<T>` and `serde_json::Value` |
+//! | `tls` | TLS to the nodes (forwards to `dqlite-client/tls`: rustls with *ring*): [`DqliteConnectOptions::tls`], the URL keys `tls_cert`, `tls_key`, `tls_ca`, `tls_server_name`, and [`tls`] (`ClientTls`, re-exported `rustls`) |
+//!
+//! # TLS
+//!
+//! With the feature `tls`, connections to a cluster secured with mutual
+//! TLS present a certificate and check the nodes'. The certificate, key
+//! and CA are PEM files; without a CA the certificate itself is the only
+//! trusted root (go-dqlite's one shared cluster certificate, a
+//! self-signed `CA:TRUE` one included). The nodes are named by the first
+//! DNS name of the client's own certificate, as go-dqlite does, unless
+//! `tls_server_name` / [`ClientTls::with_server_name`](tls::ClientTls::with_server_name)
+//! says otherwise. A ready `rustls::ClientConfig` goes through
+//! [`ClientTls::from_config`](tls::ClientTls::from_config). Leader
+//! discovery and failover are unchanged. `to_url_lossy` leaves the TLS
+//! settings out. A certificate refused by either side is an error naming
+//! the node and the reason, once the connect timeout has passed.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tls")]
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! use sqlx_dqlite::{DqliteConnectOptions, DqlitePoolOptions, tls::ClientTls};
+//! let pool = DqlitePoolOptions::new()
+//!     .connect("dqlite://10.0.0.1:9001/app?tls_cert=cluster.crt&tls_key=cluster.key")
+//!     .await?;
+//! let options = DqliteConnectOptions::new()
+//!     .node("10.0.0.1:9001")
+//!     .database("app")
+//!     .tls(ClientTls::from_files("cluster.crt", "cluster.key", None)?);
+//! let pool = DqlitePoolOptions::new().connect_with(options).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! # Changelog
+//!
+//! ## Unreleased (issue 17: TLS)
+//!
+//! - Feature `tls`: [`DqliteConnectOptions::tls`] and the URL keys
+//!   `tls_cert`, `tls_key`, `tls_ca`, `tls_server_name` (see [`options`]
+//!   and "TLS" above). `tls`/`sslmode` in a URL are still refused, now
+//!   pointing to these keys.
 //!
 //! ## Unreleased (issue 16: one home for what both drivers share)
 //!
@@ -283,6 +321,9 @@ pub use column::DqliteColumn;
 pub use connection::DqliteConnection;
 pub use database::Dqlite;
 pub use dqlite_client::Error as DqliteClientError;
+/// TLS settings (feature `tls`): [`tls::ClientTls`] and the `rustls` it is built with.
+#[cfg(feature = "tls")]
+pub use dqlite_client::tls;
 pub use error::{DqliteDatabaseError, client_error};
 pub use options::DqliteConnectOptions;
 pub use query_result::DqliteQueryResult;

@@ -36,20 +36,16 @@
 //! the new one.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{WebPkiServerVerifier, verify_server_name};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
-use rustls::{
-    ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
-    SignatureScheme,
-};
-use rustls_pki_types::pem::PemObject;
+use dqlite_client::tls::{Identity, VERSIONS, provider};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::{ServerName, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::{ClientConfig, ServerConfig};
+
+pub use dqlite_client::tls::{TlsError, Verifier, handshake_failure};
 
 use crate::transport::{Dialer, Stream};
 
@@ -65,56 +61,6 @@ pub struct TlsFiles {
     pub ca: Option<PathBuf>,
 }
 
-/// Why a TLS configuration cannot be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// A file cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Unreadable {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: io::Error,
-    },
-    /// What is wrong with the content of a file.
-    #[error("{path}: {source}")]
-    InFile {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        source: Box<TlsError>,
-    },
-    /// A PEM text holds no item of the kind expected, or is malformed.
-    #[error("no readable {what} in PEM: {source}")]
-    Pem {
-        /// What was looked for: certificate, key, CA.
-        what: &'static str,
-        /// Why.
-        source: rustls_pki_types::pem::Error,
-    },
-    /// No certificate where one was needed.
-    #[error("no {0} certificate found")]
-    NoCertificate(&'static str),
-    /// A certificate does not parse as X.509.
-    #[error("not a valid X.509 certificate: {0}")]
-    BadCertificate(String),
-    /// The certificate has no DNS name to dial nodes by.
-    #[error(
-        "the certificate has no DNS name (subjectAltName DNS:...): nodes and go-dqlite clients name the server by its first one"
-    )]
-    NoDnsName,
-    /// The node's own certificate would not be accepted by its peers.
-    #[error("the certificate is not trusted by the configured roots: {0}")]
-    Untrusted(rustls::Error),
-    /// rustls refused the configuration (a key that does not match the
-    /// certificate, an unsupported key type).
-    #[error("invalid TLS configuration: {0}")]
-    Rustls(#[from] rustls::Error),
-    /// The trusted roots cannot make a verifier.
-    #[error("invalid trusted roots: {0}")]
-    Roots(#[from] rustls::client::VerifierBuilderError),
-}
-
 /// One loaded certificate, key and set of trusted roots: the rustls
 /// configurations of both sides.
 #[derive(Debug, Clone)]
@@ -127,68 +73,36 @@ pub struct TlsConfig {
 impl TlsConfig {
     /// Loads the PEM files of `files`.
     pub fn from_files(files: &TlsFiles) -> Result<Self, TlsError> {
-        let in_file = |path: &Path| {
-            let path = path.to_owned();
-            move |source| TlsError::InFile {
-                path,
-                source: Box::new(source),
-            }
-        };
-        let read = |path: &Path| {
-            std::fs::read(path).map_err(|e| TlsError::Unreadable {
-                path: path.to_owned(),
-                source: e,
-            })
-        };
-        let chain = certs("certificate", &read(&files.cert)?).map_err(in_file(&files.cert))?;
-        let key = private_key(&read(&files.key)?).map_err(in_file(&files.key))?;
-        let roots = match &files.ca {
-            Some(ca) => certs("CA", &read(ca)?).map_err(in_file(ca))?,
-            None => vec![chain[0].clone()],
-        };
-        Self::build(chain, key, roots)
+        Self::build(Identity::from_files(
+            &files.cert,
+            &files.key,
+            files.ca.as_deref(),
+        )?)
     }
 
     /// Builds a configuration from PEM texts: the certificate chain
     /// (leaf first), its private key, and the trusted roots (`None`: the
     /// leaf itself).
     pub fn from_pem(cert: &[u8], key: &[u8], ca: Option<&[u8]>) -> Result<Self, TlsError> {
-        let chain = certs("certificate", cert)?;
-        let key = private_key(key)?;
-        let roots = match ca {
-            Some(ca) => certs("CA", ca)?,
-            None => vec![chain[0].clone()],
-        };
-        Self::build(chain, key, roots)
+        Self::build(Identity::from_pem(cert, key, ca)?)
     }
 
-    /// Builds both sides' configurations and checks that the node's own
+    /// Builds both sides' configurations (the dialing side is the
+    /// client's, from `dqlite_client::tls`) and checks that the node's own
     /// certificate passes them (else no peer would accept it).
-    fn build(
-        chain: Vec<CertificateDer<'static>>,
-        key: PrivateKeyDer<'static>,
-        roots: Vec<CertificateDer<'static>>,
-    ) -> Result<Self, TlsError> {
-        let server_name = first_dns_name(&chain[0])?;
-        let provider = provider();
-        let verifier = Arc::new(Verifier::new(roots, provider.clone())?);
-        let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
-        let server = ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&versions)?
-            .with_client_cert_verifier(verifier.clone())
-            .with_single_cert(chain.clone(), key.clone_key())?;
-        let client = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&versions)?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier.clone())
-            .with_client_auth_cert(chain.clone(), key)?;
-        let now = UnixTime::now();
+    fn build(identity: Identity) -> Result<Self, TlsError> {
+        let server_name = identity.first_dns_name()?;
+        let verifier = identity.verifier()?;
+        let (leaf, rest, now) = (&identity.chain[0], &identity.chain[1..], UnixTime::now());
         verifier
-            .verify_client_cert(&chain[0], &chain[1..], now)
-            .and_then(|_| {
-                verifier.verify_server_cert(&chain[0], &chain[1..], &server_name, &[], now)
-            })
+            .verify_client_cert(leaf, rest, now)
+            .and_then(|_| verifier.verify_server_cert(leaf, rest, &server_name, &[], now))
             .map_err(TlsError::Untrusted)?;
+        let client = identity.client_config(verifier.clone())?;
+        let server = ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(VERSIONS)?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(identity.chain, identity.key)?;
         Ok(Self {
             server: Arc::new(server),
             client: Arc::new(client),
@@ -211,184 +125,6 @@ impl TlsConfig {
     pub fn client_config(&self) -> Arc<ClientConfig> {
         self.client.clone()
     }
-}
-
-/// The cryptography of both sides: rustls' *ring* provider.
-fn provider() -> Arc<CryptoProvider> {
-    // ring builds without cmake or a C toolchain of its own; rustls
-    // deprecates its provider for lacking post-quantum key exchange:
-    // peers that offer one (recent Go) agree on X25519 with it instead.
-    #[allow(deprecated)]
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// The certificates of a PEM text, at least one.
-fn certs(what: &'static str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TlsError::Pem { what, source })?;
-    if certs.is_empty() {
-        return Err(TlsError::NoCertificate(what));
-    }
-    Ok(certs)
-}
-
-/// The private key of a PEM text.
-fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|source| TlsError::Pem {
-        what: "key",
-        source,
-    })
-}
-
-/// The first DNS name among the subject alternative names of `cert`.
-fn first_dns_name(cert: &CertificateDer<'_>) -> Result<ServerName<'static>, TlsError> {
-    use x509_parser::extensions::GeneralName;
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert)
-        .map_err(|e| TlsError::BadCertificate(e.to_string()))?;
-    let names = parsed
-        .subject_alternative_name()
-        .map_err(|e| TlsError::BadCertificate(e.to_string()))?;
-    let name = names
-        .into_iter()
-        .flat_map(|ext| ext.value.general_names.iter())
-        .find_map(|n| match n {
-            GeneralName::DNSName(name) => Some(*name),
-            _ => None,
-        })
-        .ok_or(TlsError::NoDnsName)?;
-    ServerName::try_from(name.to_owned()).map_err(|_| TlsError::NoDnsName)
-}
-
-/// Whether `cert` is within its validity period at `now`.
-fn valid_at(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
-    use rustls::CertificateError;
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert)
-        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
-    let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-    let at = x509_parser::time::ASN1Time::from_timestamp(secs)
-        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
-    let validity = parsed.validity();
-    if at < validity.not_before {
-        return Err(rustls::Error::InvalidCertificate(
-            CertificateError::NotValidYet,
-        ));
-    }
-    if at > validity.not_after {
-        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
-    }
-    Ok(())
-}
-
-/// Verifies peers' certificates on both sides: a certificate identical
-/// to a trusted root is accepted as it is (Go's crypto/tls accepts a
-/// self-signed CA certificate as its own end entity); anything else goes
-/// to webpki.
-#[derive(Debug)]
-struct Verifier {
-    roots: Vec<CertificateDer<'static>>,
-    clients: Arc<dyn ClientCertVerifier>,
-    servers: Arc<WebPkiServerVerifier>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl Verifier {
-    fn new(
-        roots: Vec<CertificateDer<'static>>,
-        provider: Arc<CryptoProvider>,
-    ) -> Result<Self, TlsError> {
-        let mut store = RootCertStore::empty();
-        for root in &roots {
-            store.add(root.clone())?;
-        }
-        let store = Arc::new(store);
-        let algorithms = provider.signature_verification_algorithms;
-        let clients =
-            WebPkiClientVerifier::builder_with_provider(store.clone(), provider.clone()).build()?;
-        let servers = WebPkiServerVerifier::builder_with_provider(store, provider).build()?;
-        Ok(Self {
-            roots,
-            clients,
-            servers,
-            algorithms,
-        })
-    }
-
-    /// Whether `cert` is one of the trusted roots itself.
-    fn is_root(&self, cert: &CertificateDer<'_>) -> bool {
-        self.roots.iter().any(|r| r.as_ref() == cert.as_ref())
-    }
-}
-
-/// The handshake-signature methods of both verifier traits: webpki's
-/// checks with the provider's algorithms.
-macro_rules! handshake_signatures {
-    () => {
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.algorithms.supported_schemes()
-        }
-    };
-}
-
-impl ClientCertVerifier for Verifier {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.clients.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        if self.is_root(end_entity) {
-            valid_at(end_entity, now)?;
-            return Ok(ClientCertVerified::assertion());
-        }
-        self.clients
-            .verify_client_cert(end_entity, intermediates, now)
-    }
-
-    handshake_signatures!();
-}
-
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.is_root(end_entity) {
-            valid_at(end_entity, now)?;
-            verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
-            return Ok(ServerCertVerified::assertion());
-        }
-        self.servers
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-    }
-
-    handshake_signatures!();
 }
 
 /// A node's TLS configuration, replaceable while the node runs: clones
@@ -464,24 +200,6 @@ impl Tls {
     }
 }
 
-/// Why a TLS handshake failed, in words for the log.
-pub fn handshake_failure(error: &io::Error) -> String {
-    use rustls::Error as E;
-    let rustls = error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match rustls {
-        Some(E::InvalidMessage(_)) => "not a TLS handshake (a plaintext client?)".to_owned(),
-        Some(E::NoCertificatesPresented) => "no client certificate presented".to_owned(),
-        Some(E::InvalidCertificate(e)) => format!("certificate refused: {e:?}"),
-        Some(e) => e.to_string(),
-        None if error.kind() == io::ErrorKind::UnexpectedEof => {
-            "closed during the TLS handshake".to_owned()
-        }
-        None => error.to_string(),
-    }
-}
-
 /// A [`Dialer`] that runs TLS over the connections of another.
 #[derive(Debug)]
 pub struct TlsDialer {
@@ -512,6 +230,8 @@ impl Dialer for TlsDialer {
 mod tests {
     use super::*;
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
 
     /// A self-signed CA:TRUE certificate for `names`, PEM, with its key.
     fn self_signed(names: &[&str], expired: bool) -> (String, String) {

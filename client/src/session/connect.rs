@@ -66,8 +66,7 @@ impl Session {
     /// Asks `address` for the leader; returns a connection to the leader
     /// if `address` is it, or if the node it names confirms.
     pub(super) async fn try_node(&self, address: &str) -> Result<Option<Wire>, String> {
-        let (dial, timeout) = (self.config.dial_timeout, self.config.request_timeout);
-        let mut wire = Wire::connect(address, dial, timeout)
+        let mut wire = Wire::connect(address, &self.config)
             .await
             .map_err(|e| e.to_string())?;
         let named = wire.leader().await.map_err(|e| e.to_string())?;
@@ -80,7 +79,7 @@ impl Session {
         drop(wire);
         let leader = named.address;
         let confirm = async {
-            let mut wire = Wire::connect(&leader, dial, timeout).await?;
+            let mut wire = Wire::connect(&leader, &self.config).await?;
             let confirmed = wire.leader().await?;
             Ok::<_, Error>((confirmed.address == leader).then_some(wire))
         };

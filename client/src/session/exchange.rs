@@ -125,7 +125,7 @@ impl Session {
             Ok(()) if interrupt => None,
             Ok(()) => self
                 .wire
-                .as_ref()
+                .as_mut()
                 .and_then(Wire::closed_while_idle)
                 .map(|why| {
                     Error::Io(std::io::Error::new(

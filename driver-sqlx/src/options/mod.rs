@@ -15,9 +15,13 @@
 //! | `&backoff=100ms` / `&backoff_max=1s` | pause between rounds of probing the nodes, doubling | 100 ms / 1 s |
 //! | `&statement_cache_capacity=100` (alias `&cache=100`, dqlite-rusqlite's older spelling) | prepared statements kept per connection | 100 |
 //! | `&migration_lock_timeout=5m` | how long `Migrator::run` waits for another migrator's lock (this driver's key) | 5 min |
+//! | `&tls_cert=PATH&tls_key=PATH` | TLS (feature `tls`): the client's PEM certificate and key | plain TCP |
+//! | `&tls_ca=PATH` | PEM roots the nodes' certificates must chain to | the certificate itself |
+//! | `&tls_server_name=NAME` | the name the nodes' certificates must carry | the first DNS name of `tls_cert` |
 //!
-//! Durations take `ms`, `s` or `m`. TLS is not supported yet: a `tls` or
-//! `sslmode` parameter is refused rather than ignored.
+//! Durations take `ms`, `s` or `m`; paths are percent-decoded; the TLS
+//! files are read when the URL is parsed. A `tls` or `sslmode` parameter
+//! is refused rather than ignored (use the `tls_*` keys).
 
 mod parse;
 
@@ -125,6 +129,16 @@ impl DqliteConnectOptions {
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
         self.client.backoff = first;
         self.client.backoff_max = max.max(first);
+        self
+    }
+
+    /// Speaks TLS to every node (feature `tls`): build `tls` from PEM
+    /// files ([`ClientTls::from_files`](dqlite_client::tls::ClientTls::from_files):
+    /// certificate, key, optional CA) or from a ready
+    /// `rustls::ClientConfig` ([`ClientTls::from_config`](dqlite_client::tls::ClientTls::from_config)).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: dqlite_client::tls::ClientTls) -> Self {
+        self.client.tls = Some(tls);
         self
     }
 
