@@ -46,7 +46,9 @@ impl Wire {
             address: address.to_owned(),
             timeout,
         };
-        wire.flush().await?;
+        if let Err(e) = wire.flush().await {
+            return Err(wire.refusal_after_failed_write(e).await);
+        }
         Ok(wire)
     }
 
@@ -168,7 +170,9 @@ impl Wire {
     /// says so (its alert follows the handshake).
     pub async fn leader(&mut self) -> Result<Server> {
         self.push(&Request::from(Leader))?;
-        self.flush().await?;
+        if let Err(e) = self.flush().await {
+            return Err(self.refusal_after_failed_write(e).await);
+        }
         let frame = self.read().await.map_err(|e| self.refused(e))?;
         match decode(&frame)? {
             Response::Server(server) => Ok(server),
@@ -179,6 +183,25 @@ impl Wire {
 }
 
 impl Wire {
+    /// The error to report when the first write failed: a server that
+    /// refused the client's certificate after a TLS 1.3 handshake sent its
+    /// alert and closed, so the write may meet a reset ("broken pipe")
+    /// before anything was read. The alert is still in the socket's
+    /// receive buffer: read it (briefly) to say why; otherwise `error`.
+    async fn refusal_after_failed_write(&mut self, error: Error) -> Error {
+        #[cfg(feature = "tls")]
+        if matches!(self.framed.get_ref(), tokio_util::either::Either::Right(_)) {
+            const ALERT_WAIT: Duration = Duration::from_secs(1);
+            if let Ok(Err(read)) = tokio::time::timeout(ALERT_WAIT, self.read()).await {
+                let refused = self.refused(read);
+                if matches!(refused, Error::Tls(_)) {
+                    return refused;
+                }
+            }
+        }
+        error
+    }
+
     /// A TLS alert from the server, in words; other errors as they are.
     fn refused(&self, error: Error) -> Error {
         #[cfg(feature = "tls")]
@@ -207,4 +230,81 @@ pub(crate) fn unexpected(wanted: &str, got: &Response) -> Error {
         "expected a {wanted} answer, got {:?}",
         got.response_type()
     ))
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::tls::{ClientTls, Identity};
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+
+    fn self_signed(name: &str) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    /// A server refusing the client's certificate after a TLS 1.3
+    /// handshake sends an alert and closes. A client whose write then
+    /// meets the reset (the server's close came first) still reports the
+    /// refusal, read from the alert, not a bare "broken pipe".
+    #[tokio::test]
+    async fn a_refusal_is_named_even_when_the_write_meets_the_reset() {
+        let (cert, key) = self_signed("cluster");
+        let (stranger, stranger_key) = self_signed("cluster");
+        let server = Identity::from_pem(cert.as_bytes(), key.as_bytes(), None).unwrap();
+        let verifier = server.verifier().unwrap();
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+            .map(Result::unwrap)
+            .collect();
+        let private = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let server_config = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, private)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let serve = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            // The handshake fails on the client's certificate; tokio-rustls
+            // sends the alert, then the socket is closed.
+            assert!(acceptor.accept(socket).await.is_err());
+        });
+
+        let mut config = Config::new("db");
+        config.tls = Some(
+            ClientTls::from_pem(
+                stranger.as_bytes(),
+                stranger_key.as_bytes(),
+                Some(cert.as_bytes()),
+            )
+            .unwrap(),
+        );
+        let mut wire = match Wire::connect(&address, &config).await {
+            Ok(wire) => wire,
+            // The refusal came before the version word went out.
+            Err(e) => return assert!(matches!(e, Error::Tls(_)), "{e:?}"),
+        };
+        serve.await.unwrap();
+        // The server is gone: one write draws its reset, the next one
+        // fails with it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        wire.push(&Request::from(Leader)).unwrap();
+        let _ = wire.flush().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let err = wire.leader().await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Tls(text) if text.contains("refused the TLS session")),
+            "{err:?}"
+        );
+    }
 }
