@@ -32,8 +32,12 @@ async fn node_with_a_snapshot(dir: &Path) {
         .unwrap();
     }
     // The snapshot policy looks every 100 ms; wait for one that holds
-    // every row (it is taken after the last insert was applied).
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // every row (it is taken after the last insert was applied). A new
+    // snapshot waits until the frames logged since add up to the size of
+    // the last one, and small writes are logged as page changes of a few
+    // hundred bytes: each round writes (then deletes) a 16 KiB blob so that
+    // a few rounds are enough even on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(60);
     let path = dir.join("state/snapshot");
     loop {
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -41,7 +45,9 @@ async fn node_with_a_snapshot(dir: &Path) {
             break;
         }
         assert!(Instant::now() < deadline, "no snapshot was taken");
-        s.exec("INSERT INTO t VALUES (-1, NULL)").await.unwrap();
+        s.exec("INSERT INTO t VALUES (-1, randomblob(16384))")
+            .await
+            .unwrap();
         s.exec("DELETE FROM t WHERE i = -1").await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
