@@ -47,6 +47,11 @@
 // and cut their links; it writes what explains a failure (porcupine's
 // visualization, the history) into DQLITE_REPORT_DIR.
 //
+// The TLS scenario (tls_test.go, TestV3TLSClusterFailover) reads
+// DQLITE_CLUSTER and the nodes' shared cluster certificate and key from
+// DQLITE_TLS_CERT and DQLITE_TLS_KEY, and asks the harness in
+// ../tests/go_tls.rs to kill the leader.
+//
 // A test that fails because the server misbehaves (not because of the test)
 // is kept and marked with t.Skip("SERVER BUG: ...") until the server is fixed.
 package compat

@@ -536,13 +536,19 @@ func (f *faultLog) run() (healed int64) {
 // waitVoters waits (bounded) until the leader lists every node as a voter.
 func waitVoters(t *testing.T, ctx context.Context, nodes []node) {
 	t.Helper()
+	waitVotersWith(t, ctx, clientsV3, nodes)
+}
+
+// waitVotersWith is waitVoters with the clients of cv.
+func waitVotersWith(t *testing.T, ctx context.Context, cv clientVersion, nodes []node) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var got []node
 	var err error
 	for {
 		var c clientAPI
-		c, err = clientsV3.findLeader(ctx, nodes)
+		c, err = cv.findLeader(ctx, nodes)
 		if err == nil {
 			got, err = c.cluster(ctx)
 			_ = c.close()

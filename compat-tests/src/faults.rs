@@ -11,6 +11,7 @@
 //! prints, so its advertised address never changes.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -180,6 +181,8 @@ struct Slot {
 pub struct FaultCluster {
     runtime: tokio::runtime::Runtime,
     binary: PathBuf,
+    /// Further arguments of every node process (the TLS files, say).
+    node_args: Vec<OsString>,
     slots: Vec<Slot>,
 }
 
@@ -192,6 +195,24 @@ impl FaultCluster {
     ///
     /// If a proxy or a node cannot be started.
     pub fn start(binary: &Path, nodes: usize, log_dir: &Path) -> Self {
+        Self::start_with_args(binary, nodes, log_dir, &[])
+    }
+
+    /// [`start`](Self::start), every node process (and every restart of
+    /// one) getting `node_args` after the usual arguments, such as
+    /// `--tls-cert` and `--tls-key`. Under TLS the proxies cannot read
+    /// which node dials (that is inside the encrypted stream): they relay
+    /// every connection, and `isolate` cuts nothing.
+    ///
+    /// # Panics
+    ///
+    /// If a proxy or a node cannot be started.
+    pub fn start_with_args(
+        binary: &Path,
+        nodes: usize,
+        log_dir: &Path,
+        node_args: &[OsString],
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("fault-proxy")
@@ -201,6 +222,7 @@ impl FaultCluster {
         let mut cluster = Self {
             runtime,
             binary: binary.to_owned(),
+            node_args: node_args.to_vec(),
             slots: Vec::new(),
         };
         for i in 0..nodes {
@@ -255,6 +277,7 @@ impl FaultCluster {
     /// listens.
     fn spawn(&mut self, id: u64, join: Option<&str>) -> Result<String, String> {
         let binary = self.binary.clone();
+        let node_args = self.node_args.clone();
         let slot = self.slot_mut(id)?;
         if slot.child.is_some() {
             return Err(format!("node {id} is running already"));
@@ -285,7 +308,8 @@ impl FaultCluster {
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log);
+            .stderr(log)
+            .args(&node_args);
         if let Some(peer) = join {
             command.args(["--join", peer]);
         }

@@ -32,6 +32,16 @@
 //!   dropped), and the nodes' copies compared. On a failure it writes
 //!   porcupine's visualization (`linearizability.html`) and the history
 //!   (`history.txt`) into the report directory, which is kept and named.
+//! - `go/tls_test.go`: `TestV3TLSClusterFailover`, go-dqlite v3 over mutual
+//!   TLS (`client.DialFuncWithTLS` for `client.FindLeader`, `client.New` and
+//!   the `database/sql` driver's `WithDialFunc`) against three node
+//!   processes sharing one openssl-made cluster certificate
+//!   (`DQLITE_TLS_CERT`, `DQLITE_TLS_KEY`): the three voters listed on every
+//!   node, writes read back, clients without the certificate (plain TCP,
+//!   TLS without a certificate, another cluster's certificate) refused by
+//!   every node and writing nothing; then the leader is killed (SIGKILL)
+//!   and the next writes, retried (bounded), succeed on a new leader with
+//!   every acknowledged row there.
 //! - [`drivers`]: test support the client drivers' integration tests share
 //!   (an in-process node, unique database names, the C server for them).
 //! - `src/lib.rs` (this file): the harness. [`Server`] runs our node
@@ -45,20 +55,29 @@
 //!   processes each behind a TCP proxy in the test process, for
 //!   [`run_go_fault_test`]: the Go test asks for `kill <id>` (SIGKILL),
 //!   `start <id>` (again, from its directory), `isolate <id>` (its links to
-//!   the other nodes refused and cut, both ways; clients still reach it)
+//!   the other nodes refused and cut, both ways; clients still reach it;
+//!   not under TLS, where the proxies cannot tell peers from clients)
 //!   and `heal`. Node logs go to the report directory
 //!   (`CARGO_TARGET_TMPDIR/faults/<test>-<pid>-<ms>/`, passed to the Go
 //!   test as `DQLITE_REPORT_DIR`), removed when the test passes.
 //! - `src/bin/dqlite-compat-node.rs`: the `dqlite-compat-node` binary, the
 //!   server library as a process with separate listen and advertised
 //!   addresses (`dqlite-server --address` is both, so no proxy could sit in
-//!   front of it).
+//!   front of it); `--tls-cert`/`--tls-key` as `dqlite-server`'s.
+//! - `src/tls.rs`: the cluster certificate (`openssl req -x509`, as the
+//!   README's "Secure cluster" section) and [`tls::run_go_tls_test`], the
+//!   TLS scenarios against a [`FaultCluster`] of TLS node processes.
 //! - `tests/go.rs`: one Rust `#[test]` per Go test, one line each (the
 //!   cluster scenarios excepted).
 //! - `tests/cluster.rs`: one Rust `#[test]` per cluster scenario, one line
 //!   each.
 //! - `tests/linearizability.rs`: one Rust `#[test]` per fault scenario
 //!   (`TestV3Linearizable…`).
+//! - `tests/go_tls.rs`: one Rust `#[test]` per TLS scenario (`TestV3TLS…`).
+//! - `tests/capi_go.rs`: go-dqlite's own test suites (v3.0.4, v1.11.9)
+//!   built with cgo against our `libdqlite.so.0`, and our probes in
+//!   `capi-probe/` run inside go-dqlite v3's module the same way, among
+//!   them three `app` nodes with `app.WithTLS(app.SimpleTLSConfig(..))`.
 //! - `tests/shell.rs`: the Debian `dqlite` shell (go-dqlite 1.11.5) against
 //!   the server.
 //! - `tests/shell_tls.rs`: the same shell with `-c`/`-k` against two nodes
@@ -98,7 +117,7 @@
 //! | `CI`, `DQLITE_REQUIRE_TOOLS` | unset | when either is set (`./scripts/verify` sets the second), a missing `go` toolchain, `dqlite` shell or `dqlite-demo` fails the tests instead of skipping them |
 //! | `DQLITE_COMPAT_GO` | `go` (found on `PATH`) | the Go toolchain to build the tests with |
 //! | `DQLITE_COMPAT_SHELL` | `/usr/bin/dqlite` | the Debian `dqlite` shell |
-//! | `DQLITE_COMPAT_OPENSSL` | `/usr/bin/openssl` | makes the cluster certificate of `shell_tls.rs` |
+//! | `DQLITE_COMPAT_OPENSSL` | `/usr/bin/openssl` | makes the cluster certificate of the TLS tests (`shell_tls.rs`, `go_tls.rs`, `capi_go.rs`) |
 //! | `DQLITE_COMPAT_DEMO` | `/usr/bin/dqlite-demo` | the Debian `dqlite-demo` (C server) for the differential tests |
 //! | `DQLITE_COMPAT_BUILD_TIMEOUT_SECS` | `600` | limit for building the Go tests (the first build may download modules through the Go module proxy) |
 //! | `DQLITE_COMPAT_TIMEOUT_SECS` | `120` | limit for one Go test or one shell command; the Go test gets `-test.timeout` a little shorter so it prints its goroutines first |
@@ -123,6 +142,7 @@ mod cluster;
 pub mod demo_cluster;
 pub mod drivers;
 mod faults;
+pub mod tls;
 pub use c_server::{C_NODE_ID, CServer, DEFAULT_DEMO};
 pub use cluster::Cluster;
 pub use faults::{FaultCluster, REPORT_DIR_ENV, run_go_fault_test};
@@ -742,6 +762,13 @@ pub fn is_fault_go_test(name: &str) -> bool {
     ["TestV1Linearizable", "TestV3Linearizable"]
         .iter()
         .any(|prefix| name.starts_with(prefix))
+}
+
+/// Whether Go test `name` is a TLS scenario (`TestV3TLS…` in
+/// `go/tls_test.go`), run by `tests/go_tls.rs` through
+/// [`run_go_tls_test`](tls::run_go_tls_test) rather than by `tests/go.rs`.
+pub fn is_tls_go_test(name: &str) -> bool {
+    name.starts_with("TestV3TLS")
 }
 
 /// The Go tests the binary holds (`-test.list`), built into `out_dir`;

@@ -12,7 +12,13 @@
 //! failures, each with its reason; a listed test that starts passing fails
 //! this test too, so the lists stay true.
 //!
-//! Knobs: `CI` (a missing `go` fails instead of skipping),
+//! Two probes of ours (`compat-tests/capi-probe/`) run inside go-dqlite
+//! v3's root package the same way: a node leads from its first answer, and
+//! three `app` nodes with `app.WithTLS(app.SimpleTLSConfig(..))` on a
+//! cluster certificate made with openssl (TLS-only clients see the data;
+//! plain TCP gets nothing).
+//!
+//! Knobs: `CI` (a missing `go` or `openssl` fails instead of skipping),
 //! `DQLITE_COMPAT_GO_TIMEOUT_SECS` (default 900: each `go test` run),
 //! `DQLITE_COMPAT_GO_RUN` (a `-run` pattern, for working on one test),
 //! `DQLITE_COMPAT_GO_LOG` (a file to keep `go test -json`'s output in; the
@@ -21,12 +27,14 @@
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use dqlite_compat_tests::{env_secs, require_tool};
+use dqlite_compat_tests::tls::{TLS_CERT_ENV, TLS_KEY_ENV, cluster_certificate, openssl_or_skip};
+use dqlite_compat_tests::{env_secs, require_tool, run_with_timeout};
 
 /// One go-dqlite version's test run.
 struct Suite {
@@ -362,6 +370,60 @@ fn go_against_our_library(
     command
 }
 
+/// Runs Go test `name` of our probe `file` (in `compat-tests/capi-probe/`),
+/// copied into go-dqlite v3's root package so that it builds with the
+/// module's own cgo bindings against our library, with `env` set; kills
+/// it after `timeout` (build included). Prints its output and returns
+/// it.
+///
+/// # Panics
+///
+/// If it does not pass (or times out).
+fn run_probe(
+    run: &GoRun,
+    file: &str,
+    name: &str,
+    env: &[(&str, &OsStr)],
+    timeout: Duration,
+) -> dqlite_compat_tests::Output {
+    let probe = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("capi-probe")
+        .join(file);
+    let copy = run.module.join(file.replace("_test.go", "_probe_test.go"));
+    std::fs::copy(&probe, &copy).unwrap();
+    let tmp = run.tree.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let include = run.tree.path().join("include");
+    let mut command = go_against_our_library(&run.go, &run.module, &include, &run.lib, &tmp);
+    command
+        .args(["test", "-count=1", "-v"])
+        .arg(format!(
+            "-timeout={}s",
+            timeout
+                .saturating_sub(Duration::from_secs(10))
+                .as_secs()
+                .max(1)
+        ))
+        .args(["-run", &format!("^{name}$"), "."]);
+    for (var, value) in env {
+        command.env(var, value);
+    }
+    let started = Instant::now();
+    let out = run_with_timeout(&mut command, timeout);
+    // Shown with --nocapture (a failure shows it in the panic message).
+    println!("{}", out.stdout);
+    assert!(
+        out.status.success() && out.stdout.contains(&format!("--- PASS: {name} ")),
+        "{}",
+        out.transcript()
+    );
+    eprintln!(
+        "{name} passed in {:.1?} (build included)",
+        started.elapsed()
+    );
+    out
+}
+
 /// A node started through the C API leads from its first answer: our
 /// probe (`compat-tests/capi-probe/first_answer_test.go`), run inside
 /// go-dqlite v3's root package with its own bindings: `dqlite.New` +
@@ -370,38 +432,49 @@ fn go_against_our_library(
 /// `DQLITE_PROBE_RESTARTS`).
 #[test]
 fn nodes_started_through_the_c_api_lead_from_their_first_answer() {
-    let Some(GoRun {
-        go,
-        _one,
-        tree,
-        lib,
-        module,
-    }) = go_run(V3.module)
-    else {
+    let Some(run) = go_run(V3.module) else {
         return;
     };
-    let probe = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/capi-probe/first_answer_test.go"
+    run_probe(
+        &run,
+        "first_answer_test.go",
+        "TestFirstAnswerProbe",
+        &[],
+        Duration::from_secs(900),
     );
-    std::fs::copy(probe, module.join("first_answer_probe_test.go")).unwrap();
-    let tmp = tree.path().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let include = tree.path().join("include");
-    let out = go_against_our_library(&go, &module, &include, &lib, &tmp)
-        .args(["test", "-count=1", "-v", "-timeout=600s"])
-        .args(["-run", "^TestFirstAnswerProbe$", "."])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if let Some(line) = stdout.lines().find(|l| l.contains("probe:")) {
-        println!("{}", line.trim());
-    }
-    assert!(
-        out.status.success() && stdout.contains("--- PASS: TestFirstAnswerProbe"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+}
+
+/// go-dqlite v3's `app` package with mutual TLS on our library: our
+/// probe (`compat-tests/capi-probe/app_tls_test.go`) starts three app
+/// nodes in one process with `app.WithTLS(app.SimpleTLSConfig(cert,
+/// pool))` on a cluster certificate made with openssl (the README's
+/// "Secure cluster"), the second and third joining the first; waits until
+/// they are three voters; writes through one, reads through another and
+/// through an outside client dialing with `client.DialFuncWithTLS` and
+/// `app.SimpleDialTLSConfig` (`client.FindLeader`, `Cluster`, the
+/// `database/sql` driver); and a plain TCP client gets nothing. go-dqlite
+/// terminates TLS in Go and relays to our node; our node's outgoing
+/// connections go through go-dqlite's TLS dial function (the C API's
+/// connect function).
+#[test]
+fn go_dqlite_app_with_tls_runs_on_our_library() {
+    let Some(openssl) = openssl_or_skip() else {
+        return;
+    };
+    let Some(run) = go_run(V3.module) else {
+        return;
+    };
+    let files = cluster_certificate(&openssl, run.tree.path());
+    run_probe(
+        &run,
+        "app_tls_test.go",
+        "TestAppTLSProbe",
+        &[
+            (TLS_CERT_ENV, files.cert.as_os_str()),
+            (TLS_KEY_ENV, files.key.as_os_str()),
+            ("DQLITE_PROBE_LIBRARY", run.lib.as_os_str()),
+        ],
+        Duration::from_secs(600),
     );
 }
 

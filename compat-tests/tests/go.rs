@@ -63,8 +63,9 @@ go_tests! {
 /// Every Go test has its line above, and every line names a Go test; the
 /// cluster scenarios (`TestV1Cluster…`, `TestV3Cluster…`) are the business
 /// of `tests/cluster.rs` instead, and the fault scenarios
-/// (`TestV3Linearizable…`) of `tests/linearizability.rs`, which check their
-/// own lists.
+/// (`TestV3Linearizable…`) of `tests/linearizability.rs`, and the TLS
+/// scenarios (`TestV3TLS…`) of `tests/go_tls.rs`, which check their own
+/// lists.
 #[test]
 fn every_go_test_has_a_rust_test() {
     let Some(listed) = dqlite_compat_tests::listed_go_tests(env!("CARGO_TARGET_TMPDIR")) else {
@@ -76,6 +77,7 @@ fn every_go_test_has_a_rust_test() {
         .filter(|name| {
             !dqlite_compat_tests::is_cluster_go_test(name)
                 && !dqlite_compat_tests::is_fault_go_test(name)
+                && !dqlite_compat_tests::is_tls_go_test(name)
         })
         .collect();
     let mut ours = GO_TESTS.to_vec();

@@ -11,40 +11,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use dqlite_compat_tests::tls::{cluster_certificate, openssl_or_skip};
 use dqlite_compat_tests::{DEFAULT_SHELL, require_tool, shell};
 use dqlite_server::Node;
 use dqlite_server::net::Limits;
-use dqlite_server::tls::{Tls, TlsFiles};
-
-/// Makes `cluster.crt` and `cluster.key` in `dir` as the README says.
-fn make_certificate(openssl: &Path, dir: &Path) -> TlsFiles {
-    let files = TlsFiles {
-        cert: dir.join("cluster.crt"),
-        key: dir.join("cluster.key"),
-        ca: None,
-    };
-    let status = Command::new(openssl)
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650"])
-        .args([
-            "-subj",
-            "/CN=dqlite",
-            "-addext",
-            "subjectAltName=DNS:dqlite",
-        ])
-        .arg("-keyout")
-        .arg(&files.key)
-        .arg("-out")
-        .arg(&files.cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "openssl req -x509 failed");
-    files
-}
+use dqlite_server::tls::Tls;
 
 async fn start(id: u64, dir: &Path, tls: &Tls) -> (Node, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -64,11 +37,11 @@ fn dqlite_shell_over_mutual_tls() {
     else {
         return;
     };
-    let Some(openssl) = require_tool("openssl", "DQLITE_COMPAT_OPENSSL", "/usr/bin/openssl") else {
+    let Some(openssl) = openssl_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let files = make_certificate(&openssl, dir.path());
+    let files = cluster_certificate(&openssl, dir.path());
     let tls = Tls::from_files(files.clone()).unwrap();
     assert_eq!(tls.current().server_name(), "dqlite");
     let runtime = tokio::runtime::Builder::new_multi_thread()

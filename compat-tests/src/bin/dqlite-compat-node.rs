@@ -12,7 +12,8 @@
 //!
 //! ```text
 //! dqlite-compat-node --id 2 --listen 127.0.0.1:0 --advertise 127.0.0.1:4242 \
-//!     --dir n2 [--join 127.0.0.1:4241] [--busy-timeout 5000] [--snapshot-every 32]
+//!     --dir n2 [--join 127.0.0.1:4241] [--busy-timeout 5000] [--snapshot-every 32] \
+//!     [--tls-cert cluster.crt --tls-key cluster.key [--tls-ca ca.crt]]
 //! ```
 //!
 //! `--join` is for the first start only: a restarted node is a member
@@ -21,6 +22,9 @@
 //! anyway and waits for the others. `--snapshot-every` sets the entries
 //! between snapshots (the fault tests take them often, so that restarted
 //! nodes catch up by snapshot install while more snapshots follow).
+//! `--tls-cert`, `--tls-key` and `--tls-ca` are `dqlite-server`'s: every
+//! connection, clients' and peers' alike, is mutual TLS (the TLS tests,
+//! `tests/go_tls.rs`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,12 +32,14 @@ use std::time::Duration;
 
 use dqlite_server::Node;
 use dqlite_server::net::Limits;
+use dqlite_server::tls::{Tls, TlsFiles};
 
 /// How long `--join` keeps trying to reach the cluster.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 const USAGE: &str = "usage: dqlite-compat-node --id N --listen ADDR --advertise ADDR --dir DIR \
-                     [--join ADDR] [--busy-timeout MS] [--snapshot-every N]";
+                     [--join ADDR] [--busy-timeout MS] [--snapshot-every N] \
+                     [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]";
 
 struct Args {
     id: u64,
@@ -43,6 +49,26 @@ struct Args {
     join: Option<String>,
     busy_timeout: Duration,
     snapshot_every: u64,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
+}
+
+impl Args {
+    /// The TLS files, if the node runs mutual TLS.
+    fn tls_files(&self) -> Result<Option<TlsFiles>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: self.tls_ca.clone(),
+            })),
+            (None, None) if self.tls_ca.is_none() => Ok(None),
+            _ => Err(format!(
+                "--tls-cert and --tls-key go together (--tls-ca needs both)\n{USAGE}"
+            )),
+        }
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -53,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
     let mut join = None;
     let mut busy_timeout = Duration::ZERO;
     let mut snapshot_every = dqlite_server::DEFAULT_SNAPSHOT_EVERY;
+    let (mut tls_cert, mut tls_key, mut tls_ca) = (None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args
@@ -76,6 +103,9 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--snapshot-every {value}: {e}"))?;
             }
+            "--tls-cert" => tls_cert = Some(PathBuf::from(value)),
+            "--tls-key" => tls_key = Some(PathBuf::from(value)),
+            "--tls-ca" => tls_ca = Some(PathBuf::from(value)),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
@@ -88,6 +118,9 @@ fn parse_args() -> Result<Args, String> {
         join,
         busy_timeout,
         snapshot_every,
+        tls_cert,
+        tls_key,
+        tls_ca,
     })
 }
 
@@ -116,6 +149,13 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    // Loaded before anything listens: a bad pair fails the start.
+    let tls = args
+        .tls_files()?
+        .map(|files| {
+            Tls::from_files(files).map_err(|e| format!("cannot load the TLS certificate: {e}"))
+        })
+        .transpose()?;
     let listener = std::net::TcpListener::bind(&args.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let bound = listener
@@ -127,7 +167,11 @@ async fn run(args: Args) -> Result<(), String> {
     writeln!(stdout, "listening {bound}")
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("stdout: {e}"))?;
-    let node = Node::builder(args.id, args.advertise.clone(), &args.dir)
+    let mut builder = Node::builder(args.id, args.advertise.clone(), &args.dir);
+    if let Some(tls) = &tls {
+        builder = builder.tls(tls.clone());
+    }
+    let node = builder
         .busy_timeout(args.busy_timeout)
         .snapshot_every(args.snapshot_every)
         .manage_roles(true)
@@ -136,8 +180,10 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot start node {}: {e}", args.id))?;
     eprintln!(
-        "dqlite-compat-node: node {} started, listening on {bound}, advertising {}",
-        args.id, args.advertise
+        "dqlite-compat-node: node {} started, listening on {bound}, advertising {}{}",
+        args.id,
+        args.advertise,
+        if tls.is_some() { ", mutual TLS" } else { "" }
     );
     if let Some(peer) = args.join {
         node.join(std::slice::from_ref(&peer), JOIN_TIMEOUT)
