@@ -25,6 +25,7 @@ fn make_certificate(openssl: &Path, dir: &Path) -> TlsFiles {
         cert: dir.join("cluster.crt"),
         key: dir.join("cluster.key"),
         ca: None,
+        admin_ca: None,
     };
     let status = Command::new(openssl)
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
