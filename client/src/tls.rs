@@ -83,6 +83,19 @@ pub enum TlsError {
     /// The own certificate would not be accepted by the peers.
     #[error("the certificate is not trusted by the configured roots: {0}")]
     Untrusted(rustls::Error),
+    /// An admin CA was given without a CA: the only other trusted
+    /// certificate would be the node's own, and every peer an admin.
+    #[error(
+        "an admin CA needs a CA (--tls-ca) as well: without one, every trusted certificate would be an admin's"
+    )]
+    AdminCaWithoutCa,
+    /// The node's own certificate does not chain to the admin CA: other
+    /// nodes with the same admin CA would refuse its node-to-node traffic
+    /// and its `--join`.
+    #[error(
+        "the certificate is not from the admin CA (nodes must hold admin certificates: other nodes would refuse its Raft traffic and its join): {0}"
+    )]
+    NotAdmin(rustls::Error),
     /// rustls refused the configuration (a key that does not match the
     /// certificate, an unsupported key type).
     #[error("invalid TLS configuration: {0}")]

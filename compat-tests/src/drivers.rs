@@ -137,6 +137,7 @@ impl TestCert {
             cert: self.cert.clone(),
             key: self.key.clone(),
             ca: None,
+            admin_ca: None,
         })
         .expect("the node's TLS configuration loads")
     }

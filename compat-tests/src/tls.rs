@@ -44,6 +44,7 @@ pub fn cluster_certificate(openssl: &Path, dir: &Path) -> TlsFiles {
         cert: dir.join("cluster.crt"),
         key: dir.join("cluster.key"),
         ca: None,
+        admin_ca: None,
     };
     let out = Command::new(openssl)
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])

@@ -16,6 +16,11 @@ pub const SQLITE_NOTFOUND: u64 = 12;
 pub const SQLITE_CANTOPEN: u64 = 14;
 /// SQLITE_PROTOCOL: DESCRIBE with a bad format.
 pub const SQLITE_PROTOCOL: u64 = 15;
+/// SQLITE_AUTH: not authorized. Never sent by the C server; this
+/// project's server answers it to an ADD, ASSIGN, REMOVE, TRANSFER or
+/// WEIGHT from a peer whose certificate is not from the admin CA
+/// (`--tls-admin-ca`).
+pub const SQLITE_AUTH: u64 = 23;
 /// SQLITE_RANGE: too many parameters.
 pub const SQLITE_RANGE: u64 = 25;
 /// SQLITE_ROW: a statement run by EXEC produced a row.

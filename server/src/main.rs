@@ -3,7 +3,8 @@
 //! `dqlite-server` alone starts node 1 on 127.0.0.1:9001 with its data in
 //! `./dqlite-data`, bootstrapping a one-node cluster on first start.
 //! With `--tls-cert` and `--tls-key`, every connection is mutual TLS, and
-//! SIGHUP reloads the certificate files.
+//! SIGHUP reloads the certificate files; `--tls-admin-ca` keeps cluster
+//! changes and Raft traffic to the holders of admin certificates.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -94,6 +95,16 @@ struct Args {
     /// app.SimpleTLSConfig).
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     tls_ca: Option<PathBuf>,
+    /// PEM certificates of the admin CA(s). Only peers whose certificate
+    /// chains to it (or is one of its certificates) may change the
+    /// cluster (ADD, ASSIGN, REMOVE, TRANSFER, WEIGHT) and talk Raft to
+    /// this node; other peers trusted by --tls-ca run SQL and every other
+    /// request, and get FAILURE(23, "permission denied: ADD needs a
+    /// certificate from the admin CA") for those. Nodes join and talk Raft
+    /// with their own certificate: --tls-cert must come from this CA.
+    /// Connections are accepted from both CAs. SIGHUP reloads it.
+    #[arg(long, requires = "tls_ca", value_name = "FILE")]
+    tls_admin_ca: Option<PathBuf>,
 }
 
 /// A feature switched on or off.
@@ -137,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
                 cert: cert.clone(),
                 key: key.clone(),
                 ca: args.tls_ca.clone(),
+                admin_ca: args.tls_admin_ca.clone(),
             };
             Some(Tls::from_files(files).context("cannot load the TLS certificate")?)
         }
@@ -170,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
                 args.dir.display()
             )
         })?;
-    tracing::info!(id = args.id, %address, dir = %args.dir.display(), tls = tls.is_some(), "listening");
+    tracing::info!(id = args.id, %address, dir = %args.dir.display(), tls = tls.is_some(), admin_ca = args.tls_admin_ca.is_some(), "listening");
     if let (Some(tls), Some(hangup)) = (tls, hangup) {
         tokio::spawn(reload_on_hangup(tls, hangup));
     }

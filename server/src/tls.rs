@@ -28,20 +28,37 @@
 //! certificate must carry that name too. A certificate without a DNS
 //! name is refused at load.
 //!
+//! # Admin certificates
+//!
+//! With an admin CA ([`TlsFiles::admin_ca`], `--tls-admin-ca`), each
+//! accepted connection is given an [`Access`] once, right after its
+//! handshake: [`Access::Admin`] if the peer's certificate chains to the
+//! admin CA (or is byte for byte one of its certificates, the rule above),
+//! else [`Access::Restricted`]. A restricted peer may run SQL and every
+//! other request, but not change the cluster (ADD, ASSIGN, REMOVE,
+//! TRANSFER, WEIGHT: the gateway answers `FAILURE(SQLITE_AUTH)`), nor talk
+//! Raft (the node-to-node hello is refused). The handshake trusts the CA
+//! and the admin CA together, so an admin CA separate from the CA works,
+//! as does one the CA signed. Nodes use their own certificate for Raft
+//! and to join, so a node's certificate must be an admin's: one that is
+//! not is refused at load. An admin CA requires a CA (without one, the
+//! only other trusted certificate would be the node's own).
+//!
 //! # Reloading
 //!
 //! [`Tls`] holds the current configuration behind a lock; [`Tls::reload`]
-//! reads the files again and swaps it in only if the new pair loads and
-//! checks, so established sessions keep theirs and new connections get
-//! the new one.
+//! reads the files again (the admin CA too) and swaps it in only if the
+//! new pair loads and checks, so established sessions keep theirs and new
+//! connections get the new one.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use dqlite_client::tls::{Identity, VERSIONS, provider};
 use rustls::client::danger::ServerCertVerifier;
-use rustls::pki_types::{ServerName, UnixTime};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::{ClientConfig, ServerConfig};
 
@@ -59,6 +76,22 @@ pub struct TlsFiles {
     /// Trusted roots for peers' certificates; `None` trusts the node's
     /// own certificate only.
     pub ca: Option<PathBuf>,
+    /// Certificates of the admin CA(s): only peers whose certificate
+    /// chains to one may change the cluster and talk Raft; `None`: every
+    /// authenticated peer may. Requires `ca`.
+    pub admin_ca: Option<PathBuf>,
+}
+
+/// What the peer of an accepted connection may do, decided once after
+/// its TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Everything: a certificate of the admin CA, or a node without an
+    /// admin CA (or without TLS).
+    Admin,
+    /// SQL and every request but ADD, ASSIGN, REMOVE, TRANSFER and
+    /// WEIGHT; no node-to-node traffic.
+    Restricted,
 }
 
 /// One loaded certificate, key and set of trusted roots: the rustls
@@ -68,36 +101,71 @@ pub struct TlsConfig {
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
     server_name: ServerName<'static>,
+    /// The verifier of admin certificates, if there is an admin CA.
+    admin: Option<Arc<Verifier>>,
 }
 
 impl TlsConfig {
     /// Loads the PEM files of `files`.
     pub fn from_files(files: &TlsFiles) -> Result<Self, TlsError> {
-        Self::build(Identity::from_files(
-            &files.cert,
-            &files.key,
-            files.ca.as_deref(),
-        )?)
+        let admin = match (&files.admin_ca, &files.ca) {
+            (None, _) => None,
+            (Some(_), None) => return Err(TlsError::AdminCaWithoutCa),
+            (Some(path), Some(_)) => Some(admin_certs_file(path)?),
+        };
+        let identity = Identity::from_files(&files.cert, &files.key, files.ca.as_deref())?;
+        Self::build(identity, admin)
     }
 
     /// Builds a configuration from PEM texts: the certificate chain
     /// (leaf first), its private key, and the trusted roots (`None`: the
     /// leaf itself).
     pub fn from_pem(cert: &[u8], key: &[u8], ca: Option<&[u8]>) -> Result<Self, TlsError> {
-        Self::build(Identity::from_pem(cert, key, ca)?)
+        Self::build(Identity::from_pem(cert, key, ca)?, None)
+    }
+
+    /// As [`from_pem`](Self::from_pem) with a CA, plus an admin CA
+    /// (one or more PEM certificates): only peers whose certificate
+    /// chains to it may change the cluster and talk Raft (see the module
+    /// docs). The certificate must itself chain to the admin CA.
+    pub fn from_pem_with_admin_ca(
+        cert: &[u8],
+        key: &[u8],
+        ca: &[u8],
+        admin_ca: &[u8],
+    ) -> Result<Self, TlsError> {
+        let admin = admin_certs(admin_ca)?;
+        Self::build(Identity::from_pem(cert, key, Some(ca))?, Some(admin))
     }
 
     /// Builds both sides' configurations (the dialing side is the
     /// client's, from `dqlite_client::tls`) and checks that the node's own
-    /// certificate passes them (else no peer would accept it).
-    fn build(identity: Identity) -> Result<Self, TlsError> {
+    /// certificate passes them (else no peer would accept it), and, with
+    /// an admin CA, that it is an admin's (else no peer would let it join
+    /// or talk Raft). The handshake trusts the CA and the admin CA.
+    fn build(
+        mut identity: Identity,
+        admin_ca: Option<Vec<CertificateDer<'static>>>,
+    ) -> Result<Self, TlsError> {
         let server_name = identity.first_dns_name()?;
+        let admin = match admin_ca {
+            Some(roots) => {
+                identity.roots.extend(roots.iter().cloned());
+                Some(Arc::new(Verifier::new(roots, provider())?))
+            }
+            None => None,
+        };
         let verifier = identity.verifier()?;
         let (leaf, rest, now) = (&identity.chain[0], &identity.chain[1..], UnixTime::now());
         verifier
             .verify_client_cert(leaf, rest, now)
             .and_then(|_| verifier.verify_server_cert(leaf, rest, &server_name, &[], now))
             .map_err(TlsError::Untrusted)?;
+        if let Some(admin) = &admin {
+            admin
+                .verify_client_cert(leaf, rest, now)
+                .map_err(TlsError::NotAdmin)?;
+        }
         let client = identity.client_config(verifier.clone())?;
         let server = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(VERSIONS)?
@@ -107,7 +175,32 @@ impl TlsConfig {
             server: Arc::new(server),
             client: Arc::new(client),
             server_name,
+            admin,
         })
+    }
+
+    /// Whether this configuration has an admin CA.
+    pub fn has_admin_ca(&self) -> bool {
+        self.admin.is_some()
+    }
+
+    /// What a peer that presented `chain` (leaf first, as verified by the
+    /// handshake) may do: everything without an admin CA; with one, only
+    /// if the leaf chains to it (or is one of its certificates).
+    pub fn access(&self, chain: &[CertificateDer<'_>]) -> Access {
+        let Some(admin) = &self.admin else {
+            return Access::Admin;
+        };
+        match chain.split_first() {
+            Some((leaf, rest))
+                if admin
+                    .verify_client_cert(leaf, rest, UnixTime::now())
+                    .is_ok() =>
+            {
+                Access::Admin
+            }
+            _ => Access::Restricted,
+        }
     }
 
     /// The name a dialing node gives the server: the first DNS name of
@@ -181,11 +274,17 @@ impl Tls {
     }
 
     /// Runs the server side of the handshake on an accepted connection:
-    /// the peer's certificate is verified before this returns.
-    pub async fn accept(&self, stream: Stream) -> io::Result<Stream> {
-        let acceptor = tokio_rustls::TlsAcceptor::from(self.current().server_config());
+    /// the peer's certificate is verified before this returns, and what
+    /// the peer may do is decided from it ([`TlsConfig::access`]).
+    pub async fn accept(&self, stream: Stream) -> io::Result<(Stream, Access)> {
+        let config = self.current();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config.server_config());
         let tls = acceptor.accept(stream).await?;
-        Ok(Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls))))
+        let access = config.access(tls.get_ref().1.peer_certificates().unwrap_or_default());
+        Ok((
+            Stream::Tls(Box::new(tokio_rustls::TlsStream::Server(tls))),
+            access,
+        ))
     }
 
     /// Runs the client side of the handshake on a dialed connection,
@@ -198,6 +297,30 @@ impl Tls {
             .await?;
         Ok(Stream::Tls(Box::new(tokio_rustls::TlsStream::Client(tls))))
     }
+}
+
+/// The certificates of an admin CA's PEM text, at least one.
+fn admin_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    const WHAT: &str = "admin CA";
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| TlsError::Pem { what: WHAT, source })?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(WHAT));
+    }
+    Ok(certs)
+}
+
+/// The certificates of the admin CA file `path`.
+fn admin_certs_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    admin_certs(&pem).map_err(|e| TlsError::InFile {
+        path: path.to_owned(),
+        source: Box::new(e),
+    })
 }
 
 /// A [`Dialer`] that runs TLS over the connections of another.
@@ -304,6 +427,126 @@ mod tests {
         assert!(matches!(loaded, Err(TlsError::Untrusted(_))), "{loaded:?}");
     }
 
+    /// A CA that signs leaves for `dqlite`.
+    struct Ca(rcgen::CertifiedIssuer<'static, KeyPair>);
+
+    impl Ca {
+        fn new(name: &str) -> Self {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            Ca(rcgen::CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap())
+        }
+
+        fn pem(&self) -> String {
+            self.0.pem()
+        }
+
+        /// A leaf for `dqlite` and its key, PEM.
+        fn leaf(&self) -> (String, String) {
+            let key = KeyPair::generate().unwrap();
+            let params = CertificateParams::new(vec!["dqlite".to_owned()]).unwrap();
+            let cert = params.signed_by(&key, &self.0).unwrap();
+            (cert.pem(), key.serialize_pem())
+        }
+    }
+
+    #[test]
+    fn admin_certificates_are_those_of_the_admin_ca() {
+        let (cluster, admin) = (Ca::new("cluster CA"), Ca::new("admin CA"));
+        let (node, node_key) = admin.leaf();
+        let config = TlsConfig::from_pem_with_admin_ca(
+            node.as_bytes(),
+            node_key.as_bytes(),
+            cluster.pem().as_bytes(),
+            admin.pem().as_bytes(),
+        )
+        .unwrap();
+        assert!(config.has_admin_ca());
+        assert_eq!(config.access(&[der(&admin.leaf().0)]), Access::Admin);
+        assert_eq!(config.access(&[der(&cluster.leaf().0)]), Access::Restricted);
+        // A certificate of the admin CA file itself, as the handshake's
+        // rule for roots.
+        assert_eq!(config.access(&[der(&admin.pem())]), Access::Admin);
+        assert_eq!(config.access(&[]), Access::Restricted);
+        // The handshake trusts both CAs.
+        let verifier =
+            Verifier::new(vec![der(&cluster.pem()), der(&admin.pem())], provider()).unwrap();
+        let now = UnixTime::now();
+        for leaf in [admin.leaf().0, cluster.leaf().0] {
+            assert!(verifier.verify_client_cert(&der(&leaf), &[], now).is_ok());
+        }
+        // Without an admin CA, everyone authenticated is an admin.
+        let (plain, plain_key) = cluster.leaf();
+        let open = TlsConfig::from_pem(
+            plain.as_bytes(),
+            plain_key.as_bytes(),
+            Some(cluster.pem().as_bytes()),
+        )
+        .unwrap();
+        assert!(!open.has_admin_ca());
+        assert_eq!(open.access(&[der(&cluster.leaf().0)]), Access::Admin);
+    }
+
+    #[test]
+    fn a_node_certificate_outside_the_admin_ca_is_refused_at_load() {
+        let (cluster, admin) = (Ca::new("cluster CA"), Ca::new("admin CA"));
+        let (node, key) = cluster.leaf();
+        let e = TlsConfig::from_pem_with_admin_ca(
+            node.as_bytes(),
+            key.as_bytes(),
+            cluster.pem().as_bytes(),
+            admin.pem().as_bytes(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, TlsError::NotAdmin(_)), "{e:?}");
+        assert!(e.to_string().contains("not from the admin CA"), "{e}");
+        let e = TlsConfig::from_pem_with_admin_ca(
+            node.as_bytes(),
+            key.as_bytes(),
+            cluster.pem().as_bytes(),
+            b"garbage",
+        )
+        .unwrap_err();
+        assert!(matches!(e, TlsError::NoCertificate("admin CA")), "{e:?}");
+    }
+
+    #[test]
+    fn the_admin_ca_needs_a_ca_and_is_reloaded_with_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, admin) = (Ca::new("cluster CA"), Ca::new("admin CA"));
+        let (node, key) = admin.leaf();
+        let path = |name: &str| dir.path().join(name);
+        std::fs::write(path("node.crt"), node).unwrap();
+        std::fs::write(path("node.key"), key).unwrap();
+        std::fs::write(path("ca.crt"), cluster.pem()).unwrap();
+        std::fs::write(path("admin.crt"), admin.pem()).unwrap();
+        let mut files = TlsFiles {
+            cert: path("node.crt"),
+            key: path("node.key"),
+            ca: None,
+            admin_ca: Some(path("admin.crt")),
+        };
+        let e = Tls::from_files(files.clone()).unwrap_err();
+        assert!(matches!(e, TlsError::AdminCaWithoutCa), "{e:?}");
+        files.ca = Some(path("ca.crt"));
+        let tls = Tls::from_files(files).unwrap();
+        let user = [der(&cluster.leaf().0)];
+        assert_eq!(tls.current().access(&user), Access::Restricted);
+        // The cluster CA becomes an admin CA too: after a reload, its
+        // leaves are admins'.
+        std::fs::write(path("admin.crt"), admin.pem() + &cluster.pem()).unwrap();
+        tls.reload().unwrap();
+        assert_eq!(tls.current().access(&user), Access::Admin);
+        // An unreadable admin CA keeps the current configuration.
+        std::fs::remove_file(path("admin.crt")).unwrap();
+        let e = tls.reload().unwrap_err().to_string();
+        assert!(e.contains("admin.crt"), "{e}");
+        assert_eq!(tls.current().access(&user), Access::Admin);
+    }
+
     #[test]
     fn bad_pairs_are_refused_at_load() {
         let (cert, key) = self_signed(&["dqlite"], false);
@@ -328,6 +571,7 @@ mod tests {
             cert: "/nonexistent/cluster.crt".into(),
             key: "/nonexistent/cluster.key".into(),
             ca: None,
+            admin_ca: None,
         };
         let e = Tls::from_files(files).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/cluster.crt"), "{e}");

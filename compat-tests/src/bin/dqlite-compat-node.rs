@@ -62,6 +62,7 @@ impl Args {
                 cert: cert.clone(),
                 key: key.clone(),
                 ca: self.tls_ca.clone(),
+                admin_ca: None,
             })),
             (None, None) if self.tls_ca.is_none() => Ok(None),
             _ => Err(format!(

@@ -7,6 +7,12 @@
 //! dqlite's codes and messages; where the C server crashes or hangs, a
 //! clean failure is sent instead (see the README's table of deliberate
 //! differences).
+//!
+//! A connection whose peer has no admin certificate ([`Access::Restricted`],
+//! with `--tls-admin-ca`) gets `FAILURE(SQLITE_AUTH, "permission denied:
+//! ADD needs a certificate from the admin CA")` (the request's name in
+//! it) for ADD, ASSIGN, REMOVE, TRANSFER and WEIGHT, before any other
+//! check, whichever node it asks; the connection stays usable.
 
 mod cluster;
 mod registry;
@@ -23,6 +29,7 @@ pub(crate) use self::cluster::Cluster;
 use self::registry::Registry;
 use crate::error::Error;
 use crate::session::Session;
+use crate::tls::Access;
 
 /// What the connection does after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +71,8 @@ pub(crate) struct Gateway<N> {
     /// Prepared statements a connection may hold at once.
     max_statements: usize,
     statement_bytes: StatementBudget,
+    /// What the peer may do (decided by its certificate).
+    access: Access,
 }
 
 /// A failure answer.
@@ -91,6 +100,28 @@ fn result(outcome: crate::session::ExecOutcome) -> Response {
     })
 }
 
+/// The name of a request that changes the cluster, which only an admin
+/// may send; `None` for the others.
+fn admin_only(kind: u8) -> Option<&'static str> {
+    Some(match RequestType::from_code(kind)? {
+        RequestType::Add => "ADD",
+        RequestType::Assign => "ASSIGN",
+        RequestType::Remove => "REMOVE",
+        RequestType::Transfer => "TRANSFER",
+        RequestType::Weight => "WEIGHT",
+        _ => return None,
+    })
+}
+
+/// The answer to a request `name` from a peer without an admin
+/// certificate.
+fn permission_denied(name: &str) -> Response {
+    failure(
+        codes::SQLITE_AUTH,
+        format!("permission denied: {name} needs a certificate from the admin CA"),
+    )
+}
+
 /// Requests that need this node to be the leader (dqlite ≥ 1.18.2).
 fn needs_leader(kind: RequestType) -> bool {
     matches!(
@@ -114,6 +145,7 @@ impl<N: Cluster> Gateway<N> {
         version: ProtocolVersion,
         max_statements: usize,
         statement_bytes: StatementBudget,
+        access: Access,
     ) -> Self {
         Self {
             node,
@@ -122,6 +154,7 @@ impl<N: Cluster> Gateway<N> {
             statements: Registry::default(),
             max_statements,
             statement_bytes,
+            access,
         }
     }
 
@@ -131,6 +164,12 @@ impl<N: Cluster> Gateway<N> {
         frame: &Frame,
         out: &mut W,
     ) -> std::io::Result<Next> {
+        if self.access == Access::Restricted
+            && let Some(name) = admin_only(frame.header.kind)
+        {
+            tracing::debug!(request = name, "refused: no admin certificate");
+            return send(out, &permission_denied(name)).await;
+        }
         let request = match Request::decode_frame(frame) {
             Ok(request) => request,
             Err(e) => return self.refuse(e, out).await,

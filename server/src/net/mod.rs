@@ -28,6 +28,9 @@
 //! dqlite protocol is read before the peer's certificate is verified. A
 //! refused handshake is logged at WARN with the peer's address and the
 //! reason (the same peer and reason again within a minute at DEBUG).
+//! The handshake also decides, once, what the peer may do ([`Access`]):
+//! with an admin CA, a peer without an admin certificate gets a gateway
+//! that refuses cluster changes, and its node-to-node hello is refused.
 //!
 //! Connections closed for being idle or evicted are reset (TCP RST) rather
 //! than closed gracefully: a client then sees a connection error on its
@@ -54,7 +57,7 @@ use crate::raft::instance::Raft;
 use crate::raft::network::PEER_MAGIC;
 use crate::raft::rpc::serve_peer;
 use crate::throttle::Throttle;
-use crate::tls::{Tls, handshake_failure};
+use crate::tls::{Access, Tls, handshake_failure};
 use table::{Admitted, Slot, Table};
 
 /// Bytes of free buffer space a connection reads into.
@@ -247,15 +250,15 @@ impl<N: Cluster> Conn<N> {
         stream.set_nodelay()?;
         // The TLS handshake and the version word share one deadline.
         let deadline = tokio::time::Instant::now() + self.limits.handshake_timeout;
-        let mut stream = match &self.peers.tls {
-            None => stream,
+        let (mut stream, access) = match &self.peers.tls {
+            None => (stream, Access::Admin),
             Some(tls) => {
                 let accepted = tokio::select! {
                     accepted = tokio::time::timeout_at(deadline, tls.accept(stream)) => accepted,
                     () = self.slot.closed() => return Ok(()),
                 };
                 match accepted {
-                    Ok(Ok(stream)) => stream,
+                    Ok(Ok(accepted)) => accepted,
                     Ok(Err(e)) => {
                         self.refuse(&handshake_failure(&e));
                         return Ok(());
@@ -283,13 +286,13 @@ impl<N: Cluster> Conn<N> {
                     peers, peer, slot, ..
                 } = self;
                 slot.release();
-                serve_peer(stream, buf, peers.raft, peers.gate, peer).await;
+                serve_peer(stream, buf, peers.raft, peers.gate, peer, access).await;
                 return Ok(());
             }
             Some(First::Client(version)) => version,
         };
         let _ = buf.split_to(8);
-        tracing::debug!(?version, "handshake");
+        tracing::debug!(?version, ?access, "handshake");
         self.slot.idle(Instant::now());
         let (mut reader, writer) = stream.into_split();
         let mut out = BufWriter::new(writer);
@@ -298,6 +301,7 @@ impl<N: Cluster> Conn<N> {
             version,
             self.limits.max_statements,
             self.statement_bytes.clone(),
+            access,
         );
         match self
             .requests(&mut reader, &mut buf, &mut gateway, &mut out)

@@ -159,7 +159,11 @@ impl NodeBuilder {
     /// configuration trusts) and those the node dials, over its
     /// [dialer](Self::dialer). The configuration can be replaced while
     /// the node runs ([`Tls::reload`], [`Tls::replace`]) through a clone
-    /// of `tls`.
+    /// of `tls`. With an admin CA in it ([`TlsFiles::admin_ca`](crate::tls::TlsFiles::admin_ca),
+    /// [`TlsConfig::from_pem_with_admin_ca`](crate::tls::TlsConfig::from_pem_with_admin_ca)),
+    /// only peers with a certificate of the admin CA may change the
+    /// cluster (ADD, ASSIGN, REMOVE, TRANSFER, WEIGHT) and talk Raft to
+    /// the node; the node's own certificate must be one of them.
     pub fn tls(mut self, tls: Tls) -> Self {
         self.tls = Some(tls);
         self

@@ -57,6 +57,17 @@ pub enum Refusal {
         /// The address it claims.
         address: String,
     },
+    /// The caller's certificate is not from the admin CA (judged by the
+    /// connection, not by these checks: see `crate::tls::Access`).
+    #[error(
+        "node {id} at {address} presented a certificate that is not from the admin CA (--tls-admin-ca)"
+    )]
+    NotAdmin {
+        /// The id it claims.
+        id: u64,
+        /// The address it claims.
+        address: String,
+    },
     /// A member's id with another address.
     #[error("node {id} is a member at {known}, not at {claimed}")]
     WrongAddress {

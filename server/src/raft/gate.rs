@@ -123,6 +123,23 @@ impl Gate {
         admitted
     }
 
+    /// Logs the refusal of `hello`'s caller, whose certificate is not
+    /// from the admin CA: at WARN once per peer host and claimed node in
+    /// [`WARN_EVERY`] (a node retrying on new connections, from new
+    /// ports, is logged once), else at DEBUG.
+    pub(crate) fn refuse_not_admin(&self, hello: &Hello, peer: &str) {
+        let refusal = Refusal::NotAdmin {
+            id: hello.id,
+            address: hello.address.clone(),
+        };
+        let host = peer.rsplit_once(':').map_or(peer, |(host, _)| host);
+        if self.warned.warn_now(format!("{host} {refusal}")) {
+            tracing::warn!(%peer, reason = %refusal, "refused a node-to-node connection");
+        } else {
+            tracing::debug!(%peer, reason = %refusal, "refused a node-to-node connection");
+        }
+    }
+
     /// Whether a call from the admitted caller `from` may reach Raft:
     /// the caller must still be a member (or vouched for, or this node
     /// in no cluster), and the call possible.

@@ -2,7 +2,9 @@
 //! [`PEER_MAGIC`](super::peer_wire::PEER_MAGIC) is handed here by the
 //! listener. The caller's hello and each of its calls pass the node's
 //! [`Gate`] before anything reaches Raft; a refused call gets its refusal
-//! as the answer and the connection is closed.
+//! as the answer and the connection is closed. A caller whose certificate
+//! is not from the admin CA ([`Access::Restricted`]) is refused at its
+//! hello.
 
 use std::time::Duration;
 
@@ -14,20 +16,23 @@ use super::instance::Raft;
 use super::peer_wire::{self, Hello, PeerConn, PeerRequest, PeerResponse};
 use super::state_machine::{Snapshot, check_snapshot_data};
 use super::typ::{SnapshotMeta, Vote};
+use crate::tls::Access;
 use crate::transport::Stream;
 
 /// How long a caller has to send its hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Answers a peer's calls on a connection whose magic word was read (and
-/// removed from `buffered`). Returns when the peer hangs up, sends
-/// something unreadable, or is refused.
+/// removed from `buffered`), from a peer that may do what `access`
+/// says. Returns when the peer hangs up, sends something unreadable, or
+/// is refused.
 pub(crate) async fn serve_peer(
     mut stream: Stream,
     mut buffered: BytesMut,
     raft: Raft,
     gate: Gate,
     peer: String,
+    access: Access,
 ) {
     let hello = tokio::time::timeout(HELLO_TIMEOUT, async {
         loop {
@@ -54,6 +59,10 @@ pub(crate) async fn serve_peer(
     let Some(hello) = hello else {
         return;
     };
+    if access == Access::Restricted {
+        gate.refuse_not_admin(&hello, &peer);
+        return;
+    }
     if gate.admit(&raft, &hello, &peer).is_err() {
         return;
     }

@@ -10,6 +10,8 @@
 #[path = "../common/process.rs"]
 mod process;
 
+mod admin;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -172,7 +174,8 @@ async fn eventually<F: std::future::Future<Output = bool>>(mut check: impl FnMut
     false
 }
 
-/// Starts node `id` on `address` with the TLS flags `tls` and `extra`.
+/// Starts node `id` on `address` with the TLS files `tls` (certificate,
+/// key, CA, admin CA, as many as given) and the flags `extra`.
 fn start(
     dirs: &Path,
     id: u64,
@@ -182,7 +185,7 @@ fn start(
 ) -> (ServerProcess, PathBuf) {
     let dir = dirs.join(format!("n{id}"));
     let mut args: Vec<String> = vec!["--id".into(), id.to_string()];
-    let names = ["--tls-cert", "--tls-key", "--tls-ca"];
+    let names = ["--tls-cert", "--tls-key", "--tls-ca", "--tls-admin-ca"];
     for (flag, path) in names.iter().zip(tls) {
         args.push((*flag).to_owned());
         args.push(path.display().to_string());
