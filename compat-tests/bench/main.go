@@ -11,6 +11,17 @@
 //	read     point SELECT by key (10,000 keys preloaded)
 //	tx100    a transaction of 100 INSERTs (one operation = one transaction)
 //	scan     SELECT of a 10,000-row x 3-column table (one op = all rows)
+//	connect  a new connection to the first node: dial (TCP, TLS), protocol
+//	         handshake, LEADER and its answer, close (one client)
+//
+// With -tls-cert and -tls-key every connection is TLS, configured as
+// go-dqlite v3.0.4's app.SimpleDialTLSConfig configures it for a cluster
+// certificate (the app package needs cgo, this program builds without):
+// TLS 1.2 or later, the certificate is the only trusted root, the server
+// is named by its first DNS name, and a client session cache
+// (tls.NewLRUClientSessionCache(0), 64 sessions), so later connections
+// resume the TLS session. -tls-session-cache=false drops the cache: every
+// handshake is then a full one.
 //
 // "database is locked" answers (concurrent writers) are retried and
 // counted separately; any other error stops the run.
@@ -19,6 +30,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -26,6 +39,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -39,11 +53,14 @@ import (
 
 var (
 	addr     = flag.String("addr", "127.0.0.1:9001", "dqlite node addresses, comma-separated")
-	workload = flag.String("workload", "kvwrite", "kvwrite, read, tx100 or scan")
+	workload = flag.String("workload", "kvwrite", "kvwrite, read, tx100, scan or connect")
 	clients  = flag.Int("clients", 1, "concurrent clients")
 	duration = flag.Duration("duration", 5*time.Second, "how long to run")
 	dbName   = flag.String("db", "", "database name (default: bench-<workload>)")
 	keys     = flag.Int("keys", 10000, "key space of kvwrite/read, rows of scan")
+	tlsCert  = flag.String("tls-cert", "", "client certificate (PEM): speak TLS, with -tls-key")
+	tlsKey   = flag.String("tls-key", "", "its private key (PEM)")
+	tlsCache = flag.Bool("tls-session-cache", true, "keep app.SimpleDialTLSConfig's session cache (resumption)")
 )
 
 type result struct {
@@ -55,6 +72,76 @@ type result struct {
 	P50Ms     float64 `json:"p50_ms"`
 	P99Ms     float64 `json:"p99_ms"`
 	Retries   int64   `json:"busy_retries"`
+	// Connections of the connect workload whose TLS session was resumed.
+	Resumed int64 `json:"tls_resumed"`
+}
+
+// resumed counts TLS connections whose handshake resumed a session.
+var resumed atomic.Int64
+
+// dialFunc is the plain TCP dial, or TLS over it with -tls-cert/-tls-key.
+func dialFunc() (client.DialFunc, error) {
+	if *tlsCert == "" && *tlsKey == "" {
+		return client.DefaultDialFunc, nil
+	}
+	cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil, err
+	}
+	if len(leaf.DNSNames) == 0 {
+		return nil, fmt.Errorf("%s has no DNS name to name the server by", *tlsCert)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	// What app.SimpleDialTLSConfig(cert, pool) returns.
+	config := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		RootCAs:      pool,
+		Certificates: []tls.Certificate{cert},
+		ServerName:   leaf.DNSNames[0],
+	}
+	if *tlsCache {
+		config.ClientSessionCache = tls.NewLRUClientSessionCache(0)
+	}
+	dial := client.DialFuncWithTLS(client.DefaultDialFunc, config)
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countResumed{Conn: conn}, nil
+	}, nil
+}
+
+// countResumed counts, when the connection closes, whether its TLS
+// session was resumed (known only once the handshake, which crypto/tls
+// runs on the first write, is done).
+type countResumed struct {
+	net.Conn
+}
+
+func (c *countResumed) Close() error {
+	if t, ok := c.Conn.(*tls.Conn); ok && t.ConnectionState().DidResume {
+		resumed.Add(1)
+	}
+	return c.Conn.Close()
+}
+
+// connectOp opens a connection to the first node, asks LEADER and closes.
+func connectOp(dial client.DialFunc, address string) func(ctx context.Context, c, i int) error {
+	return func(ctx context.Context, c, i int) error {
+		cli, err := client.New(ctx, address, client.WithDialFunc(dial))
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		_, err = cli.Leader(ctx)
+		return err
+	}
 }
 
 func main() {
@@ -70,7 +157,11 @@ func main() {
 	if err := store.Set(context.Background(), nodes); err != nil {
 		log.Fatal(err)
 	}
-	drv, err := driver.New(store)
+	dial, err := dialFunc()
+	if err != nil {
+		log.Fatalf("TLS: %v", err)
+	}
+	drv, err := driver.New(store, driver.WithDialFunc(dial))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -85,8 +176,10 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *duration+2*time.Minute)
 	defer cancel()
-	op, err := prepare(ctx, db)
-	if err != nil {
+	var op func(ctx context.Context, client, i int) error
+	if *workload == "connect" {
+		op = connectOp(dial, nodes[0].Address)
+	} else if op, err = prepare(ctx, db); err != nil {
 		log.Fatalf("prepare %s: %v", *workload, err)
 	}
 
@@ -135,7 +228,7 @@ func main() {
 	out, _ := json.Marshal(result{
 		Workload: *workload, Clients: *clients, Ops: ops.Load(), Seconds: elapsed,
 		OpsPerSec: float64(ops.Load()) / elapsed, P50Ms: percentile(0.50), P99Ms: percentile(0.99),
-		Retries: retries.Load(),
+		Retries: retries.Load(), Resumed: resumed.Load(),
 	})
 	fmt.Println(string(out))
 }
@@ -232,7 +325,7 @@ func prepare(ctx context.Context, db *sql.DB) (func(ctx context.Context, client,
 			return rows.Err()
 		}, nil
 	}
-	return nil, fmt.Errorf("unknown workload %q (want %s)", *workload, strings.Join([]string{"kvwrite", "read", "tx100", "scan"}, ", "))
+	return nil, fmt.Errorf("unknown workload %q (want %s)", *workload, strings.Join([]string{"kvwrite", "read", "tx100", "scan", "connect"}, ", "))
 }
 
 // fill inserts *keys rows in transactions of 500.

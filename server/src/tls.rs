@@ -44,6 +44,21 @@
 //! not is refused at load. An admin CA requires a CA (without one, the
 //! only other trusted certificate would be the node's own).
 //!
+//! # Resumption
+//!
+//! A client that connects again (a driver's pool, a go-dqlite client
+//! redialing the leader, another node's Raft connection) resumes its TLS
+//! session instead of running a full handshake: the server issues
+//! stateless tickets (rustls' *ring* `Ticketer`: ChaCha20-Poly1305 keys
+//! made at load and rotated every 6 hours, tickets valid 12 hours), as Go's
+//! crypto/tls servers do, so no number of other clients' handshakes
+//! pushes a session out (rustls' default, a cache of 256 sessions on the
+//! server, forgot them after 128 full handshakes). A resumed session
+//! keeps the client certificate verified at its full handshake. A
+//! configuration loaded again (`SIGHUP`) has new ticket keys: every
+//! session starts with a full handshake against the new files. Measured
+//! costs: `compat-tests/bench/README.md`.
+//!
 //! # Reloading
 //!
 //! [`Tls`] holds the current configuration behind a lock; [`Tls::reload`]
@@ -167,10 +182,13 @@ impl TlsConfig {
                 .map_err(TlsError::NotAdmin)?;
         }
         let client = identity.client_config(verifier.clone())?;
-        let server = ServerConfig::builder_with_provider(provider())
+        let mut server = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(VERSIONS)?
             .with_client_cert_verifier(verifier)
             .with_single_cert(identity.chain, identity.key)?;
+        #[allow(deprecated)] // The ring provider is (see `provider`).
+        let ticketer = rustls::crypto::ring::Ticketer::new()?;
+        server.ticketer = ticketer;
         Ok(Self {
             server: Arc::new(server),
             client: Arc::new(client),
@@ -545,6 +563,136 @@ mod tests {
         let e = tls.reload().unwrap_err().to_string();
         assert!(e.contains("admin.crt"), "{e}");
         assert_eq!(tls.current().access(&user), Access::Admin);
+    }
+
+    /// One handshake of a client with `client_config` with `server`
+    /// over loopback TCP, as the client saw it: full or resumed, and the
+    /// key exchange group. The server then sends a byte, which the client
+    /// reads, so that it also takes in the tickets sent before it.
+    async fn handshake(
+        server: &Tls,
+        client_config: Arc<ClientConfig>,
+    ) -> (Option<rustls::HandshakeKind>, Option<rustls::NamedGroup>) {
+        let (kind, group, _) = session(server, client_config).await;
+        (kind, group)
+    }
+
+    /// As [`handshake`], with the access the server gave the client.
+    async fn session(
+        server: &Tls,
+        client_config: Arc<ClientConfig>,
+    ) -> (
+        Option<rustls::HandshakeKind>,
+        Option<rustls::NamedGroup>,
+        Access,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = server.clone();
+        let serve = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let (mut stream, access) = server.accept(Stream::Tcp(socket)).await.unwrap();
+            stream.write_all(b"x").await.unwrap();
+            stream.flush().await.unwrap();
+            // Until the client hangs up.
+            let _ = stream.read(&mut [0u8; 1]).await;
+            access
+        });
+        let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+        let name = ServerName::try_from("dqlite").unwrap();
+        let mut stream = tokio_rustls::TlsConnector::from(client_config)
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        let session = stream.get_ref().1;
+        let seen = (
+            session.handshake_kind(),
+            session.negotiated_key_exchange_group().map(|g| g.name()),
+        );
+        drop(stream);
+        let access = serve.await.unwrap();
+        (seen.0, seen.1, access)
+    }
+
+    /// A TLS configuration of a fresh cluster certificate.
+    fn cluster() -> TlsConfig {
+        let (cert, key) = self_signed(&["dqlite"], false);
+        TlsConfig::from_pem(cert.as_bytes(), key.as_bytes(), None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_second_connection_resumes_the_session_over_x25519() {
+        let config = cluster();
+        let server = Tls::new(config.clone());
+        let first = handshake(&server, config.client_config()).await;
+        let second = handshake(&server, config.client_config()).await;
+        let x25519 = Some(rustls::NamedGroup::X25519);
+        assert_eq!(first, (Some(rustls::HandshakeKind::Full), x25519));
+        assert_eq!(second, (Some(rustls::HandshakeKind::Resumed), x25519));
+    }
+
+    #[tokio::test]
+    async fn a_session_resumes_after_many_other_clients_handshakes() {
+        let config = cluster();
+        let server = Tls::new(config.clone());
+        let client = config.client_config();
+        let (kind, _) = handshake(&server, client.clone()).await;
+        assert_eq!(kind, Some(rustls::HandshakeKind::Full));
+        // Other clients, each a full handshake: more sessions than a
+        // server-side cache of 256 (two tickets each) would hold.
+        let mut other = (*config.client_config()).clone();
+        other.resumption = rustls::client::Resumption::disabled();
+        let other = Arc::new(other);
+        for _ in 0..130 {
+            handshake(&server, other.clone()).await;
+        }
+        let (kind, _) = handshake(&server, client).await;
+        assert_eq!(kind, Some(rustls::HandshakeKind::Resumed));
+    }
+
+    #[tokio::test]
+    async fn a_reloaded_configuration_does_not_resume_older_sessions() {
+        let (cert, key) = self_signed(&["dqlite"], false);
+        let load = || TlsConfig::from_pem(cert.as_bytes(), key.as_bytes(), None).unwrap();
+        let config = load();
+        let server = Tls::new(config.clone());
+        handshake(&server, config.client_config()).await;
+        let (kind, _) = handshake(&server, config.client_config()).await;
+        assert_eq!(kind, Some(rustls::HandshakeKind::Resumed));
+        // The same certificate and key loaded again: new ticket keys.
+        server.replace(load());
+        let (kind, _) = handshake(&server, config.client_config()).await;
+        assert_eq!(kind, Some(rustls::HandshakeKind::Full));
+    }
+
+    #[tokio::test]
+    async fn a_resumed_session_keeps_the_access_of_its_certificate() {
+        let (cluster, admin) = (Ca::new("cluster CA"), Ca::new("admin CA"));
+        let (node, node_key) = admin.leaf();
+        let server = Tls::new(
+            TlsConfig::from_pem_with_admin_ca(
+                node.as_bytes(),
+                node_key.as_bytes(),
+                cluster.pem().as_bytes(),
+                admin.pem().as_bytes(),
+            )
+            .unwrap(),
+        );
+        let both = cluster.pem() + &admin.pem();
+        for (ca, want) in [(&cluster, Access::Restricted), (&admin, Access::Admin)] {
+            let (leaf, key) = ca.leaf();
+            let client =
+                TlsConfig::from_pem(leaf.as_bytes(), key.as_bytes(), Some(both.as_bytes()))
+                    .unwrap()
+                    .client_config();
+            let (kind, _, access) = session(&server, client.clone()).await;
+            assert_eq!((kind, access), (Some(rustls::HandshakeKind::Full), want));
+            let (kind, _, access) = session(&server, client).await;
+            assert_eq!((kind, access), (Some(rustls::HandshakeKind::Resumed), want));
+        }
     }
 
     #[test]
