@@ -6,13 +6,17 @@
 //! # The URL
 //!
 //! `dqlite://host:port[,host:port…]/database[?key=value&…]`. The database
-//! name and every value are percent-decoded (`my%20db`). Keys:
+//! name and every value are percent-decoded (`my%20db`). A node on this
+//! host may be a Unix socket: `@name` (an abstract socket) goes in the
+//! host list like any address (`dqlite://@node1/app`), a socket file
+//! through `node=` (`dqlite:///app?node=unix:/run/dqlite/node1.sock`),
+//! since its slashes would end the host list. Keys:
 //!
 //! | key | meaning | default |
 //! |---|---|---|
 //! | `node=h3:9001` | one more node to ask for the leader (repeatable; the form to use where a URL parser takes one host only, such as sqlx's `AnyPool`) | — |
 //! | `connect_timeout=10s` | how long finding the leader may take, all rounds together | 10 s |
-//! | `dial_timeout=2s` | one TCP connect | 2 s |
+//! | `dial_timeout=2s` | one connect (TLS handshake included) | 2 s |
 //! | `request_timeout=60s` | one answer from the server (`0s` for none) | 60 s |
 //! | `backoff=100ms` / `backoff_max=1s` | pause between rounds of probing the nodes, doubling | 100 ms / 1 s |
 //! | `statement_cache_capacity=N` (alias `cache=N`) | prepared statements kept per connection; applied by the driver, whose default it is | the driver's |
@@ -264,6 +268,26 @@ mod tests {
         for bad in ["", "5", "s", "1h", "-1s", "1.5s"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn unix_socket_nodes() {
+        let config = Config::from_url(
+            "dqlite://@node1,10.0.0.1:9001/app?node=unix:/run/dqlite/node2.sock&node=unix:%2Frun%2Fx.sock",
+        )
+        .unwrap();
+        assert_eq!(
+            config.nodes,
+            [
+                "@node1",
+                "10.0.0.1:9001",
+                "unix:/run/dqlite/node2.sock",
+                "unix:/run/x.sock"
+            ]
+        );
+        assert_eq!(config.database, "app");
+        let only_file = Config::from_url("dqlite:///app?node=unix:/run/dqlite/node1.sock").unwrap();
+        assert_eq!(only_file.nodes, ["unix:/run/dqlite/node1.sock"]);
     }
 
     #[test]

@@ -33,7 +33,8 @@
 //!   tracking), `exchange.rs` (one write and its answers), `retry.rs` (the
 //!   pure retry rule), `operations.rs` (EXEC, QUERY, PREPARE, FINALIZE).
 //! - `result_set.rs`: [`ResultSet`], the cursor both drivers wrap.
-//! - `wire.rs`: one TCP (or TLS over TCP) connection to one node over
+//! - `wire.rs`: one connection to one node (TCP, an abstract Unix socket
+//!   `@name` or a socket file `unix:/path`; TLS over any of them) over
 //!   `dqlite-protocol`'s `ClientCodec`, each answer bounded by the
 //!   request timeout.
 //! - [`sql`]: the client-side SQL scanner (parameters numbered as SQLite

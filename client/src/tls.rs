@@ -247,11 +247,15 @@ impl ClientTls {
         self.config.clone()
     }
 
-    /// Runs the handshake over `stream`.
-    pub(crate) async fn connect(
+    /// Runs the handshake over `stream` (TCP or Unix: the server is
+    /// named by [`server_name`](Self::server_name), not by its address).
+    pub(crate) async fn connect<S>(
         &self,
-        stream: tokio::net::TcpStream,
-    ) -> io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        stream: S,
+    ) -> io::Result<tokio_rustls::client::TlsStream<S>>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
         tokio_rustls::TlsConnector::from(self.config.clone())
             .connect(self.server_name.clone(), stream)
             .await

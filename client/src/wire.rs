@@ -1,6 +1,12 @@
-//! One TCP connection to one node: the handshake, requests written into
+//! One connection to one node: the handshake, requests written into
 //! the codec's buffer (so several can go out in one write), and answers
 //! read one frame at a time, each bounded by the request timeout.
+//!
+//! A node's address is `host:port` (TCP; host names are resolved),
+//! `@name` (a Linux abstract Unix socket, as go-dqlite dials it) or
+//! `unix:/path` (a Unix socket file, as `dqlite-server --address
+//! unix:/path` serves it). TLS, when configured, runs over any of them:
+//! the server's name comes from the configuration, not the address.
 
 use std::time::Duration;
 
@@ -10,16 +16,83 @@ use dqlite_protocol::frame::Frame;
 use dqlite_protocol::request::{Leader, Request};
 use dqlite_protocol::response::{Response, ResponseContext, Server};
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio_util::codec::Framed;
+use tokio_util::either::Either;
 
 use crate::{Config, Error, Result};
 
-/// The byte stream under the codec: TCP, or TLS over TCP.
+/// A connected socket: TCP or Unix.
+type Socket = Either<TcpStream, UnixStream>;
+
+/// The byte stream under the codec: a socket, or TLS over one.
 #[cfg(not(feature = "tls"))]
-type Stream = TcpStream;
+type Stream = Socket;
 #[cfg(feature = "tls")]
-type Stream = tokio_util::either::Either<TcpStream, tokio_rustls::client::TlsStream<TcpStream>>;
+type Stream = Either<Socket, tokio_rustls::client::TlsStream<Socket>>;
+
+/// The prefix of a Unix socket file's address.
+const UNIX_PREFIX: &str = "unix:";
+
+/// Connects to `address`: `@name`, `unix:/path` or `host:port`.
+async fn open_socket(address: &str) -> std::io::Result<Socket> {
+    if let Some(name) = address.strip_prefix('@') {
+        return abstract_socket(name).map(Either::Right);
+    }
+    if let Some(path) = address.strip_prefix(UNIX_PREFIX) {
+        if !path.starts_with('/') {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{address:?}: a Unix socket path must be absolute"),
+            ));
+        }
+        return Ok(Either::Right(UnixStream::connect(path).await?));
+    }
+    let stream = TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    Ok(Either::Left(stream))
+}
+
+/// Connects to the abstract Unix socket `name` (Linux only). The connect
+/// does not wait: a listening socket takes it at once or refuses it.
+#[cfg(target_os = "linux")]
+fn abstract_socket(name: &str) -> std::io::Result<UnixStream> {
+    use std::os::linux::net::SocketAddrExt;
+    if name.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "\"@\" names no socket",
+        ));
+    }
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+    let stream = std::os::unix::net::UnixStream::connect_addr(&addr)?;
+    stream.set_nonblocking(true)?;
+    UnixStream::from_std(stream)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn abstract_socket(name: &str) -> std::io::Result<UnixStream> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        format!("@{name}: abstract Unix sockets exist on Linux only"),
+    ))
+}
+
+/// Whether `socket` was closed (or sent something unasked) while idle: a
+/// non-blocking peek.
+fn peek_closed(socket: &Socket, address: &str) -> Option<String> {
+    let socket = match socket {
+        Either::Left(tcp) => socket2::SockRef::from(tcp),
+        Either::Right(unix) => socket2::SockRef::from(unix),
+    };
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    match socket.peek(&mut byte) {
+        Ok(0) => Some(format!("{address} closed the connection")),
+        Ok(_) => Some("unexpected bytes from the server".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        Err(e) => Some(format!("connection to {address} failed: {e}")),
+    }
+}
 
 /// A connection to a node, after the handshake.
 #[derive(Debug)]
@@ -52,13 +125,11 @@ impl Wire {
         Ok(wire)
     }
 
-    /// TCP, then TLS if configured.
+    /// The socket, then TLS if configured.
     async fn dial(address: &str, config: &Config) -> Result<Stream> {
-        let stream = TcpStream::connect(address).await?;
-        stream.set_nodelay(true)?;
+        let stream = open_socket(address).await?;
         #[cfg(feature = "tls")]
         {
-            use tokio_util::either::Either;
             match &config.tls {
                 None => Ok(Either::Left(stream)),
                 Some(tls) => match tls.connect(stream).await {
@@ -97,8 +168,8 @@ impl Wire {
         }
         #[cfg(feature = "tls")]
         let socket = match self.framed.get_mut() {
-            tokio_util::either::Either::Left(tcp) => &*tcp,
-            tokio_util::either::Either::Right(tls) => {
+            Either::Left(socket) => &*socket,
+            Either::Right(tls) => {
                 use std::task::{Context, Poll, Waker};
                 use tokio::io::{AsyncRead, ReadBuf};
                 let mut byte = [0u8; 1];
@@ -118,13 +189,7 @@ impl Wire {
         };
         #[cfg(not(feature = "tls"))]
         let socket = self.framed.get_ref();
-        let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-        match socket2::SockRef::from(socket).peek(&mut byte) {
-            Ok(0) => Some(format!("{} closed the connection", self.address)),
-            Ok(_) => Some("unexpected bytes from the server".into()),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
-            Err(e) => Some(format!("connection to {} failed: {e}", self.address)),
-        }
+        peek_closed(socket, &self.address)
     }
 
     /// Queues a request; nothing is sent until [`flush`](Self::flush). On
@@ -190,7 +255,7 @@ impl Wire {
     /// receive buffer: read it (briefly) to say why; otherwise `error`.
     async fn refusal_after_failed_write(&mut self, error: Error) -> Error {
         #[cfg(feature = "tls")]
-        if matches!(self.framed.get_ref(), tokio_util::either::Either::Right(_)) {
+        if matches!(self.framed.get_ref(), Either::Right(_)) {
             const ALERT_WAIT: Duration = Duration::from_secs(1);
             if let Ok(Err(read)) = tokio::time::timeout(ALERT_WAIT, self.read()).await {
                 let refused = self.refused(read);

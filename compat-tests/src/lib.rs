@@ -136,6 +136,7 @@ use std::time::{Duration, Instant};
 
 use dqlite_server::Node;
 use dqlite_server::net::Limits;
+use dqlite_server::transport::Listener;
 
 mod c_server;
 mod cluster;
@@ -274,6 +275,18 @@ impl Server {
     ///
     /// If the node does not start within 30 s.
     pub fn start_in_process() -> Self {
+        Self::start_in_process_on("127.0.0.1:0")
+    }
+
+    /// Starts a fresh single-voter node (id 1) in this process listening
+    /// on `address` in any form `dqlite-server --address` takes
+    /// (`127.0.0.1:0`, `@name`, `unix:/path`); it advertises the address
+    /// it bound.
+    ///
+    /// # Panics
+    ///
+    /// If `address` cannot be bound or the node does not start within 30 s.
+    pub fn start_in_process_on(address: &str) -> Self {
         init_logging();
         // The node runs on a thread of its own; this runtime only starts
         // and stops it.
@@ -285,8 +298,9 @@ impl Server {
             .prefix("dqlite-compat-")
             .tempdir()
             .expect("a temporary data directory");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let address = listener.local_addr().expect("local address").to_string();
+        let listener =
+            Listener::bind_local(address).unwrap_or_else(|e| panic!("bind {address}: {e}"));
+        let address = listener.local_address().expect("local address");
         let node = runtime.block_on(async {
             tokio::time::timeout(
                 SERVER_TIMEOUT,

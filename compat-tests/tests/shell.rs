@@ -1,6 +1,7 @@
 //! The Debian `dqlite` shell (go-dqlite 1.11.5) against our server: DDL,
 //! inserts, a select, `.cluster`, `.leader`, an SQL error, and an
-//! interactive session on stdin.
+//! interactive session on stdin; and the same shell dialing a node on an
+//! abstract Unix socket (`-s @name`, which go-dqlite dials as one).
 //!
 //! Knobs (environment variables; details in the crate documentation):
 //!
@@ -104,4 +105,25 @@ fn dqlite_shell() {
         out.stdout,
         format!("dqlite> wörld ✓\ndqlite> {address}\ndqlite> {id:x}|{address}|voter\ndqlite> ")
     );
+}
+
+/// go-dqlite dials an address starting with `@` as an abstract Unix
+/// socket: the shell reaches a node listening on one as
+/// `dqlite-server --address @name` does (a separate process of the same
+/// user, which the node lets in).
+#[test]
+fn dqlite_shell_over_an_abstract_socket() {
+    let Some(dqlite) = require_tool("the dqlite shell", "DQLITE_COMPAT_SHELL", DEFAULT_SHELL)
+    else {
+        return;
+    };
+    let name = format!("@dqlite-compat-shell-{}", std::process::id());
+    let server = Server::start_in_process_on(&name);
+    assert_eq!(server.address(), name);
+    let run = |command: &str| ok(&dqlite, &name, "unix", command);
+    assert_eq!(run("CREATE TABLE t (v TEXT)"), "");
+    assert_eq!(run("INSERT INTO t VALUES ('over @name')"), "");
+    assert_eq!(run("SELECT v FROM t"), "over @name\n");
+    assert_eq!(run(".leader"), format!("{name}\n"));
+    assert_eq!(run(".cluster"), format!("1|{name}|voter\n"));
 }

@@ -5,6 +5,9 @@
 //! With `--tls-cert` and `--tls-key`, every connection is mutual TLS, and
 //! SIGHUP reloads the certificate files; `--tls-admin-ca` keeps cluster
 //! changes and Raft traffic to the holders of admin certificates.
+//! `--address unix:/path` or `--address @name` serves a Unix socket
+//! instead of TCP, for nodes and clients on one host (see
+//! `dqlite_server::transport::local`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +17,7 @@ use clap::Parser;
 use dqlite_server::Node;
 use dqlite_server::net::{self, Limits};
 use dqlite_server::tls::{Tls, TlsFiles};
+use dqlite_server::transport::Listener;
 
 /// A dqlite-compatible, Raft-replicated SQLite server.
 #[derive(Debug, Parser)]
@@ -22,8 +26,15 @@ struct Args {
     /// Node id; node 1 bootstraps a new cluster on an empty data directory.
     #[arg(long, default_value_t = 1)]
     id: u64,
-    /// Address to listen on and to advertise (clients compare it with the
-    /// address they dialed). Port 0 picks a free port.
+    /// Address to listen on and to advertise (clients and other nodes
+    /// dial it; clients compare it with the address they dialed):
+    /// `host:port` (port 0 picks a free port), or a Unix socket for nodes
+    /// and clients on this host: `unix:/absolute/path` (a socket file,
+    /// created with mode 0600 whatever the umask, so only this user and
+    /// root can connect; a stale file nothing listens on is replaced, a
+    /// live one or a non-socket refused; removed on a clean exit) or
+    /// `@name` (Linux abstract socket: no file, so only processes of this
+    /// user or root are let in). TLS (--tls-cert) works over all of these.
     #[arg(long, default_value = "127.0.0.1:9001")]
     address: String,
     /// Data directory (Raft log, snapshots, node identity).
@@ -126,11 +137,12 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let listener = std::net::TcpListener::bind(&args.address)
+    let listener = Listener::bind_local(&args.address)
         .with_context(|| format!("cannot listen on {}", args.address))?;
-    // With port 0, advertise the port actually bound.
-    let address = if args.address.ends_with(":0") {
-        listener.local_addr()?.to_string()
+    // With port 0 (or "@"), advertise the port (the name) actually bound;
+    // otherwise the address as given (a host name stays a name).
+    let address = if args.address.ends_with(":0") || args.address == "@" {
+        listener.local_address()?
     } else {
         args.address.clone()
     };

@@ -1,20 +1,27 @@
-//! Sockets a node serves on and dials with: TCP, or abstract Unix sockets
-//! (`@name`) as dqlite and go-dqlite's `app` use them; and the [`Dialer`]
+//! Sockets a node serves on and dials with: TCP, abstract Unix sockets
+//! (`@name`) as dqlite and go-dqlite's `app` use them, and Unix socket
+//! files (`unix:PATH`, this project's form: [`local`]); and the [`Dialer`]
 //! through which every outgoing node-to-node connection is opened (Raft
 //! calls, joining, role management), which an embedding program may
 //! replace (the C API's connect function, TLS tunnels, socket pairs).
 //! A [`Stream`] may also be a TLS session over one of these (see
 //! [`crate::tls`], which wraps the dialer and the accepted connections).
 
+pub mod local;
+
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+pub use local::LocalSocket;
+use local::SocketFile;
 
 /// Port of an address given without one, as in dqlite.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -27,6 +34,15 @@ pub enum Listener {
     /// A Unix socket (abstract namespace); it accepts connections from
     /// this process only, as dqlite's do.
     Unix(UnixListener),
+    /// A Unix socket for the processes of this host (`dqlite-server`'s
+    /// `unix:PATH` and `@name`; see [`local`] for who gets in).
+    Local(LocalSocket),
+}
+
+impl From<LocalSocket> for Listener {
+    fn from(socket: LocalSocket) -> Self {
+        Listener::Local(socket)
+    }
 }
 
 impl From<std::net::TcpListener> for Listener {
@@ -50,18 +66,28 @@ pub enum Endpoint {
     Abstract(Vec<u8>),
     /// `@` alone: an abstract Unix socket the kernel names.
     Autobind,
+    /// `unix:/absolute/path`: a Unix socket file (not a dqlite form:
+    /// this project's, for single-host deployments).
+    Path(PathBuf),
 }
 
 impl Endpoint {
-    /// Parses dqlite's address forms: numeric hosts only (no DNS),
-    /// port [`DEFAULT_PORT`] when none is given.
+    /// Parses dqlite's address forms, numeric hosts only (no DNS), port
+    /// [`DEFAULT_PORT`] when none is given; and `unix:PATH` with an
+    /// absolute path (every node and client dials the address a node
+    /// advertises, so it cannot depend on a working directory).
     pub fn parse(address: &str) -> io::Result<Endpoint> {
         let invalid = || {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("{address:?} is not a numeric IP address with an optional port, nor @name"),
+                format!(
+                    "{address:?} is not a numeric IP address with an optional port, nor @name, nor unix:/path"
+                ),
             )
         };
+        if let Some(path) = address.strip_prefix(UNIX_PREFIX) {
+            return parse_socket_path(path).map(Endpoint::Path);
+        }
         if let Some(name) = address.strip_prefix('@') {
             if name.is_empty() {
                 return Ok(Endpoint::Autobind);
@@ -82,10 +108,35 @@ impl Endpoint {
     }
 }
 
+/// The prefix of a Unix socket file's address.
+pub const UNIX_PREFIX: &str = "unix:";
+
+/// The path of `unix:PATH`: absolute, and short enough for `sun_path`
+/// (108 bytes with the terminating NUL).
+fn parse_socket_path(path: &str) -> io::Result<PathBuf> {
+    let invalid = |why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("\"{UNIX_PREFIX}{path}\" is not a Unix socket address: {why}"),
+        )
+    };
+    if !path.starts_with('/') {
+        return Err(invalid("the path must be absolute"));
+    }
+    if path.len() > 107 {
+        return Err(invalid("the path is longer than 107 bytes"));
+    }
+    if path.contains('\0') {
+        return Err(invalid("the path holds a NUL byte"));
+    }
+    Ok(PathBuf::from(path))
+}
+
 /// Whether `address` can be a member's address: one that the default
 /// dialer ([`DefaultDialer`]) can reach. Accepted: every form go-dqlite and LXD use, that is
 /// `ip:port`, `[v6]:port`, a bare IP (port [`DEFAULT_PORT`]), `@name` (an
-/// abstract socket), and `host:port` with a DNS host name (letters,
+/// abstract socket), `unix:/path` (a socket file: not understood by
+/// go-dqlite or the C library), and `host:port` with a DNS host name (letters,
 /// digits, `-` and `.`; labels of 1 to 63 characters; at most 253 in
 /// all). Anything else is refused with the reason, before it can be
 /// added to a configuration that every node would then dial forever.
@@ -100,6 +151,7 @@ pub fn check_member_address(address: &str) -> io::Result<()> {
         Ok(Endpoint::Autobind) => Err(invalid("\"@\" names no socket")),
         Ok(Endpoint::Tcp(socket)) if socket.port() == 0 => Err(invalid("port 0")),
         Ok(_) => Ok(()),
+        Err(e) if address.starts_with(UNIX_PREFIX) => Err(e),
         Err(_) => {
             let Some((host, port)) = address.rsplit_once(':') else {
                 return Err(invalid("a host name needs a port (host:port)"));
@@ -124,27 +176,63 @@ pub fn check_member_address(address: &str) -> io::Result<()> {
 }
 
 impl Listener {
-    /// Binds `address` (see [`Endpoint::parse`]); TCP sockets get
-    /// `SO_REUSEADDR` (std sets it), so a restarted node gets its port back.
+    /// Binds `address` as dqlite's C library does (see
+    /// [`Endpoint::parse`]): TCP, or an abstract socket that accepts
+    /// this process only. TCP sockets get `SO_REUSEADDR` (std sets it), so
+    /// a restarted node gets its port back. `unix:PATH` is refused: a
+    /// socket file serves other processes ([`bind_local`](Self::bind_local)).
     pub fn bind(address: &str) -> io::Result<Listener> {
         match Endpoint::parse(address)? {
             Endpoint::Tcp(socket) => Ok(Listener::Tcp(std::net::TcpListener::bind(socket)?)),
-            Endpoint::Abstract(name) => {
-                let addr = UnixAddr::from_abstract_name(&name)?;
-                Ok(Listener::Unix(UnixListener::bind_addr(&addr)?))
-            }
+            Endpoint::Abstract(name) => bind_abstract(&name).map(Listener::Unix),
             Endpoint::Autobind => autobind().map(Listener::Unix),
+            Endpoint::Path(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{address:?}: a socket file serves other processes; bind it with Listener::bind_local"
+                ),
+            )),
         }
     }
 
+    /// Binds `address` for clients and nodes in other processes of this
+    /// host, as `dqlite-server --address` does: `unix:/path` (a socket
+    /// file, mode 0600) and `@name` (`@` alone: named by the kernel)
+    /// become a [`LocalSocket`] (see [`local`] for who gets in, and what
+    /// happens to a file already at the path); anything else is TCP, as
+    /// [`std::net::TcpListener::bind`] takes it (host names resolved).
+    pub fn bind_local(address: &str) -> io::Result<Listener> {
+        let unix = address.starts_with('@') || address.starts_with(UNIX_PREFIX);
+        let socket = match Endpoint::parse(address) {
+            Ok(Endpoint::Path(path)) => LocalSocket::bind_file(&path)?,
+            Ok(Endpoint::Abstract(name)) => LocalSocket::from_abstract(bind_abstract(&name)?),
+            Ok(Endpoint::Autobind) => LocalSocket::from_abstract(autobind()?),
+            Err(e) if unix => return Err(e),
+            Ok(Endpoint::Tcp(_)) | Err(_) => {
+                return Ok(Listener::Tcp(std::net::TcpListener::bind(address)?));
+            }
+        };
+        Ok(Listener::Local(socket))
+    }
+
     /// The bound address in dqlite's form: `ip:port` (the real port when
-    /// bound to port 0) or `@name`.
+    /// bound to port 0), `@name` (the kernel's name when bound to `@`), or
+    /// `unix:/path`.
     pub fn local_address(&self) -> io::Result<String> {
         match self {
             Listener::Tcp(l) => Ok(l.local_addr()?.to_string()),
             Listener::Unix(l) => unix_name(&l.local_addr()?),
+            Listener::Local(socket) => match socket.path() {
+                Some(path) => Ok(format!("{UNIX_PREFIX}{}", path.display())),
+                None => unix_name(&socket.listener().local_addr()?),
+            },
         }
     }
+}
+
+/// A listening abstract socket named `name`.
+fn bind_abstract(name: &[u8]) -> io::Result<UnixListener> {
+    UnixListener::bind_addr(&UnixAddr::from_abstract_name(name)?)
 }
 
 /// `@name` of an abstract socket address.
@@ -198,7 +286,24 @@ fn autobind() -> io::Result<UnixListener> {
 #[derive(Debug)]
 pub(crate) enum AsyncListener {
     Tcp(tokio::net::TcpListener),
+    /// Accepts this process only.
     Unix(tokio::net::UnixListener),
+    /// Accepts the processes of this host that [`local`] admits; the
+    /// socket file, if any, goes when this is dropped.
+    Local {
+        listener: tokio::net::UnixListener,
+        file: Option<SocketFile>,
+    },
+}
+
+/// What [`AsyncListener::accept`] got.
+#[derive(Debug)]
+pub(crate) enum Accepted {
+    /// A connection, and a description of its peer.
+    Stream(Stream, String),
+    /// A connection closed at once: its peer, and why (a constant text, so
+    /// that the caller can throttle repeated log lines).
+    Refused { peer: String, why: &'static str },
 }
 
 impl AsyncListener {
@@ -213,25 +318,50 @@ impl AsyncListener {
                 l.set_nonblocking(true)?;
                 Ok(AsyncListener::Unix(tokio::net::UnixListener::from_std(l)?))
             }
+            Listener::Local(socket) => {
+                let (l, file) = socket.into_parts();
+                l.set_nonblocking(true)?;
+                Ok(AsyncListener::Local {
+                    listener: tokio::net::UnixListener::from_std(l)?,
+                    file,
+                })
+            }
         }
     }
 
-    /// The next connection and a description of its peer. A Unix
-    /// connection from another process is refused (`Ok(None)`).
-    pub(crate) async fn accept(&self) -> io::Result<Option<(Stream, String)>> {
+    /// The next connection and a description of its peer, or a refusal:
+    /// a connection to a [`Listener::Unix`] from another process, or to
+    /// an abstract [`Listener::Local`] from another user (not root).
+    pub(crate) async fn accept(&self) -> io::Result<Accepted> {
         match self {
             AsyncListener::Tcp(l) => {
                 let (stream, peer) = l.accept().await?;
-                Ok(Some((Stream::Tcp(stream), peer.to_string())))
+                Ok(Accepted::Stream(Stream::Tcp(stream), peer.to_string()))
             }
             AsyncListener::Unix(l) => {
                 let (stream, _) = l.accept().await?;
                 let pid = stream.peer_cred()?.pid();
                 if pid != Some(i32::try_from(std::process::id()).unwrap_or(-1)) {
-                    tracing::debug!(?pid, "refused a Unix connection from another process");
-                    return Ok(None);
+                    return Ok(Accepted::Refused {
+                        peer: format!("unix pid {}", pid.unwrap_or(-1)),
+                        why: "a Unix connection from another process",
+                    });
                 }
-                Ok(Some((Stream::Unix(stream), "unix".to_owned())))
+                Ok(Accepted::Stream(Stream::Unix(stream), "unix".to_owned()))
+            }
+            AsyncListener::Local { listener, file } => {
+                let (stream, _) = listener.accept().await?;
+                let cred = stream.peer_cred()?;
+                let peer = format!("unix uid {} pid {}", cred.uid(), cred.pid().unwrap_or(-1));
+                // A socket file's permissions decide who connects; an
+                // abstract socket has none, so the user is checked here.
+                if file.is_none() && !local::admits(cred.uid()) {
+                    return Ok(Accepted::Refused {
+                        peer: format!("unix uid {}", cred.uid()),
+                        why: "a connection to the abstract socket from another user",
+                    });
+                }
+                Ok(Accepted::Stream(Stream::Unix(stream), peer))
             }
         }
     }
@@ -437,7 +567,8 @@ pub trait Dialer: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Dials TCP, or an abstract Unix socket for `@name` addresses.
+/// Dials TCP, an abstract Unix socket for `@name` addresses, or a socket
+/// file for `unix:/path`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultDialer;
 
@@ -455,6 +586,9 @@ impl Dialer for DefaultDialer {
                 io::ErrorKind::InvalidInput,
                 "cannot dial \"@\": no socket name",
             )),
+            Ok(Endpoint::Path(path)) => {
+                Ok(Stream::Unix(tokio::net::UnixStream::connect(path).await?))
+            }
             Ok(Endpoint::Tcp(socket)) => {
                 let stream = tokio::net::TcpStream::connect(socket).await?;
                 stream.set_nodelay(true)?;
@@ -494,12 +628,20 @@ mod tests {
             Endpoint::parse("@dqlite-1").unwrap(),
             Endpoint::Abstract(b"dqlite-1".to_vec())
         );
+        assert_eq!(
+            Endpoint::parse("unix:/run/dqlite/node.sock").unwrap(),
+            Endpoint::Path(PathBuf::from("/run/dqlite/node.sock"))
+        );
         for bad in [
             "localhost:9001",
             "example.com",
             "",
             "1.2.3.4:99999",
             &format!("@{}", "x".repeat(108)),
+            "unix:",
+            "unix:node.sock",
+            "unix:/a\0b",
+            &format!("unix:/{}", "x".repeat(107)),
         ] {
             let err = Endpoint::parse(bad).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}");
@@ -514,6 +656,7 @@ mod tests {
             "[::1]:9001",
             "[fe80::1]:8443",
             "@dqlite-1",
+            "unix:/run/dqlite/node.sock",
             "db-1.example.com:9001",
             "localhost:9001",
             "node1:8443",
@@ -534,6 +677,8 @@ mod tests {
             "ho_st:9001",
             "a..b:9001",
             "127.0.0.1:0",
+            "unix:node.sock",
+            "unix:",
             "::1:9001:x",
             &format!("{}:9001", "a".repeat(64)),
             &format!("{}:9001", ["abc"; 70].join(".")),
@@ -560,18 +705,36 @@ mod tests {
         assert!(Listener::bind(&name).is_ok());
         let auto = Listener::bind("@").unwrap().local_address().unwrap();
         assert!(auto.len() > 1 && auto.starts_with('@'), "{auto}");
+        // A socket file is for bind_local: bind (the C API's) refuses it.
+        let dir = tempfile::tempdir().unwrap();
+        let file = format!("unix:{}/node.sock", dir.path().display());
+        let e = Listener::bind(&file).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        for address in [file.as_str(), name.as_str()] {
+            let local = Listener::bind_local(address).unwrap();
+            assert!(matches!(local, Listener::Local(_)), "{address}");
+            assert_eq!(local.local_address().unwrap(), address);
+        }
+        let auto = Listener::bind_local("@").unwrap().local_address().unwrap();
+        assert!(auto.len() > 1 && auto.starts_with('@'), "{auto}");
+        let tcp = Listener::bind_local("localhost:0").unwrap();
+        assert!(matches!(tcp, Listener::Tcp(_)));
     }
 
     #[tokio::test]
-    async fn the_default_dialer_reaches_tcp_and_abstract_sockets() {
-        for address in ["127.0.0.1:0", "@"] {
-            let listener = Listener::bind(address).unwrap();
+    async fn the_default_dialer_reaches_tcp_abstract_and_file_sockets() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = format!("unix:{}/node.sock", dir.path().display());
+        for address in ["127.0.0.1:0", "@", &file] {
+            let listener = Listener::bind_local(address).unwrap();
             let bound = listener.local_address().unwrap();
             let listener = AsyncListener::new(listener).unwrap();
             let dialed = DefaultDialer.dial(&bound);
             let (dialed, accepted) = tokio::join!(dialed, listener.accept());
             let mut dialed = dialed.unwrap();
-            let (mut accepted, _) = accepted.unwrap().expect("same process");
+            let Accepted::Stream(mut accepted, _) = accepted.unwrap() else {
+                panic!("refused a connection from this process");
+            };
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             dialed.write_all(b"ping").await.unwrap();
             let mut got = [0u8; 4];

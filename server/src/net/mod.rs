@@ -44,7 +44,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::transport::{AsyncListener, Stream};
+use crate::transport::{Accepted, AsyncListener, Stream};
 use bytes::BytesMut;
 use dqlite_protocol::{FrameLimits, ProtocolVersion};
 use tokio::io::{AsyncReadExt, BufWriter};
@@ -83,8 +83,9 @@ pub const DEFAULT_REQUEST_BUDGET: usize = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_STATEMENTS: usize = 1024;
 /// Longest a large request waits for its share of the request budget.
 const BUDGET_WAIT: Duration = Duration::from_secs(30);
-/// How often the same refused TLS handshake (peer host and reason) is
-/// logged at WARN.
+/// How often the same refused TLS handshake (peer host and reason), or
+/// the same refused Unix connection (peer user and reason), is logged at
+/// WARN.
 const TLS_WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// Limits applied to client connections.
@@ -163,8 +164,15 @@ pub(crate) async fn serve<N: Cluster>(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         let (stream, peer) = match accepted {
-            Ok(Some(accepted)) => accepted,
-            Ok(None) => continue,
+            Ok(Accepted::Stream(stream, peer)) => (stream, peer),
+            Ok(Accepted::Refused { peer, why }) => {
+                if refusals.warn_now(format!("{peer} {why}")) {
+                    tracing::warn!(%peer, why, "refused a connection");
+                } else {
+                    tracing::debug!(%peer, why, "refused a connection");
+                }
+                continue;
+            }
             Err(e) => {
                 // Out of file descriptors and the like: back off, go on.
                 tracing::warn!(error = %e, "accept failed");

@@ -141,7 +141,9 @@ impl NodeBuilder {
     /// Serves client connections (and other nodes' Raft traffic) on
     /// `listener`, bound by the caller so that it can pick port 0 or
     /// report a busy port itself: a TCP listener, or a
-    /// [`Listener`](crate::transport::Listener) (also abstract Unix sockets).
+    /// [`Listener`](crate::transport::Listener) (also Unix sockets:
+    /// [`Listener::bind_local`](crate::transport::Listener::bind_local)
+    /// binds `unix:/path` and `@name` for other processes of the host).
     pub fn serve(mut self, listener: impl Into<Listener>, limits: Limits) -> Self {
         self.listener = Some((listener.into(), limits));
         self
