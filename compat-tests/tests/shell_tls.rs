@@ -1,9 +1,9 @@
 //! The Debian `dqlite` shell with `-c`/`-k` (go-dqlite's
 //! `SimpleDialTLSConfig`: it names the server by the certificate's first
-//! DNS name) against two of our nodes running mutual TLS with one
+//! DNS name) against three of our nodes running mutual TLS with one
 //! cluster certificate made by `openssl req -x509` (self-signed, marked
-//! CA:TRUE, the model of LXD's cluster.crt), the second node joined over
-//! TLS. The shell without the certificate gets nothing.
+//! CA:TRUE, the model of LXD's cluster.crt), the second and third joined
+//! over TLS. The shell without the certificate gets nothing.
 //!
 //! Knobs: `CI`, `DQLITE_COMPAT_SHELL` and `DQLITE_COMPAT_TIMEOUT_SECS` as
 //! in `shell.rs`; `DQLITE_COMPAT_OPENSSL` (default `/usr/bin/openssl`).
@@ -51,9 +51,12 @@ fn dqlite_shell_over_mutual_tls() {
         .unwrap();
     let (n1, a1) = runtime.block_on(start(1, &dir.path().join("n1"), &tls));
     let (n2, a2) = runtime.block_on(start(2, &dir.path().join("n2"), &tls));
-    runtime
-        .block_on(n2.join(std::slice::from_ref(&a1), Duration::from_secs(30)))
-        .unwrap();
+    let (n3, a3) = runtime.block_on(start(3, &dir.path().join("n3"), &tls));
+    for node in [&n2, &n3] {
+        runtime
+            .block_on(node.join(std::slice::from_ref(&a1), Duration::from_secs(30)))
+            .unwrap();
+    }
 
     let cert = files.cert.to_str().unwrap();
     let key = files.key.to_str().unwrap();
@@ -73,13 +76,14 @@ fn dqlite_shell_over_mutual_tls() {
     assert_eq!(run(&a1, "CREATE TABLE t (x)"), "");
     // Through the second node: the shell finds the leader over TLS.
     assert_eq!(run(&a2, "INSERT INTO t VALUES (1), (2)"), "");
-    assert_eq!(run(&a1, "SELECT count(*) FROM t"), "2\n");
+    assert_eq!(run(&a3, "SELECT count(*) FROM t"), "2\n");
     assert_eq!(
         run(&a2, ".cluster"),
-        format!("1|{a1}|voter\n2|{a2}|voter\n")
+        format!("1|{a1}|voter\n2|{a2}|voter\n3|{a3}|voter\n")
     );
 
     runtime.block_on(async {
+        n3.stop().await.unwrap();
         n2.stop().await.unwrap();
         n1.stop().await.unwrap();
     });
