@@ -8,8 +8,18 @@
 //! `--address unix:/path` or `--address @name` serves a Unix socket
 //! instead of TCP, for nodes and clients on one host (see
 //! `dqlite_server::transport::local`).
+//!
+//! It logs to stderr (see [`logging`]): its own events at INFO, other
+//! crates' at WARN unless `RUST_LOG` says otherwise, as text or JSON
+//! lines (`--log-format`). A failure to start or a fatal error ends the
+//! process with status 1 after one ERROR line (no backtrace).
+
+#[path = "cli/logging.rs"]
+mod logging;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,9 +29,24 @@ use dqlite_server::net::{self, Limits};
 use dqlite_server::tls::{Tls, TlsFiles};
 use dqlite_server::transport::Listener;
 
+/// What `--version` prints after the program's name: this server's
+/// version, the dqlite wire protocol it speaks and the SQLite it embeds.
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}\ndqlite protocol {} (and the legacy pre-1.0 one)\nSQLite {}",
+        env!("CARGO_PKG_VERSION"),
+        dqlite_protocol::ProtocolVersion::V1.word(),
+        rusqlite::version(),
+    )
+});
+
 /// A dqlite-compatible, Raft-replicated SQLite server.
+///
+/// Logs go to stderr: this server's events at INFO, other crates' at WARN;
+/// `RUST_LOG` (e.g. `RUST_LOG=debug`, `RUST_LOG=info,openraft=info`)
+/// overrides that.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version = VERSION.as_str())]
 struct Args {
     /// Node id; node 1 bootstraps a new cluster on an empty data directory.
     #[arg(long, default_value_t = 1)]
@@ -116,6 +141,11 @@ struct Args {
     /// Connections are accepted from both CAs. SIGHUP reloads it.
     #[arg(long, requires = "tls_ca", value_name = "FILE")]
     tls_admin_ca: Option<PathBuf>,
+    /// How log lines are written to stderr: `text` (coloured only on a
+    /// terminal) or `json` (one object a line, with the fields
+    /// `timestamp`, `level`, `target`, `message` and the event's own).
+    #[arg(long, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
 }
 
 /// A feature switched on or off.
@@ -125,18 +155,28 @@ enum Switch {
     Off,
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // openraft reports every failed call to an unreachable peer;
-            // the node logs those itself, with backoff.
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,openraft=error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+fn main() -> ExitCode {
     let args = Args::parse();
+    logging::init(args.log_format);
+    let ran = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(run(args)));
+    match ran {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The chain of causes on one line, and never a backtrace
+            // (`RUST_BACKTRACE` is for panics): these are operating
+            // errors, such as a port in use.
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the node until a signal or a fatal error.
+async fn run(args: Args) -> anyhow::Result<()> {
     let listener = Listener::bind_local(&args.address)
         .with_context(|| format!("cannot listen on {}", args.address))?;
     // With port 0 (or "@"), advertise the port (the name) actually bound;
@@ -198,16 +238,23 @@ async fn main() -> anyhow::Result<()> {
     if let (Some(tls), Some(hangup)) = (tls, hangup) {
         tokio::spawn(reload_on_hangup(tls, hangup));
     }
+    if args.join.is_empty() && node.members().is_empty() {
+        tracing::warn!(
+            id = args.id,
+            %address,
+            "this node belongs to no cluster yet and waits to be added: ADD it from a \
+             member of the cluster, or start it with --join (only node 1 starts a new cluster)"
+        );
+    }
     let run = async {
         if !args.join.is_empty() {
             node.join(&args.join, Duration::from_secs(args.join_timeout))
                 .await
                 .with_context(|| format!("cannot join the cluster of {}", args.join.join(", ")))?;
         }
-        shutdown_signal().await;
-        anyhow::Ok(())
+        anyhow::Ok(shutdown_signal().await)
     };
-    tokio::select! {
+    let signal = tokio::select! {
         ran = run => ran?,
         // The node stops by itself when Raft fails (a storage error, such
         // as a full or failing disk, is fatal to openraft): exit non-zero
@@ -221,11 +268,9 @@ async fn main() -> anyhow::Result<()> {
                 node.failure().unwrap_or_else(|| "Raft stopped".into())
             );
         }
-    }
-    tracing::info!("shutting down");
-    if node.handover().await {
-        tracing::info!("handed leadership over");
-    }
+    };
+    tracing::info!(id = args.id, reason = signal, "shutting down");
+    node.handover().await;
     tokio::time::timeout(Duration::from_secs(5), node.stop())
         .await
         .context("node did not stop within 5 s")??;
@@ -246,16 +291,16 @@ async fn reload_on_hangup(tls: Tls, mut hangup: tokio::signal::unix::Signal) {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM, with the signal's name.
+async fn shutdown_signal() -> &'static str {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = tokio::signal::ctrl_c() => "SIGINT",
         () = async {
             match term.as_mut() {
                 Some(term) => { term.recv().await; }
                 None => std::future::pending::<()>().await,
             }
-        } => {}
+        } => "SIGTERM",
     }
 }

@@ -63,6 +63,10 @@ pub(super) struct Inner {
     /// The longest election timeout: how long a request that needs a
     /// leader waits for an election under way.
     pub(super) election_timeout: Duration,
+    /// Held by a membership change from proposal to commit: Raft takes
+    /// one change at a time and refuses (and logs as an error) a second
+    /// one proposed meanwhile, such as two nodes joining at once.
+    pub(super) changing: tokio::sync::Mutex<()>,
     /// Tells the node's thread to stop.
     pub(super) stop: Mutex<Option<oneshot::Sender<()>>>,
     /// Becomes true when the node's thread has stopped Raft.
@@ -118,6 +122,16 @@ impl Node {
     /// The voters and stand-bys this node fills the cluster up to.
     pub(crate) fn targets(&self) -> RoleTargets {
         self.inner.targets
+    }
+
+    /// Held while a membership change is proposed and committed.
+    pub(super) fn changing(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.changing
+    }
+
+    /// The longest election timeout.
+    pub(super) fn election_timeout(&self) -> Duration {
+        self.inner.election_timeout
     }
 
     /// What other nodes' Raft traffic passes through.

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use dqlite_protocol::Role;
 use openraft::ChangeMembers;
+use openraft::Instant as _;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 
@@ -70,7 +71,10 @@ impl Node {
         self.members().into_iter().find(|m| m.id == id)
     }
 
+    /// Proposes a membership change and waits for it to commit, one at a
+    /// time on this node.
     async fn change(&self, change: ChangeMembers<u64, NodeInfo>, retain: bool) -> Result<()> {
+        let _one_at_a_time = self.changing().lock().await;
         self.raft()
             .change_membership(change, retain)
             .await
@@ -108,6 +112,7 @@ impl Node {
             standby: false,
             order: self.next_order(),
         };
+        let _one_at_a_time = self.changing().lock().await;
         self.raft()
             .add_learner(id, info, false)
             .await
@@ -183,12 +188,22 @@ impl Node {
             .map(|m| m.id)
             .collect();
         let target = match id {
-            0 => *others
+            // One that answers, if any does.
+            0 => *self
+                .answering_voters()
                 .first()
+                .or(others.first())
                 .ok_or_else(|| refused("no other voter to transfer leadership to"))?,
             id if others.contains(&id) => id,
             _ => return Err(refused("server ID is not valid")),
         };
+        self.move_leadership(target, TRANSFER_TIMEOUT).await
+    }
+
+    /// Asks voter `target` to take over, and waits up to `wait` until
+    /// this node knows another leader.
+    async fn move_leadership(&self, target: u64, wait: Duration) -> Result<()> {
+        let me = self.id();
         self.raft()
             .trigger()
             .transfer_leader(target)
@@ -196,7 +211,7 @@ impl Node {
             .map_err(|e| Error::Raft(e.to_string()))?;
         let moved = self
             .raft()
-            .wait(Some(TRANSFER_TIMEOUT))
+            .wait(Some(wait))
             .metrics(
                 |m| m.current_leader.is_some_and(|leader| leader != me),
                 "leadership moved",
@@ -207,18 +222,63 @@ impl Node {
             .map_err(|_| refused("leadership transfer failed"))
     }
 
-    /// Before this node goes away: if it leads and another voter exists,
-    /// hands leadership over (bounded by [`TRANSFER_TIMEOUT`](crate::TRANSFER_TIMEOUT)), so the
-    /// cluster does not wait for an election timeout. Returns whether
-    /// leadership moved; a node that does not lead has nothing to do.
+    /// The other voters this leader has heard from within an election
+    /// timeout: those that could take over now.
+    fn answering_voters(&self) -> Vec<u64> {
+        let me = self.id();
+        let voters: Vec<u64> = self
+            .members()
+            .into_iter()
+            .filter(|m| m.is_voter() && m.id != me)
+            .map(|m| m.id)
+            .collect();
+        let metrics = self.raft().metrics();
+        let m = metrics.borrow_watched();
+        let Some(heartbeat) = &m.heartbeat else {
+            return Vec::new();
+        };
+        voters
+            .into_iter()
+            .filter(|id| {
+                heartbeat
+                    .get(id)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|acked| acked.elapsed() < self.election_timeout())
+            })
+            .collect()
+    }
+
+    /// Before this node goes away: if it leads and another voter answers
+    /// (it acknowledged a heartbeat within the election timeout), hands
+    /// leadership to it, waiting at most twice the election timeout, so
+    /// that the cluster does not sit out an election timeout. Voters that
+    /// do not answer are not waited for: the last node of a cluster whose
+    /// others are down stops at once. Returns whether leadership moved; a
+    /// node that does not lead has nothing to do.
     pub async fn handover(&self) -> bool {
         if !self.is_leader() {
             return false;
         }
-        match self.transfer(0).await {
-            Ok(()) => true,
+        let Some(&target) = self.answering_voters().first() else {
+            let others = (self.members().iter().filter(|m| m.is_voter()).count()).saturating_sub(1);
+            if others > 0 {
+                tracing::info!(
+                    voters = others,
+                    "no other voter answers: leadership is not handed over"
+                );
+            }
+            return false;
+        };
+        match self
+            .move_leadership(target, self.election_timeout() * 2)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(to = target, "handed leadership over");
+                true
+            }
             Err(e) => {
-                tracing::info!(error = %e, "no leadership handover");
+                tracing::info!(to = target, error = %e, "no leadership handover");
                 false
             }
         }

@@ -32,10 +32,12 @@
 //! - `handle.rs`: [`Node`], the handle, and its queries.
 //! - `membership.rs` (ADD, ASSIGN, REMOVE, TRANSFER, handover), `join.rs`
 //!   (joining a cluster by address, as a dqlite client), `roles.rs` (the
-//!   role manager), `demotion.rs` (LEADER on a voter just demoted to
+//!   role manager), `events.rs` (INFO lines for elections and membership
+//!   changes), `demotion.rs` (LEADER on a voter just demoted to
 //!   spare), `snapshots.rs` (when to take a snapshot).
 
 mod demotion;
+mod events;
 mod handle;
 mod join;
 mod membership;

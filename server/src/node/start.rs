@@ -572,6 +572,7 @@ async fn start_raft(
     tokio::task::spawn_local(snapshots::run(raft.clone(), gauge, builder.snapshot_every));
     let demotion = demotion::Demotion::new(timing.election_max);
     tokio::task::spawn_local(demotion::watch(raft.clone(), builder.id, demotion.clone()));
+    tokio::task::spawn_local(super::events::watch(raft.clone(), builder.id));
     let (proposer, proposals) = Proposer::new();
     tokio::task::spawn_local(pipeline::run(
         proposals,
@@ -603,6 +604,7 @@ async fn start_raft(
         gate,
         demotion,
         election_timeout: timing.election_max,
+        changing: tokio::sync::Mutex::default(),
         stop: Mutex::new(Some(stop)),
         stopped,
     });

@@ -10,8 +10,10 @@
 //!   yet (empty configuration: it waits to be added) hears from anyone,
 //!   since that is how it learns of its cluster;
 //! - the call speaks for another node than the caller (a vote or an
-//!   append whose leader is not the caller, a transfer meant for another
-//!   node);
+//!   append whose leader is not the caller), or hands leadership to the
+//!   caller itself or to a non-member (openraft tells every voter of a
+//!   transfer, so that they all stop honouring the old leader's lease
+//!   and vote for the new one: one meant for another member is normal);
 //! - a term is impossible: above [`MAX_TERM`], or more than
 //!   [`MAX_TERM_STEP`] above the node's own term. Each term is one
 //!   election, and with Pre-Vote (on here) a term only moves when a quorum
@@ -219,8 +221,11 @@ impl View {
             }
             PeerRequest::TransferLeader(rpc) => {
                 let term = self.leader_vote(from, rpc.from_leader())?;
-                if *rpc.to_node_id() != self.me {
-                    return Err(Refusal::Malformed("a transfer meant for another node"));
+                let to = *rpc.to_node_id();
+                if to == from || (to != self.me && !self.members.contains_key(&to)) {
+                    return Err(Refusal::Malformed(
+                        "a transfer to the caller itself or to a non-member",
+                    ));
                 }
                 if let Some(last) = rpc.last_log_id() {
                     check_log_id(last, term)?;

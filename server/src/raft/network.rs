@@ -450,10 +450,21 @@ impl RaftNetworkV2<TypeConfig> for Peer {
                 }
             }
         };
-        tokio::select! {
+        let started = std::time::Instant::now();
+        let sent = tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
             result = stream => result,
+        };
+        if sent.is_ok() {
+            tracing::info!(
+                peer = self.target,
+                last_log_index = meta.last_log_id.as_ref().map_or(0, |l| l.index),
+                bytes = total,
+                duration_ms = millis(started.elapsed()),
+                "sent a snapshot"
+            );
         }
+        sent
     }
 
     async fn transfer_leader(
@@ -473,4 +484,9 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         )
         .await
     }
+}
+
+/// Whole milliseconds of `d`, for log fields.
+pub(crate) fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -534,6 +534,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     /// the locks), then encodes and writes the snapshot on a blocking
     /// thread, while entries go on being applied.
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+        let started = std::time::Instant::now();
         let (meta, image) = {
             let inner = self.inner.lock().await;
             let _sql = self.sql.hold();
@@ -552,9 +553,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         })
         .await
         .map_err(io::Error::other)??;
-        tracing::debug!(
-            last_log_id = ?stored.meta.last_log_id,
+        tracing::info!(
+            last_log_index = stored.meta.last_log_id.as_ref().map_or(0, |l| l.index),
             bytes = stored.data.len(),
+            duration_ms = super::network::millis(started.elapsed()),
             "took a snapshot"
         );
         let snapshot = Snapshot {
@@ -609,6 +611,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: SnapshotData,
     ) -> io::Result<()> {
+        let started = std::time::Instant::now();
         let stored = Arc::new(StoredSnapshot {
             meta: meta.clone(),
             data: snapshot.into_inner(),
@@ -620,8 +623,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         self.disk.store_in_background(stored.clone()).await?;
         tracing::info!(
-            last_log_id = ?stored.meta.last_log_id,
+            last_log_index = stored.meta.last_log_id.as_ref().map_or(0, |l| l.index),
             bytes = stored.data.len(),
+            duration_ms = super::network::millis(started.elapsed()),
             "installed a snapshot from the leader"
         );
         self.inner.lock().await.keep(stored);
