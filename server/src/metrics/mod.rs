@@ -126,7 +126,8 @@ pub(crate) struct Metrics {
     pub(crate) peer_contact_age: Family<Label, Gauge<f64, AtomicU64>>,
     /// When a leader last reached this node.
     pub(crate) leader_contact: Contact,
-    /// On a follower: seconds since the leader last reached it.
+    /// Seconds since the leader last reached this node (0 on the leader,
+    /// +Inf before any leader did).
     pub(crate) leader_contact_age: Gauge<f64, AtomicU64>,
     /// Times this node stood for election (became a candidate).
     pub(crate) elections: Counter,
@@ -239,7 +240,7 @@ impl Metrics {
         );
         r.register(
             "raft_leader_last_contact_seconds",
-            "On a follower: seconds since the leader last reached this node",
+            "Seconds since the leader last reached this node (0 on the leader, +Inf before any did)",
             m.leader_contact_age.clone(),
         );
         r.register(

@@ -113,11 +113,15 @@ impl Node {
                     .set(acked.elapsed().as_secs_f64());
             }
         }
-        if let Some(age) = m.leader_contact.age()
-            && leader != Some(me)
-        {
-            m.leader_contact_age.set(age.as_secs_f64());
-        }
+        // The leader is in contact with itself; a node that never heard
+        // from one is as cut off as can be (+Inf, so that `> bound`
+        // alerts fire).
+        let contact = match m.leader_contact.age() {
+            _ if leader == Some(me) => 0.0,
+            Some(age) => age.as_secs_f64(),
+            None => f64::INFINITY,
+        };
+        m.leader_contact_age.set(contact);
         m.log_bytes
             .set(gauge_value(dir_bytes(&self.dir().join(LOG_DIR), 2)));
         m.snapshot_bytes

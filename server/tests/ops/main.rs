@@ -392,6 +392,10 @@ async fn three_nodes_report_peers_and_a_cut_off_follower_is_not_ready() {
     assert_eq!(must(&on_leader, "dqlite_leader"), 1.0);
     assert_eq!(must(&on_leader, "dqlite_leader_id"), leader_id as f64);
     assert_eq!(
+        must(&on_leader, "dqlite_raft_leader_last_contact_seconds"),
+        0.0
+    );
+    assert_eq!(
         must(
             &on_leader,
             "dqlite_requests_total{type=\"exec_sql\",outcome=\"ok\"}"
@@ -456,6 +460,8 @@ async fn three_nodes_report_peers_and_a_cut_off_follower_is_not_ready() {
     assert!(why.contains("leader"), "{why}");
     assert_eq!(why.lines().count(), 1, "{why}");
     assert_eq!(get(nodes[follower].http, "/healthz").await.0, 200);
+    let cut_off = nodes[follower].metrics().await;
+    assert!(must(&cut_off, "dqlite_raft_leader_last_contact_seconds") > 1.0);
 
     // They come back (together: each waits for a leader, which takes
     // two voters): a leader is elected and reaches the follower.
