@@ -50,6 +50,9 @@
 //!   on disk), the node-to-node transport and its admission checks.
 //! - `sql/`: result typing and ROWS batching, statement splitting, the SQL
 //!   lock.
+//! - `metrics/` and `http/`: the Prometheus metrics, and the HTTP
+//!   endpoints (`/metrics`, `/healthz`, `/readyz`, `/status`) served with
+//!   [`NodeBuilder::http`].
 //! - `main.rs`: the `dqlite-server` binary.
 //!
 //! No file imports one that imports it back (checked by
@@ -62,7 +65,9 @@ mod data_dir;
 mod error;
 mod fs_util;
 mod gateway;
+mod http;
 mod member;
+mod metrics;
 pub mod net;
 mod node;
 pub mod offline;
@@ -80,7 +85,7 @@ pub use member::{Member, Metadata, RoleTargets, WANTED_STANDBYS, WANTED_VOTERS};
 pub use node::{
     BOOTSTRAP_ID, CATCH_UP_TIMEOUT, CHANGE_SETTLE_TIMEOUT, DEFAULT_SNAPSHOT_EVERY,
     DEFAULT_STARTUP_TIMEOUT, HANDOVER_TIMEOUT, MAX_MEMBERS, NODE_FAILURE_TIMEOUT, Node,
-    NodeBuilder, STOP_TIMEOUT, TRANSFER_TIMEOUT,
+    NodeBuilder, READY_MAX_LAG, STOP_TIMEOUT, TRANSFER_TIMEOUT,
 };
 pub use raft::peer_wire::{PEER_MAGIC, SNAPSHOT_CHUNK};
 pub use session::{ExecOutcome, Prepared, QUORUM_TIMEOUT, Session};

@@ -146,6 +146,17 @@ struct Args {
     /// `timestamp`, `level`, `target`, `message` and the event's own).
     #[arg(long, value_enum, default_value_t = logging::LogFormat::Text)]
     log_format: logging::LogFormat,
+    /// Serve the operations endpoints over plain HTTP on this address
+    /// (off by default; keep it on a private interface, it has no TLS and
+    /// no authentication): GET /metrics (Prometheus text format, names
+    /// prefixed dqlite_), GET /healthz (200 while the node serves), GET
+    /// /readyz (200 when a leader is known and reached this node within
+    /// two election timeouts, and this node's applied index is within 64
+    /// entries of the leader's commit index; else 503 and the reason on
+    /// one line), GET /status (JSON: id, address, role, leader, members,
+    /// version, uptime, data directory size).
+    #[arg(long, value_name = "HOST:PORT")]
+    http_address: Option<String>,
 }
 
 /// A feature switched on or off.
@@ -216,6 +227,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let mut builder = Node::builder(args.id, address.clone(), &args.dir);
+    if let Some(http) = &args.http_address {
+        let listener = std::net::TcpListener::bind(http)
+            .with_context(|| format!("cannot serve HTTP on {http}"))?;
+        tracing::info!(address = %listener.local_addr()?, "operations endpoints over HTTP");
+        builder = builder.http(listener);
+    }
     if let Some(tls) = &tls {
         builder = builder.tls(tls.clone());
     }

@@ -9,6 +9,7 @@ use dqlite_protocol::Role;
 
 use crate::error::Result;
 use crate::member::{Member, Metadata};
+use crate::metrics::Metrics;
 use crate::session::Session;
 
 /// The node as dqlite's requests see it: leadership, membership, metadata,
@@ -16,6 +17,8 @@ use crate::session::Session;
 pub(crate) trait Cluster: Clone + 'static {
     /// This node's id.
     fn id(&self) -> u64;
+    /// This node's metrics (requests, connections, statements).
+    fn metrics(&self) -> &std::sync::Arc<Metrics>;
     /// Whether this node leads now, as far as it knows.
     fn is_leader(&self) -> bool;
     /// The leader once no election is under way as far as this node knows

@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 pub(crate) use self::cluster::Cluster;
 use self::registry::Registry;
 use crate::error::Error;
+use crate::metrics::{Held, Metrics, Outcome};
 use crate::session::Session;
 use crate::tls::Access;
 
@@ -47,6 +48,8 @@ struct Statement {
     /// Its share of the node's [`StatementBudget`], returned when the
     /// statement is finalized or the connection closes.
     _held: tokio::sync::OwnedSemaphorePermit,
+    /// Its unit of the node's prepared-statements gauge.
+    _counted: Held,
 }
 
 /// Bytes of prepared SQL the connections of a node hold at once, at most:
@@ -73,7 +76,13 @@ pub(crate) struct Gateway<N> {
     statement_bytes: StatementBudget,
     /// What the peer may do (decided by its certificate).
     access: Access,
+    /// The node's metrics (requests and prepared statements counted).
+    metrics: std::sync::Arc<Metrics>,
 }
+
+/// What a request's answer did: the connection's next step and how the
+/// request ended (for the metrics).
+type Sent = (Next, Outcome);
 
 /// A failure answer.
 fn failure(code: u64, message: impl Into<String>) -> Response {
@@ -148,6 +157,7 @@ impl<N: Cluster> Gateway<N> {
         access: Access,
     ) -> Self {
         Self {
+            metrics: node.metrics().clone(),
             node,
             version,
             session: None,
@@ -158,12 +168,31 @@ impl<N: Cluster> Gateway<N> {
         }
     }
 
-    /// Answers one request frame on `out`.
+    /// Answers one request frame on `out`, and counts it in the node's
+    /// metrics (type, outcome, time to the answer written): a clock read
+    /// on each side and a few atomic additions.
     pub(crate) async fn handle<W: AsyncWrite + Unpin>(
         &mut self,
         frame: &Frame,
         out: &mut W,
     ) -> std::io::Result<Next> {
+        let started = std::time::Instant::now();
+        let sent = self.answer(frame, out).await;
+        let outcome = sent
+            .as_ref()
+            .map_or(Outcome::Error, |(_, outcome)| *outcome);
+        self.metrics
+            .requests
+            .record(frame.header.kind, outcome, started.elapsed());
+        sent.map(|(next, _)| next)
+    }
+
+    /// Answers one request frame on `out`.
+    async fn answer<W: AsyncWrite + Unpin>(
+        &mut self,
+        frame: &Frame,
+        out: &mut W,
+    ) -> std::io::Result<Sent> {
         if self.access == Access::Restricted
             && let Some(name) = admin_only(frame.header.kind)
         {
@@ -213,7 +242,7 @@ impl<N: Cluster> Gateway<N> {
             Request::Remove(remove) => done(self.node.remove_node(remove.id).await),
             Request::Transfer(transfer) => done(self.node.transfer(transfer.id).await),
             // Node-to-node traffic does not belong on a client connection.
-            Request::Connect(_) => return Ok(Next::Close),
+            Request::Connect(_) => return Ok((Next::Close, Outcome::Error)),
             // HEARTBEAT was never implemented by dqlite; latest answers this.
             _ => failure(codes::DQLITE_PARSE, "unrecognized request type"),
         };
@@ -225,7 +254,7 @@ impl<N: Cluster> Gateway<N> {
         &mut self,
         error: DecodeError,
         out: &mut W,
-    ) -> std::io::Result<Next> {
+    ) -> std::io::Result<Sent> {
         let response = match error {
             DecodeError::UnknownRequestType(_) => {
                 failure(codes::DQLITE_PARSE, "unrecognized request type")
@@ -251,7 +280,7 @@ impl<N: Cluster> Gateway<N> {
             }
             other => {
                 tracing::debug!(error = %other, "closing connection on an unreadable request");
-                return Ok(Next::Close);
+                return Ok((Next::Close, Outcome::Error));
             }
         };
         send(out, &response).await
@@ -341,6 +370,7 @@ impl<N: Cluster> Gateway<N> {
         let statement = Statement {
             sql: prepared.sql,
             _held: held,
+            _counted: Held::one(&self.metrics.statements),
         };
         let Some(stmt_id) = self.statements.insert(statement) else {
             return failure(codes::SQLITE_ERROR, "too many prepared statements");
@@ -375,7 +405,7 @@ impl<N: Cluster> Gateway<N> {
         &mut self,
         query: req::Query,
         out: &mut W,
-    ) -> std::io::Result<Next> {
+    ) -> std::io::Result<Sent> {
         let (session, sql) = match self.statement(query.db_id, query.stmt_id) {
             Ok(found) => found,
             Err(response) => return send(out, &response).await,
@@ -412,7 +442,7 @@ impl<N: Cluster> Gateway<N> {
         &mut self,
         query: req::QuerySql,
         out: &mut W,
-    ) -> std::io::Result<Next> {
+    ) -> std::io::Result<Sent> {
         let Some(session) = self.database(query.db_id) else {
             return send(out, &no_database()).await;
         };
@@ -499,7 +529,7 @@ fn done(outcome: crate::error::Result<()>) -> Response {
 async fn forward<W: AsyncWrite + Unpin, F>(
     query: impl FnOnce(mpsc::Sender<Bytes>) -> F,
     out: &mut W,
-) -> std::io::Result<Next>
+) -> std::io::Result<Sent>
 where
     F: std::future::Future<Output = crate::error::Result<()>>,
 {
@@ -516,17 +546,25 @@ where
     match outcome {
         Ok(()) => {
             out.flush().await?;
-            Ok(Next::Continue)
+            Ok((Next::Continue, Outcome::Ok))
         }
         Err(e) => send(out, &from_error(&e)).await,
     }
 }
 
 /// Encodes and writes one response.
-async fn send<W: AsyncWrite + Unpin>(out: &mut W, response: &Response) -> std::io::Result<Next> {
-    if let Response::Failure(f) = response {
-        tracing::debug!(code = f.code, message = %f.message, "failure");
-    }
+async fn send<W: AsyncWrite + Unpin>(out: &mut W, response: &Response) -> std::io::Result<Sent> {
+    let outcome = match response {
+        Response::Failure(f) => {
+            tracing::debug!(code = f.code, message = %f.message, "failure");
+            if f.code == codes::NOT_LEADER {
+                Outcome::NotLeader
+            } else {
+                Outcome::Error
+            }
+        }
+        _ => Outcome::Ok,
+    };
     let mut buf = BytesMut::new();
     if let Err(e) = response.encode(&mut buf) {
         // Only a message with a NUL inside text can fail here.
@@ -540,5 +578,5 @@ async fn send<W: AsyncWrite + Unpin>(out: &mut W, response: &Response) -> std::i
     }
     out.write_all(&buf).await?;
     out.flush().await?;
-    Ok(Next::Continue)
+    Ok((Next::Continue, outcome))
 }

@@ -52,6 +52,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::gateway::{Cluster, Gateway, Next};
+use crate::metrics::{Held, Metrics};
 use crate::raft::gate::Gate;
 use crate::raft::instance::Raft;
 use crate::raft::network::PEER_MAGIC;
@@ -134,6 +135,8 @@ pub(crate) struct Peers {
     pub(crate) gate: Gate,
     /// TLS every connection must run first, if any.
     pub(crate) tls: Option<Tls>,
+    /// The node's metrics (contact from the leader, snapshots installed).
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// Serves client connections to `node` on `listener` until `shutdown`
@@ -294,12 +297,22 @@ impl<N: Cluster> Conn<N> {
                     peers, peer, slot, ..
                 } = self;
                 slot.release();
-                serve_peer(stream, buf, peers.raft, peers.gate, peer, access).await;
+                serve_peer(
+                    stream,
+                    buf,
+                    peers.raft,
+                    peers.gate,
+                    peer,
+                    access,
+                    &peers.metrics,
+                )
+                .await;
                 return Ok(());
             }
             Some(First::Client(version)) => version,
         };
         let _ = buf.split_to(8);
+        let _open = Held::one(&self.node.metrics().connections);
         tracing::debug!(?version, ?access, "handshake");
         self.slot.idle(Instant::now());
         let (mut reader, writer) = stream.into_split();

@@ -7,8 +7,9 @@
 //! `join.rs` and `roles.rs`. The request handlers reach a node through
 //! [`crate::gateway::Cluster`], which [`Node`] implements here.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dqlite_protocol::Role;
 use tokio::sync::{oneshot, watch};
@@ -17,6 +18,7 @@ use super::demotion::Demotion;
 use crate::error::{Error, Result};
 use crate::gateway::Cluster;
 use crate::member::{Member, Metadata, RoleTargets};
+use crate::metrics::Metrics;
 use crate::raft::gate::Gate;
 use crate::raft::instance::Raft;
 use crate::raft::typ::{NodeInfo, role_in};
@@ -71,6 +73,12 @@ pub(super) struct Inner {
     pub(super) stop: Mutex<Option<oneshot::Sender<()>>>,
     /// Becomes true when the node's thread has stopped Raft.
     pub(super) stopped: watch::Receiver<bool>,
+    /// Its metrics (what `GET /metrics` reports).
+    pub(super) metrics: Arc<Metrics>,
+    /// Its data directory.
+    pub(super) dir: PathBuf,
+    /// When it started.
+    pub(super) started: Instant,
 }
 
 impl Inner {
@@ -142,6 +150,31 @@ impl Node {
     /// The node's Raft instance.
     pub(crate) fn raft(&self) -> &Raft {
         &self.inner.shared.raft
+    }
+
+    /// The node's metrics.
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The node's databases.
+    pub(crate) fn vfs(&self) -> crate::vfs::Vfs {
+        self.inner.shared.vfs
+    }
+
+    /// The longest election timeout.
+    pub(crate) fn election_timeout(&self) -> Duration {
+        self.inner.election_timeout
+    }
+
+    /// The node's data directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// How long the node has been running.
+    pub(crate) fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
     }
 
     /// This node's id.
@@ -366,6 +399,10 @@ where
 impl Cluster for Node {
     fn id(&self) -> u64 {
         Node::id(self)
+    }
+
+    fn metrics(&self) -> &Arc<Metrics> {
+        Node::metrics(self)
     }
 
     fn is_leader(&self) -> bool {

@@ -34,18 +34,21 @@
 //!   (joining a cluster by address, as a dqlite client), `roles.rs` (the
 //!   role manager), `events.rs` (INFO lines for elections and membership
 //!   changes), `demotion.rs` (LEADER on a voter just demoted to
-//!   spare), `snapshots.rs` (when to take a snapshot).
+//!   spare), `snapshots.rs` (when to take a snapshot), `observe.rs`
+//!   (health, readiness, status and the gauges of `GET /metrics`).
 
 mod demotion;
 mod events;
 mod handle;
 mod join;
 mod membership;
+mod observe;
 mod roles;
 mod snapshots;
 mod start;
 
 pub use handle::{CHANGE_SETTLE_TIMEOUT, Node, STOP_TIMEOUT};
 pub use membership::{CATCH_UP_TIMEOUT, HANDOVER_TIMEOUT, MAX_MEMBERS, TRANSFER_TIMEOUT};
+pub use observe::READY_MAX_LAG;
 pub use roles::NODE_FAILURE_TIMEOUT;
 pub use start::{BOOTSTRAP_ID, DEFAULT_SNAPSHOT_EVERY, DEFAULT_STARTUP_TIMEOUT, NodeBuilder};

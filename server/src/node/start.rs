@@ -16,10 +16,11 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 use super::handle::{Inner, Node};
-use super::{demotion, snapshots};
+use super::{demotion, observe, snapshots};
 use crate::data_dir::{self, LOG_DIR, STATE_DIR};
 use crate::error::{Error, Result};
 use crate::member::{Metadata, RoleTargets};
+use crate::metrics::Metrics;
 use crate::net::{self, Limits, Peers};
 use crate::pipeline::{self, Proposer};
 use crate::raft::gate::Gate;
@@ -50,6 +51,7 @@ pub struct NodeBuilder {
     failure_domain: u64,
     targets: RoleTargets,
     listener: Option<(Listener, Limits)>,
+    http: Option<std::net::TcpListener>,
     dialer: Arc<dyn Dialer>,
     tls: Option<Tls>,
     wait_for_leader: bool,
@@ -146,6 +148,20 @@ impl NodeBuilder {
     /// binds `unix:/path` and `@name` for other processes of the host).
     pub fn serve(mut self, listener: impl Into<Listener>, limits: Limits) -> Self {
         self.listener = Some((listener.into(), limits));
+        self
+    }
+
+    /// Serves the operations endpoints over HTTP on `listener` (bound by
+    /// the caller, e.g. on port 0): `GET /metrics` (Prometheus text
+    /// format, names prefixed `dqlite_`), `GET /healthz` (200 while the
+    /// node serves), `GET /readyz` (200 when a leader is known, reached
+    /// recently, and this node's applied index is within
+    /// [`READY_MAX_LAG`](crate::READY_MAX_LAG) entries of its commit
+    /// index; 503 and the reason otherwise) and `GET /status` (JSON: id,
+    /// address, role, leader, members, version, uptime, data directory
+    /// size). Off by default; the server stops with the node.
+    pub fn http(mut self, listener: std::net::TcpListener) -> Self {
+        self.http = Some(listener);
         self
     }
 
@@ -269,6 +285,7 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         let (stopped_tx, stopped_rx) = watch::channel(false);
         let mut builder = builder;
         let listener = builder.listener.take();
+        let http = builder.http.take();
         let manage_roles = builder.manage_roles;
         let tls = builder.tls.take();
         let started = async {
@@ -277,10 +294,16 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
                     Ok::<_, std::io::Error>((AsyncListener::new(listener)?, limits))
                 })
                 .transpose()?;
+            let http = http
+                .map(|listener| {
+                    listener.set_nonblocking(true)?;
+                    tokio::net::TcpListener::from_std(listener)
+                })
+                .transpose()?;
             let started = start_raft(builder, stop_tx, stopped_rx).await?;
-            Ok::<_, Error>((started, listener))
+            Ok::<_, Error>((started, listener, http))
         };
-        let ((inner, leader_wait), listener) = match started.await {
+        let ((inner, leader_wait), listener, http) = match started.await {
             Ok(started) => started,
             Err(e) => {
                 // Free the directory before saying so: the caller may
@@ -295,7 +318,11 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
             raft: node.raft().clone(),
             gate: node.gate().clone(),
             tls,
+            metrics: node.metrics().clone(),
         };
+        // Answers from the start: /readyz says why the node is not ready
+        // while it waits for a leader.
+        let http = http.map(|listener| tokio::task::spawn_local(crate::http::serve(listener, node.clone())));
         // Stop when told to, or when Raft stopped on its own: openraft
         // makes every storage error fatal (a full or failing disk), and a
         // node whose Raft is gone must not go on answering clients (it
@@ -375,6 +402,10 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
             }
         }
         drop(serving);
+        if let Some(http) = http {
+            http.abort();
+            let _ = http.await;
+        }
         if let Err(e) = node.raft().shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
         }
@@ -455,7 +486,9 @@ async fn start_raft(
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let vfs = Vfs::register(&unique_vfs_name(builder.id))?;
     let sql = SqlLock::default();
+    let metrics = Arc::new(Metrics::new());
     let mut log = LogStore::open(builder.dir.join(LOG_DIR))?;
+    log.observe_fsync(metrics.fsync.clone());
     // Fresh: neither log nor snapshot (the identity file says nothing
     // about that: dqlite's recovery copies directories). Read from the
     // storage itself: Raft's metrics are not filled in at once.
@@ -474,6 +507,7 @@ async fn start_raft(
     })?;
     let sm = StateMachine::open(builder.id, vfs, sql.clone(), builder.dir.join(STATE_DIR))?;
     let gauge = sm.gauge();
+    sm.observe(metrics.clone());
     let config = openraft::Config {
         cluster_name: "dqlite".into(),
         heartbeat_interval: millis(timing.heartbeat).max(1),
@@ -504,6 +538,7 @@ async fn start_raft(
         address: builder.address.clone(),
         dialer: builder.dialer.clone(),
         dials: Default::default(),
+        metrics: metrics.clone(),
     };
     let gate = Gate::new(builder.id, network.clone());
     let raft = Raft::new(builder.id, Arc::new(config), network, log, sm)
@@ -570,6 +605,7 @@ async fn start_raft(
     };
     tracing::info!(id = builder.id, address = %builder.address, fresh, "node started");
     tokio::task::spawn_local(snapshots::run(raft.clone(), gauge, builder.snapshot_every));
+    tokio::task::spawn_local(observe::watch_raft(raft.clone(), metrics.clone()));
     let demotion = demotion::Demotion::new(timing.election_max);
     tokio::task::spawn_local(demotion::watch(raft.clone(), builder.id, demotion.clone()));
     tokio::task::spawn_local(super::events::watch(raft.clone(), builder.id));
@@ -607,6 +643,9 @@ async fn start_raft(
         changing: tokio::sync::Mutex::default(),
         stop: Mutex::new(Some(stop)),
         stopped,
+        metrics,
+        dir: builder.dir,
+        started: std::time::Instant::now(),
     });
     Ok((inner, leader_wait))
 }
@@ -625,6 +664,7 @@ impl Node {
             failure_domain: 0,
             targets: RoleTargets::default(),
             listener: None,
+            http: None,
             dialer: Arc::new(DefaultDialer),
             tls: None,
             wait_for_leader: true,

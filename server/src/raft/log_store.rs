@@ -112,6 +112,8 @@ struct Shared {
     /// Changed only with `log` locked, so a reader holding `log` sees
     /// every entry either here or in the file.
     cache: Mutex<Cache>,
+    /// Where the latency of each group's `fdatasync` is counted.
+    fsync: std::sync::OnceLock<crate::metrics::Histogram>,
 }
 
 impl Shared {
@@ -194,6 +196,7 @@ impl LogStore {
         let shared = Arc::new(Shared {
             log: Mutex::new(log),
             cache: Mutex::new(Cache::default()),
+            fsync: std::sync::OnceLock::new(),
         });
         let committed: Arc<File> = OpenOptions::new()
             .read(true)
@@ -218,6 +221,12 @@ impl LogStore {
                 thread: Some(thread),
             }),
         })
+    }
+
+    /// Counts the latency of every `fdatasync` of appended entries in
+    /// `histogram` from now on (set once; later calls are ignored).
+    pub(crate) fn observe_fsync(&self, histogram: crate::metrics::Histogram) {
+        let _ = self.shared.fsync.set(histogram);
     }
 
     /// Refuses a stored vote or log that openraft could not start from
@@ -343,7 +352,12 @@ fn write_and_sync(
         }
         unsynced
     };
-    Ok(unsynced.sync()?)
+    let started = std::time::Instant::now();
+    unsynced.sync()?;
+    if let Some(fsync) = shared.fsync.get() {
+        fsync.observe(started.elapsed());
+    }
+    Ok(())
 }
 
 /// The log id of the last entry in the file, if any.

@@ -81,6 +81,8 @@ pub struct Network {
     /// Failed dials by peer, shared by the clients of one peer (openraft
     /// keeps several: replication, heartbeats).
     pub dials: Dials,
+    /// Where snapshots sent are counted.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Failed dials of each peer.
@@ -96,6 +98,7 @@ pub struct Peer {
     dialer: Arc<dyn Dialer>,
     conn: Option<PeerConn<Stream>>,
     dials: Dials,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Failed dials of one peer: when to dial again, and when to say so.
@@ -177,6 +180,7 @@ impl Network {
             dialer: self.dialer.clone(),
             conn: None,
             dials: self.dials.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -422,6 +426,7 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         let meta = snapshot.meta;
         let data = snapshot.snapshot.into_inner();
         let total = data.len() as u64;
+        let started = std::time::Instant::now();
         let stream = async {
             let mut offset = 0;
             loop {
@@ -437,6 +442,8 @@ impl RaftNetworkV2<TypeConfig> for Peer {
                 match answer {
                     Ok(PeerResponse::SnapshotChunk(Ok(()))) if end < data.len() => offset = end,
                     Ok(PeerResponse::Snapshot(Ok(response))) if end == data.len() => {
+                        self.metrics
+                            .snapshot(crate::metrics::SnapshotKind::Sent, started.elapsed());
                         return Ok(response);
                     }
                     Ok(PeerResponse::Snapshot(Err(message)))

@@ -16,6 +16,7 @@ use super::instance::Raft;
 use super::peer_wire::{self, Hello, PeerConn, PeerRequest, PeerResponse};
 use super::state_machine::{Snapshot, check_snapshot_data};
 use super::typ::{SnapshotMeta, Vote};
+use crate::metrics::{Metrics, SnapshotKind};
 use crate::tls::Access;
 use crate::transport::Stream;
 
@@ -33,6 +34,7 @@ pub(crate) async fn serve_peer(
     gate: Gate,
     peer: String,
     access: Access,
+    metrics: &Metrics,
 ) {
     let hello = tokio::time::timeout(HELLO_TIMEOUT, async {
         loop {
@@ -90,7 +92,7 @@ pub(crate) async fn serve_peer(
             let _ = conn.send(&refused(&request, refusal.to_string())).await;
             return;
         }
-        let response = answer(&raft, request, &mut incoming).await;
+        let response = answer(&raft, request, &mut incoming, metrics).await;
         if let Err(e) = conn.send(&response).await {
             tracing::debug!(%peer, error = %e, "cannot answer a peer");
             return;
@@ -180,10 +182,22 @@ async fn answer(
     raft: &Raft,
     request: PeerRequest,
     incoming: &mut Option<Incoming>,
+    metrics: &Metrics,
 ) -> PeerResponse {
     match request {
         PeerRequest::Append(rpc) => {
-            PeerResponse::Append(raft.append_entries(rpc).await.map_err(|e| e.to_string()))
+            let answer = raft.append_entries(rpc).await;
+            // A leader of the current term reached this node (an old
+            // leader's call is refused with a higher vote).
+            if let Ok(response) = &answer
+                && !matches!(
+                    response,
+                    openraft::raft::AppendEntriesResponse::HigherVote(_)
+                )
+            {
+                metrics.leader_contact.touch();
+            }
+            PeerResponse::Append(answer.map_err(|e| e.to_string()))
         }
         PeerRequest::Vote(rpc) => {
             PeerResponse::Vote(raft.vote(rpc).await.map_err(|e| e.to_string()))
@@ -204,7 +218,12 @@ async fn answer(
                 total,
                 data,
             };
-            snapshot_chunk(raft, incoming, chunk, offset).await
+            let started = std::time::Instant::now();
+            let answer = snapshot_chunk(raft, incoming, chunk, offset).await;
+            if matches!(answer, PeerResponse::Snapshot(Ok(_))) {
+                metrics.snapshot(SnapshotKind::Installed, started.elapsed());
+            }
+            answer
         }
         PeerRequest::TransferLeader(req) => PeerResponse::TransferLeader(
             raft.handle_transfer_leader(req)

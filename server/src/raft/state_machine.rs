@@ -123,6 +123,8 @@ pub struct StateMachine {
     /// Held while the databases change or are copied.
     sql: SqlLock,
     disk: SnapshotFile,
+    /// Where snapshots taken are counted, once set.
+    metrics: Arc<std::sync::OnceLock<Arc<crate::metrics::Metrics>>>,
 }
 
 /// The snapshot file. Written on a blocking thread, never on the node's:
@@ -388,6 +390,11 @@ fn vfs_error(e: VfsError) -> io::Error {
 
 impl StateMachine {
     /// What the snapshot policy weighs.
+    /// Counts every snapshot taken from now on in `metrics`.
+    pub(crate) fn observe(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
     pub(crate) fn gauge(&self) -> Arc<SnapshotGauge> {
         self.gauge.clone()
     }
@@ -427,6 +434,7 @@ impl StateMachine {
                 path: path.into(),
                 written: Arc::new(std::sync::Mutex::new(written)),
             },
+            metrics: Arc::default(),
         })
     }
 }
@@ -564,6 +572,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             snapshot: Cursor::new(stored.data.clone()),
         };
         self.inner.lock().await.keep(stored);
+        if let Some(metrics) = self.metrics.get() {
+            metrics.snapshot(crate::metrics::SnapshotKind::Taken, started.elapsed());
+        }
         Ok(snapshot)
     }
 }

@@ -273,6 +273,18 @@ impl Vfs {
         })
     }
 
+    /// Bytes of `db`'s committed state (main image and applied WAL) and
+    /// the number of applied WAL frames (what the metrics report per
+    /// database).
+    pub fn sizes(&self, db: &str) -> Result<(usize, u32), VfsError> {
+        self.with(db, false, |db| {
+            (
+                db.committed_main().len() + db.committed_wal().len(),
+                db.committed_frames(),
+            )
+        })
+    }
+
     /// Number of applied WAL frames of `db` (for the tests).
     #[cfg(test)]
     pub fn wal_frames(&self, db: &str) -> Result<u32, VfsError> {
