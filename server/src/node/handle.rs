@@ -137,11 +137,6 @@ impl Node {
         &self.inner.changing
     }
 
-    /// The longest election timeout.
-    pub(super) fn election_timeout(&self) -> Duration {
-        self.inner.election_timeout
-    }
-
     /// What other nodes' Raft traffic passes through.
     pub(crate) fn gate(&self) -> &Gate {
         &self.inner.gate
