@@ -564,7 +564,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         tracing::info!(
             last_log_index = stored.meta.last_log_id.as_ref().map_or(0, |l| l.index),
             bytes = stored.data.len(),
-            duration_ms = super::network::millis(started.elapsed()),
+            duration_ms = millis(started.elapsed()),
             "took a snapshot"
         );
         let snapshot = Snapshot {
@@ -636,7 +636,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tracing::info!(
             last_log_index = stored.meta.last_log_id.as_ref().map_or(0, |l| l.index),
             bytes = stored.data.len(),
-            duration_ms = super::network::millis(started.elapsed()),
+            duration_ms = millis(started.elapsed()),
             "installed a snapshot from the leader"
         );
         self.inner.lock().await.keep(stored);
@@ -646,4 +646,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
         Ok(self.inner.lock().await.current())
     }
+}
+
+/// Whole milliseconds of `d`, for log fields.
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
