@@ -21,7 +21,7 @@ use crate::raft::typ::role_in;
 /// How far (in log entries) a node's applied index may trail the
 /// leader's commit index for `GET /readyz` to call it ready. A follower
 /// also needs to have heard from the leader within
-/// [`ready_contact`](Node::ready_contact) (two election timeouts, 1.2 s by
+/// two election timeouts (1.2 s by
 /// default), and a leader to have been acknowledged by a quorum within the
 /// same bound (a sole voter always is).
 pub const READY_MAX_LAG: u64 = 64;
