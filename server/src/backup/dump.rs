@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BackupError, Target, integrity};
+use super::statements::integrity;
+use super::target::{BackupError, Target};
 
 /// What a backup wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]

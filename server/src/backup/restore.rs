@@ -17,7 +17,8 @@ use dqlite_protocol::Value;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BackupError, Target, exec, integrity, query, quote};
+use super::statements::{exec, integrity, query, quote};
+use super::target::{BackupError, Target};
 
 /// Most bytes of values in one INSERT statement (one Raft entry); a row
 /// larger than this goes alone.
