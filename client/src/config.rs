@@ -46,6 +46,9 @@ pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default [`Config::backoff`].
 pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
+/// Default [`Config::max_response`]: the protocol crate's frame limit
+/// (64 MiB).
+pub const DEFAULT_MAX_RESPONSE: usize = dqlite_protocol::frame::DEFAULT_MAX_BODY;
 /// Default [`Config::backoff_max`].
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
@@ -67,6 +70,10 @@ pub struct Config {
     pub backoff: Duration,
     /// …up to this.
     pub backoff_max: Duration,
+    /// Largest answer accepted from a node, in bytes (checked before
+    /// anything is allocated). Only a DUMP answer, which carries a whole
+    /// database, comes near the default.
+    pub max_response: usize,
     /// TLS to every node (all or none); `None` speaks plain TCP.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::ClientTls>,
@@ -83,6 +90,7 @@ impl Config {
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
             backoff: DEFAULT_BACKOFF,
             backoff_max: DEFAULT_BACKOFF_MAX,
+            max_response: DEFAULT_MAX_RESPONSE,
             #[cfg(feature = "tls")]
             tls: None,
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dqlite_protocol::ProtocolVersion;
 use dqlite_protocol::codec::ClientCodec;
-use dqlite_protocol::frame::Frame;
+use dqlite_protocol::frame::{Frame, FrameLimits};
 use dqlite_protocol::request::{Leader, Request};
 use dqlite_protocol::response::{Response, ResponseContext, Server};
 use futures_util::{SinkExt, StreamExt};
@@ -110,7 +110,12 @@ impl Wire {
         let stream = tokio::time::timeout(dial, Self::dial(address, config))
             .await
             .map_err(|_| Error::Timeout(dial))??;
-        let mut framed = Framed::new(stream, ClientCodec::default());
+        let mut framed = Framed::new(
+            stream,
+            ClientCodec::new(FrameLimits {
+                max_body: config.max_response,
+            }),
+        );
         framed
             .write_buffer_mut()
             .extend_from_slice(&ProtocolVersion::V1.to_bytes());

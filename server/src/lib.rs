@@ -16,6 +16,8 @@
 //! - [`net`]: serving limits ([`net::Limits`]); [`transport`]: the
 //!   listener a node serves and the dialer it opens connections to other
 //!   nodes with (TCP, abstract Unix sockets, or the embedder's own).
+//! - [`backup`]: backup of a database of a running cluster to a
+//!   standalone SQLite file, and restore of such a file through Raft.
 //! - [`offline`]: operations on a stopped node's data directory (the last
 //!   log entry, forcing the cluster configuration).
 //! - [`Error`] (and [`VfsError`], which it may carry); the tuning
@@ -61,6 +63,7 @@
 //! the repository root describes the request path, the threads and
 //! durability.
 
+pub mod backup;
 mod data_dir;
 mod error;
 mod fs_util;

@@ -13,9 +13,15 @@
 //! crates' at WARN unless `RUST_LOG` says otherwise, as text or JSON
 //! lines (`--log-format`). A failure to start or a fatal error ends the
 //! process with status 1 after one ERROR line (no backtrace).
+//!
+//! `dqlite-server backup` and `dqlite-server restore` run as clients of a
+//! running cluster instead of as a node (see `cli/ops.rs` and
+//! `dqlite_server::backup`).
 
 #[path = "cli/logging.rs"]
 mod logging;
+#[path = "cli/ops.rs"]
+mod ops;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,12 +48,19 @@ static VERSION: LazyLock<String> = LazyLock::new(|| {
 
 /// A dqlite-compatible, Raft-replicated SQLite server.
 ///
+/// Without a subcommand, runs one node with the options below. The
+/// subcommands `backup` and `restore` run as clients of a running cluster
+/// (`dqlite-server backup --help`).
+///
 /// Logs go to stderr: this server's events at INFO, other crates' at WARN;
 /// `RUST_LOG` (e.g. `RUST_LOG=debug`, `RUST_LOG=info,openraft=info`)
 /// overrides that.
 #[derive(Debug, Parser)]
-#[command(version = VERSION.as_str())]
+#[command(version = VERSION.as_str(), args_conflicts_with_subcommands = true)]
 struct Args {
+    /// An operation on a running cluster, instead of running a node.
+    #[command(subcommand)]
+    command: Option<ops::Command>,
     /// Node id; node 1 bootstraps a new cluster on an empty data directory.
     #[arg(long, default_value_t = 1)]
     id: u64,
@@ -167,13 +180,21 @@ enum Switch {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
     logging::init(args.log_format);
+    let command = args.command.take();
     let ran = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-        .and_then(|runtime| runtime.block_on(run(args)));
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                match command {
+                    Some(command) => ops::run(command).await,
+                    None => run(args).await,
+                }
+            })
+        });
     match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,12 +1,12 @@
 //! The operations drivers call: EXEC and QUERY (of SQL text or of a
-//! prepared statement), PREPARE with its column probe, FINALIZE, and the
-//! further messages of a streamed result set. Each goes through the retry
+//! prepared statement), PREPARE with its column probe, FINALIZE, the
+//! further messages of a streamed result set, and DUMP (for backups). Each goes through the retry
 //! loop ([`Session::with_retries`]).
 
 use std::sync::atomic::Ordering;
 
 use dqlite_protocol::frame::Frame;
-use dqlite_protocol::request::{Exec, ExecSql, Finalize, Prepare, Query, QuerySql, Request};
+use dqlite_protocol::request::{Dump, Exec, ExecSql, Finalize, Prepare, Query, QuerySql, Request};
 use dqlite_protocol::response::{Response, ResponseType};
 use dqlite_protocol::{Params, Value};
 
@@ -330,6 +330,33 @@ impl Session {
             }
         }
         Err(last.unwrap_or(Error::Protocol("no attempt".into())))
+    }
+
+    /// DUMP of the session's database on the leader it is connected to
+    /// (connecting first): the files the node returns, main database file
+    /// first, then its WAL, each as `(name, content)`. A node answers
+    /// from its own copy without checking that it still leads, so the
+    /// image is the leader's as of when it answered. The whole answer
+    /// must fit in [`Config::max_response`](crate::Config::max_response).
+    pub async fn dump(&mut self) -> Result<Vec<(String, Vec<u8>)>> {
+        let request = Request::from(Dump {
+            name: self.config.database.clone(),
+        });
+        let frames = self
+            .with_retries(|_| Some(vec![request.clone()]), true, false, None)
+            .await?;
+        let frame = frames
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Protocol("no answer".into()))?;
+        match decode(&frame)? {
+            Response::Files(files) => Ok(files
+                .files
+                .into_iter()
+                .map(|file| (file.name, file.data))
+                .collect()),
+            other => Err(unexpected("FILES", &other)),
+        }
     }
 
     /// FINALIZE now.
