@@ -54,6 +54,32 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
     }
 }
 
+/// Whether someone (a running node, a recovery) holds the data
+/// directory's lock, found without creating anything: a directory with no
+/// lock file is not locked. Opens the lock file read-only and tries the
+/// lock, which is released at once.
+pub(crate) fn lock_held(dir: &Path) -> Result<bool> {
+    let path = dir.join(LOCK_FILE);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(Error::Config(format!(
+                "cannot open {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(false),
+        Err(TryLockError::WouldBlock) => Ok(true),
+        Err(TryLockError::Error(e)) => Err(Error::Config(format!(
+            "cannot check the lock of the data directory {}: {e}",
+            dir.display()
+        ))),
+    }
+}
+
 /// Records the node's id and address on first start; refuses another id
 /// or address later, and a directory that holds Raft state but lost its
 /// identity file (it cannot tell whose state it is).

@@ -2,34 +2,50 @@
 //!
 //! `dqlite-server` alone starts node 1 on 127.0.0.1:9001 with its data in
 //! `./dqlite-data`, bootstrapping a one-node cluster on first start.
+//! `--address` is where it listens; `--advertise-address` (default: the
+//! bind address) is the address it records in the cluster, that other
+//! nodes dial and clients are told (bind 0.0.0.0:9001, advertise
+//! 10.0.0.5:9001). An unspecified address (0.0.0.0, `[::]`) or port 0 is
+//! never advertised.
 //! With `--tls-cert` and `--tls-key`, every connection is mutual TLS, and
 //! SIGHUP reloads the certificate files; `--tls-admin-ca` keeps cluster
 //! changes and Raft traffic to the holders of admin certificates.
 //! `--address unix:/path` or `--address @name` serves a Unix socket
 //! instead of TCP, for nodes and clients on one host (see
-//! `dqlite_server::transport::local`).
+//! `dqlite_server::transport::local`). Raft's timing
+//! (`--election-timeout`, `--heartbeat-interval`) and when snapshots are
+//! taken (`--snapshot-every` entries, `--snapshot-bytes` of changes) are
+//! flags too.
+//!
+//! `--config FILE` reads options from a TOML file whose keys are the long
+//! flag names (see [`config`]); the command line overrides it.
 //!
 //! It logs to stderr (see [`logging`]): its own events at INFO, other
 //! crates' at WARN unless `RUST_LOG` says otherwise, as text or JSON
 //! lines (`--log-format`). A failure to start or a fatal error ends the
 //! process with status 1 after one ERROR line (no backtrace).
 //!
-//! `dqlite-server backup` and `dqlite-server restore` run as clients of a
-//! running cluster instead of as a node (see `cli/ops.rs` and
-//! `dqlite_server::backup`).
+//! Subcommands run instead of a node: `backup` and `restore` as clients
+//! of a running cluster (see `cli/ops.rs` and `dqlite_server::backup`),
+//! `describe` and `recover` on a stopped node's data directory (see
+//! `cli/offline.rs` and `dqlite_server::offline`).
 
+#[path = "cli/config.rs"]
+mod config;
 #[path = "cli/logging.rs"]
 mod logging;
+#[path = "cli/offline.rs"]
+mod offline;
 #[path = "cli/ops.rs"]
 mod ops;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 use dqlite_server::Node;
 use dqlite_server::net::{self, Limits};
 use dqlite_server::tls::{Tls, TlsFiles};
@@ -50,23 +66,35 @@ static VERSION: LazyLock<String> = LazyLock::new(|| {
 ///
 /// Without a subcommand, runs one node with the options below. The
 /// subcommands `backup` and `restore` run as clients of a running cluster
-/// (`dqlite-server backup --help`).
+/// (`dqlite-server backup --help`); `describe` and `recover` work on a
+/// stopped node's data directory.
+///
+/// Options may also come from a TOML file (--config FILE) whose keys are
+/// the long option names, e.g. `election-timeout = 1000`, `join =
+/// ["10.0.0.5:9001", "10.0.0.6:9001"]`, `tls-cert = "/etc/dqlite/node.crt"`;
+/// options on the command line override the file's.
 ///
 /// Logs go to stderr: this server's events at INFO, other crates' at WARN;
 /// `RUST_LOG` (e.g. `RUST_LOG=debug`, `RUST_LOG=info,openraft=info`)
 /// overrides that.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(version = VERSION.as_str(), args_conflicts_with_subcommands = true)]
 struct Args {
-    /// An operation on a running cluster, instead of running a node.
+    /// An operation instead of running a node.
     #[command(subcommand)]
-    command: Option<ops::Command>,
+    command: Option<Command>,
+    /// Read options from this TOML file: its keys are the long option
+    /// names (`id = 2`, `address = "0.0.0.0:9001"`, `join = ["a:9001",
+    /// "b:9001"]`). Options given on the command line override it; an
+    /// unknown key is an error.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Node id; node 1 bootstraps a new cluster on an empty data directory.
     #[arg(long, default_value_t = 1)]
     id: u64,
-    /// Address to listen on and to advertise (clients and other nodes
-    /// dial it; clients compare it with the address they dialed):
-    /// `host:port` (port 0 picks a free port), or a Unix socket for nodes
+    /// Address to listen on, and to advertise unless --advertise-address
+    /// says otherwise: `host:port` (port 0 picks a free port), or a Unix
+    /// socket for nodes
     /// and clients on this host: `unix:/absolute/path` (a socket file,
     /// created with mode 0600 whatever the umask, so only this user and
     /// root can connect; a stale file nothing listens on is replaced, a
@@ -75,6 +103,17 @@ struct Args {
     /// user or root are let in). TLS (--tls-cert) works over all of these.
     #[arg(long, default_value = "127.0.0.1:9001")]
     address: String,
+    /// Address this node gives the cluster: recorded as its address in
+    /// the configuration, dialed by the other nodes, and told to clients
+    /// (which compare it with the address they dialed). Default: the
+    /// --address (with the port actually bound for port 0). Set it when
+    /// the node listens on 0.0.0.0 or behind a forwarded port, e.g.
+    /// `--address 0.0.0.0:9001 --advertise-address 10.0.0.5:9001`. An
+    /// unspecified address (0.0.0.0, [::]) or port 0 is refused: no one
+    /// can dial it. It must stay the same across restarts (the data
+    /// directory records it).
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise_address: Option<String>,
     /// Data directory (Raft log, snapshots, node identity).
     #[arg(long, default_value = "dqlite-data")]
     dir: PathBuf,
@@ -113,8 +152,30 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     busy_timeout: u64,
     /// Log entries between snapshots (each snapshot compacts the log).
-    #[arg(long, default_value_t = dqlite_server::DEFAULT_SNAPSHOT_EVERY)]
+    /// A snapshot writes every database whole, so it also waits until as
+    /// many bytes of pages changed since the last one as that snapshot
+    /// held.
+    #[arg(long, default_value_t = dqlite_server::DEFAULT_SNAPSHOT_EVERY, value_name = "ENTRIES")]
     snapshot_every: u64,
+    /// Bytes of database changes (pages, as logged) since the last
+    /// snapshot after which a snapshot is taken without waiting for
+    /// --snapshot-every entries, so that a few large transactions do not
+    /// grow the log unbounded (default 64 MiB). It too waits until as
+    /// many bytes changed as the last snapshot held.
+    #[arg(long, default_value_t = dqlite_server::DEFAULT_SNAPSHOT_BYTES, value_name = "BYTES")]
+    snapshot_bytes: u64,
+    /// Raft election timeout in milliseconds: a follower that hears
+    /// nothing from a leader for a random time between it and twice it
+    /// stands for election. Larger values ride out slow networks and
+    /// disks; smaller ones replace a failed leader sooner. Use the same
+    /// value on every node.
+    #[arg(long, default_value_t = millis(dqlite_server::DEFAULT_ELECTION_TIMEOUT), value_name = "MS")]
+    election_timeout: u64,
+    /// Milliseconds between a leader's heartbeats to the other nodes;
+    /// must be below --election-timeout (a tenth to a third of it is
+    /// usual).
+    #[arg(long, default_value_t = millis(dqlite_server::DEFAULT_HEARTBEAT_INTERVAL), value_name = "MS")]
+    heartbeat_interval: u64,
     /// Whether this node, while it leads, manages the roles by itself:
     /// `on` keeps up to 3 voters and 3 stand-bys among the nodes that
     /// answer and replaces a voter that went silent; `off` changes roles
@@ -172,6 +233,20 @@ struct Args {
     http_address: Option<String>,
 }
 
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Cluster(ops::Command),
+    #[command(flatten)]
+    Offline(offline::Command),
+}
+
+/// A duration in whole milliseconds (for the defaults of flags).
+const fn millis(duration: Duration) -> u64 {
+    duration.as_secs() * 1000 + duration.subsec_millis() as u64
+}
+
 /// A feature switched on or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Switch {
@@ -180,7 +255,15 @@ enum Switch {
 }
 
 fn main() -> ExitCode {
-    let mut args = Args::parse();
+    let parsed = config::parse(|args: &Args| args.config.as_deref());
+    let mut args = match parsed {
+        Ok(args) => args,
+        Err(e) => {
+            logging::init(logging::LogFormat::Text);
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     logging::init(args.log_format);
     let command = args.command.take();
     let ran = tokio::runtime::Builder::new_current_thread()
@@ -190,11 +273,17 @@ fn main() -> ExitCode {
         .and_then(|runtime| {
             runtime.block_on(async {
                 match command {
-                    Some(command) => ops::run(command).await,
+                    Some(Command::Cluster(command)) => ops::run(command).await,
+                    Some(Command::Offline(command)) => offline::run(command),
                     None => run(args).await,
                 }
             })
         });
+    exit(ran)
+}
+
+/// The process's status for what ran, after one ERROR line on failure.
+fn exit(ran: anyhow::Result<()>) -> ExitCode {
     match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -209,15 +298,31 @@ fn main() -> ExitCode {
 
 /// Runs the node until a signal or a fatal error.
 async fn run(args: Args) -> anyhow::Result<()> {
+    if args.heartbeat_interval == 0 || args.heartbeat_interval >= args.election_timeout {
+        anyhow::bail!(
+            "--heartbeat-interval ({} ms) must be above 0 and below --election-timeout ({} ms)",
+            args.heartbeat_interval,
+            args.election_timeout
+        );
+    }
+    if let Some(advertised) = &args.advertise_address {
+        check_advertised(advertised).context("bad --advertise-address")?;
+    }
     let listener = Listener::bind_local(&args.address)
         .with_context(|| format!("cannot listen on {}", args.address))?;
     // With port 0 (or "@"), advertise the port (the name) actually bound;
     // otherwise the address as given (a host name stays a name).
-    let address = if args.address.ends_with(":0") || args.address == "@" {
-        listener.local_address()?
-    } else {
-        args.address.clone()
+    let address = match &args.advertise_address {
+        Some(advertised) => advertised.clone(),
+        None if args.address.ends_with(":0") || args.address == "@" => listener.local_address()?,
+        None => args.address.clone(),
     };
+    check_advertised(&address).with_context(|| {
+        format!(
+            "cannot advertise the listening address {address}: give --advertise-address, \
+             the address other nodes and clients reach this node at"
+        )
+    })?;
     let limits = Limits {
         max_frame: args.max_frame,
         max_connections: args.max_connections,
@@ -257,8 +362,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(tls) = &tls {
         builder = builder.tls(tls.clone());
     }
+    let heartbeat = Duration::from_millis(args.heartbeat_interval);
+    let election = Duration::from_millis(args.election_timeout);
     let node = builder
+        .raft_timing(heartbeat, election, election * 2)
         .snapshot_every(args.snapshot_every)
+        .snapshot_bytes(args.snapshot_bytes)
         .busy_timeout(Duration::from_millis(args.busy_timeout))
         .manage_roles(args.role_management == Switch::On)
         .failure_domain(args.failure_domain)
@@ -272,7 +381,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 args.dir.display()
             )
         })?;
-    tracing::info!(id = args.id, %address, dir = %args.dir.display(), tls = tls.is_some(), admin_ca = args.tls_admin_ca.is_some(), "listening");
+    tracing::info!(
+        id = args.id,
+        %address,
+        bind = %args.address,
+        dir = %args.dir.display(),
+        tls = tls.is_some(),
+        admin_ca = args.tls_admin_ca.is_some(),
+        election_timeout_ms = args.election_timeout,
+        heartbeat_interval_ms = args.heartbeat_interval,
+        "listening"
+    );
     if let (Some(tls), Some(hangup)) = (tls, hangup) {
         tokio::spawn(reload_on_hangup(tls, hangup));
     }
@@ -312,6 +431,35 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::time::timeout(Duration::from_secs(5), node.stop())
         .await
         .context("node did not stop within 5 s")??;
+    Ok(())
+}
+
+/// Refuses an address no one can dial: an unspecified IP (0.0.0.0,
+/// `[::]`), port 0, or not `HOST:PORT` at all. Unix socket addresses
+/// (`unix:/path`, `@name`) pass as they are.
+fn check_advertised(address: &str) -> anyhow::Result<()> {
+    if address.starts_with("unix:") || (address.starts_with('@') && address.len() > 1) {
+        return Ok(());
+    }
+    let Some((host, port)) = address.rsplit_once(':') else {
+        anyhow::bail!("{address:?} is not HOST:PORT");
+    };
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("{address:?}: {port:?} is not a port"))?;
+    let ip = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() {
+        anyhow::bail!("{address:?} has no host");
+    }
+    if ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
+        anyhow::bail!("{address} names no host (any interface): other nodes cannot dial it");
+    }
+    if port == 0 {
+        anyhow::bail!("{address} has port 0: other nodes cannot dial it");
+    }
     Ok(())
 }
 

@@ -9,6 +9,9 @@
 //! - [`recover`] forces the cluster configuration to a given set of
 //!   members, as dqlite's `raft_recover` does: one configuration entry is
 //!   appended to the log, and the next start uses it.
+//! - [`describe`] reports, besides the last entry, whose directory it is
+//!   and the configuration the node would start with (what
+//!   `dqlite-server describe` prints).
 //!
 //! The procedure dqlite documents: stop every node, pick the survivor with
 //! the greatest `(term, index)` of [`last_entry`], [`recover`] its
@@ -25,7 +28,9 @@ use std::path::Path;
 
 use dqlite_protocol::Role;
 
-use crate::data_dir::{LOG_DIR, SNAPSHOT_FILE, STATE_DIR, lock_dir, read_identity};
+use crate::data_dir::{
+    LOG_DIR, SNAPSHOT_FILE, STATE_DIR, lock_dir, lock_held, read_identity, write_identity,
+};
 use crate::error::{Error, Result};
 use crate::raft::recovery;
 use crate::raft::typ::NodeInfo;
@@ -53,6 +58,55 @@ pub fn last_entry(dir: &Path) -> Result<(u64, u64)> {
     let last = recovery::last_log_id(&dir.join(LOG_DIR), &dir.join(STATE_DIR))?;
     tracing::debug!(dir = %dir.display(), ?last, "last log entry");
     Ok(last.unwrap_or((0, 0)))
+}
+
+/// What a stopped node's data directory holds, as [`describe`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description {
+    /// `(index, term)` of the last entry, as [`last_entry`] reports it.
+    pub last_entry: (u64, u64),
+    /// The id and address of the directory's identity file, if it has one.
+    pub identity: Option<(u64, String)>,
+    /// The configuration the node would start with: its log index and its
+    /// members, in the order they were added (`None`: the directory holds
+    /// none, as a node that never joined a cluster).
+    pub configuration: Option<(u64, Vec<RecoverMember>)>,
+}
+
+/// Describes `dir`, a stopped node's data directory: its last entry, its
+/// identity and its cluster configuration. Nothing in `dir` changes.
+///
+/// Refused with [`Error::Config`] while the directory's lock is held (a
+/// running node holds it): its log changes under the reader, so the
+/// answer would be out of date at once. ([`last_entry`] alone does not
+/// check.)
+pub fn describe(dir: &Path) -> Result<Description> {
+    if !dir.is_dir() {
+        return Err(Error::Config(format!(
+            "no data directory at {}",
+            dir.display()
+        )));
+    }
+    if lock_held(dir)? {
+        return Err(Error::Config(format!(
+            "the data directory {} is locked: is its node running? Stop it first",
+            dir.display()
+        )));
+    }
+    let last_entry = last_entry(dir)?;
+    let configuration =
+        recovery::last_membership(&dir.join(LOG_DIR), &dir.join(STATE_DIR))?.map(|(index, m)| {
+            let members = m
+                .into_iter()
+                .map(|(id, address, role)| RecoverMember { id, address, role })
+                .collect();
+            (index, members)
+        });
+    Ok(Description {
+        last_entry,
+        identity: read_identity(dir)?,
+        configuration,
+    })
 }
 
 /// A member of the configuration [`recover`] forces.
@@ -86,6 +140,11 @@ pub struct RecoverMember {
 /// directory whose lock (an exclusive `flock` on `DIR/dqlite-lock`) is held
 /// (a running node holds it). The lock is held while the directory
 /// changes.
+///
+/// When the directory's node (its identity file's id) is among `members`
+/// with another address, the identity file takes the new address, so that
+/// the node starts at it (a node is otherwise refused at an address other
+/// than the one its directory records).
 ///
 /// Every member but this directory's node must start from a copy of this
 /// directory (taken after `recover`), as dqlite's procedure says: a member
@@ -142,8 +201,15 @@ pub fn recover(dir: &Path, members: &[RecoverMember]) -> Result<()> {
     }
     // The entry is recorded as made by this directory's node (any id would
     // do: the term alone orders it after everything before).
-    let leader = read_identity(dir)?.map_or(first_voter, |(id, _)| id);
+    let identity = read_identity(dir)?;
+    let leader = identity.as_ref().map_or(first_voter, |(id, _)| *id);
     let recovered = recovery::recover(&log_dir, &state_dir, leader, voters, nodes)?;
+    if let Some((id, old)) = &identity
+        && let Some(moved) = members.iter().find(|m| m.id == *id && m.address != *old)
+    {
+        write_identity(dir, *id, &moved.address)?;
+        tracing::info!(id, from = %old, to = %moved.address, "the node's address changes");
+    }
     tracing::info!(
         dir = %dir.display(),
         members = ?members.iter().map(|m| (m.id, m.address.as_str(), m.role)).collect::<Vec<_>>(),

@@ -46,6 +46,7 @@ pub struct NodeBuilder {
     dir: PathBuf,
     startup_timeout: Duration,
     snapshot_every: u64,
+    snapshot_bytes: u64,
     busy_timeout: Duration,
     manage_roles: bool,
     failure_domain: u64,
@@ -73,12 +74,19 @@ struct RaftTiming {
     election_max: Duration,
 }
 
+/// Default interval between a leader's heartbeats.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Default election timeout: a follower that hears nothing from a leader
+/// for a random time between it and twice it stands for election.
+pub const DEFAULT_ELECTION_TIMEOUT: Duration = Duration::from_millis(300);
+
 impl Default for RaftTiming {
     fn default() -> Self {
         RaftTiming {
-            heartbeat: Duration::from_millis(100),
-            election_min: Duration::from_millis(300),
-            election_max: Duration::from_millis(600),
+            heartbeat: DEFAULT_HEARTBEAT_INTERVAL,
+            election_min: DEFAULT_ELECTION_TIMEOUT,
+            election_max: DEFAULT_ELECTION_TIMEOUT * 2,
         }
     }
 }
@@ -92,6 +100,19 @@ impl NodeBuilder {
     /// `node/snapshots.rs`).
     pub fn snapshot_every(mut self, entries: u64) -> Self {
         self.snapshot_every = entries.max(1);
+        self
+    }
+
+    /// Takes a snapshot without waiting for the
+    /// [entry count](Self::snapshot_every) once `bytes` bytes of database
+    /// frames (pages whole or as changes, as logged) were applied since
+    /// the last one (default [`DEFAULT_SNAPSHOT_BYTES`](crate::DEFAULT_SNAPSHOT_BYTES),
+    /// 64 MiB), so that a few large transactions do not grow the log
+    /// unbounded. Either way a snapshot waits until at least as many
+    /// bytes changed as the last snapshot held: snapshots never write
+    /// more than the log did.
+    pub fn snapshot_bytes(mut self, bytes: u64) -> Self {
+        self.snapshot_bytes = bytes.max(1);
         self
     }
 
@@ -604,7 +625,11 @@ async fn start_raft(
         None
     };
     tracing::info!(id = builder.id, address = %builder.address, fresh, "node started");
-    tokio::task::spawn_local(snapshots::run(raft.clone(), gauge, builder.snapshot_every));
+    let thresholds = snapshots::Thresholds {
+        entries: builder.snapshot_every,
+        bytes: builder.snapshot_bytes,
+    };
+    tokio::task::spawn_local(snapshots::run(raft.clone(), gauge, thresholds));
     tokio::task::spawn_local(observe::watch_raft(raft.clone(), metrics.clone()));
     let demotion = demotion::Demotion::new(timing.election_max);
     tokio::task::spawn_local(demotion::watch(raft.clone(), builder.id, demotion.clone()));
@@ -659,6 +684,7 @@ impl Node {
             dir: dir.into(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            snapshot_bytes: snapshots::DEFAULT_SNAPSHOT_BYTES,
             busy_timeout: Duration::ZERO,
             manage_roles: false,
             failure_domain: 0,

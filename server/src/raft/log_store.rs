@@ -464,6 +464,25 @@ impl OfflineLog {
         )])?)
     }
 
+    /// The last entry of the log that holds a membership configuration,
+    /// read backwards from the end (one entry at a time, so reading stops
+    /// at the first one found).
+    pub(crate) fn last_membership(&self) -> io::Result<Option<Entry>> {
+        let (Some(first), Some(last)) = (self.log.first_index(), self.log.last_index()) else {
+            return Ok(None);
+        };
+        for index in (first..=last).rev() {
+            let Some(record) = self.log.read(index..=index)?.pop() else {
+                continue;
+            };
+            let entry: Entry = decode(&record.payload)?;
+            if matches!(entry.payload, openraft::EntryPayload::Membership(_)) {
+                return Ok(Some(entry));
+            }
+        }
+        Ok(None)
+    }
+
     fn meta<T: DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {
         self.log.meta(key).map(decode).transpose()
     }

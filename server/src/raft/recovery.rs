@@ -12,12 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::Path;
 
+use dqlite_protocol::Role;
 use openraft::vote::RaftLeaderId;
 use openraft::{EntryPayload, Membership};
 
 use super::log_store::OfflineLog;
 use super::state_machine::read_snapshot_meta;
-use super::typ::{Entry, LogId, NodeInfo, Vote};
+use super::typ::{Entry, LogId, NodeInfo, Vote, role_in};
 
 type LeaderId = openraft::alias::CommittedLeaderIdOf<super::typ::TypeConfig>;
 
@@ -31,6 +32,46 @@ pub(crate) fn last_log_id(log_dir: &Path, state_dir: &Path) -> io::Result<Option
     };
     let snapshot = read_snapshot_meta(state_dir)?.and_then(|m| m.last_log_id);
     Ok(effective_last(log.flatten(), snapshot).map(|id| (id.index, id.leader_id.term)))
+}
+
+/// A member of a configuration: id, address, dqlite role.
+pub(crate) type Member = (u64, String, Role);
+
+/// The cluster configuration a node whose log is in `log_dir` and snapshot
+/// in `state_dir` would start with, as openraft picks it: the later of the
+/// log's last membership entry and the snapshot's configuration. `None`
+/// when neither holds one. Returns the configuration's log index and its
+/// members (id, address, dqlite role) in the order they were added.
+pub(crate) fn last_membership(
+    log_dir: &Path,
+    state_dir: &Path,
+) -> io::Result<Option<(u64, Vec<Member>)>> {
+    let members = |membership: &Membership<u64, NodeInfo>| {
+        let mut members: Vec<(u64, &NodeInfo)> =
+            membership.nodes().map(|(id, info)| (*id, info)).collect();
+        members.sort_by_key(|(id, info)| (info.order, *id));
+        members
+            .into_iter()
+            .filter_map(|(id, info)| Some((id, info.address.clone(), role_in(membership, id)?)))
+            .collect::<Vec<_>>()
+    };
+    let in_log = match log_dir.try_exists()? {
+        true => OfflineLog::open_read_only(log_dir)?
+            .last_membership()?
+            .and_then(|entry| match &entry.payload {
+                EntryPayload::Membership(m) => Some((entry.log_id.index, members(m))),
+                _ => None,
+            }),
+        false => None,
+    };
+    let in_snapshot = read_snapshot_meta(state_dir)?.and_then(|meta| {
+        let index = meta.last_membership.log_id().map(|id| id.index)?;
+        Some((index, members(meta.last_membership.membership())))
+    });
+    Ok(match (in_log, in_snapshot) {
+        (Some(log), Some(snapshot)) if snapshot.0 > log.0 => Some(snapshot),
+        (log, snapshot) => log.or(snapshot),
+    })
 }
 
 /// What openraft takes for the last log id, given the log store's and the
