@@ -70,5 +70,5 @@ pub use config::{Config, parse_duration};
 pub use error::{Error, Result};
 pub use result_set::ResultSet;
 pub use session::{
-    Deferred, Session, Shared, Started, StmtHandle, has_more, is_rows_yielded, wire_i64,
+    Deferred, Dumped, Session, Shared, Started, StmtHandle, has_more, is_rows_yielded, wire_i64,
 };

@@ -274,6 +274,11 @@ impl Wire {
 
     /// A TLS alert from the server, in words; other errors as they are.
     fn refused(&self, error: Error) -> Error {
+        if self.is_plain() && self.framed.read_buffer().starts_with(&TLS_ALERT_RECORD) {
+            return Error::Tls(
+                "the node answered with a TLS alert: it takes TLS connections only, and this client has no TLS configured".into(),
+            );
+        }
         #[cfg(feature = "tls")]
         if let Error::Io(e) = &error
             && let Some(rustls::Error::AlertReceived(alert)) = e
@@ -288,6 +293,26 @@ impl Wire {
         error
     }
 }
+
+impl Wire {
+    /// Whether the connection is plain (no TLS).
+    fn is_plain(&self) -> bool {
+        #[cfg(feature = "tls")]
+        {
+            matches!(self.framed.get_ref(), Either::Left(_))
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            true
+        }
+    }
+}
+
+/// How a TLS alert record starts: content type 21, protocol version 3.x.
+/// A TLS server sends one to a client that does not speak TLS (the
+/// version word is no ClientHello). A dqlite frame would start so only
+/// with a body of 789 (0x315) words, far longer than an answer to LEADER.
+const TLS_ALERT_RECORD: [u8; 2] = [0x15, 0x03];
 
 /// Decodes a non-ROWS answer.
 pub(crate) fn decode(frame: &Frame) -> Result<Response> {

@@ -1,133 +1,229 @@
 //! A small web service over a `DqlitePool`: notes stored in a dqlite
-//! cluster, behind a few HTTP endpoints. See `README.md` next to it.
+//! cluster behind a JSON API, served with axum, the pool in the router's
+//! state as in any axum service. See `README.md` next to it.
 //!
-//! It speaks just enough HTTP/1.1 by hand (one request per connection) to
-//! keep this workspace free of a web framework; a real service would use
-//! axum or similar, with the pool in its state exactly as here.
+//! Run it against a node it starts itself, with a scripted round of
+//! requests:
+//!
+//! ```sh
+//! cargo run -p sqlx-dqlite --example notes_service -- --demo
+//! ```
+//!
+//! Or against a cluster of yours (`DQLITE_URL` lists some of its nodes;
+//! the leader is found through them), on a fixed port:
+//!
+//! ```sh
+//! DQLITE_URL="dqlite://127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003/notes" \
+//! NOTES_ADDR=127.0.0.1:8080 cargo run -p sqlx-dqlite --example notes_service
+//! curl -H 'content-type: application/json' -d '{"body":"buy milk"}' http://127.0.0.1:8080/notes
+//! curl http://127.0.0.1:8080/notes
+//! ```
+//!
+//! `driver-sqlx/tests/notes_service` includes this file and tests [`app`]
+//! over HTTP.
 
 use std::time::Duration;
 
-use sqlx::FromRow;
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
 use sqlx_dqlite::{DqlitePool, DqlitePoolOptions};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 
-#[derive(Debug, FromRow)]
-struct Note {
-    id: i64,
-    body: String,
-    created: String,
+/// A note as stored and as served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Note {
+    /// Its id, chosen by the database.
+    pub id: i64,
+    /// The text.
+    pub body: String,
+    /// When it was added (UTC, SQLite's `datetime('now')`).
+    pub created: String,
 }
 
-impl Note {
-    fn json(&self) -> String {
-        format!(
-            r#"{{"id":{},"body":{},"created":{}}}"#,
-            self.id,
-            serde_json::Value::from(self.body.as_str()),
-            serde_json::Value::from(self.created.as_str())
-        )
+/// The body of `POST /notes`.
+#[derive(Debug, Deserialize)]
+pub struct NewNote {
+    /// The text; not blank.
+    pub body: String,
+}
+
+/// Why a request failed; each is answered with a status and
+/// `{"error": "..."}`.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No note with that id (404).
+    NotFound,
+    /// The request is not usable (400, or 415 without a JSON content type).
+    BadRequest(StatusCode, String),
+    /// The database failed (503 when it cannot be reached, 500 otherwise).
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
     }
 }
 
-/// Answers one request: `(status, body)`.
-async fn handle(pool: &DqlitePool, method: &str, path: &str, body: String) -> (u16, String) {
-    let id = path
-        .strip_prefix("/notes/")
-        .and_then(|id| id.parse::<i64>().ok());
-    let result = match (method, path, id) {
-        ("GET", "/health", _) => sqlx::query_scalar::<_, i64>("SELECT 1")
-            .fetch_one(pool)
-            .await
-            .map(|_| (200, "ok".to_owned())),
-        ("GET", "/notes", _) => {
-            sqlx::query_as::<_, Note>("SELECT id, body, created FROM notes ORDER BY id")
-                .fetch_all(pool)
-                .await
-                .map(|notes| {
-                    let items: Vec<String> = notes.iter().map(Note::json).collect();
-                    (200, format!("[{}]", items.join(",")))
-                })
-        }
-        ("POST", "/notes", _) if !body.trim().is_empty() => sqlx::query_as::<_, Note>(
-            "INSERT INTO notes (body) VALUES (?) RETURNING id, body, created",
-        )
-        .bind(body.trim())
-        .fetch_one(pool)
-        .await
-        .map(|note| (201, note.json())),
-        ("POST", "/notes", _) => Ok((400, "empty note".to_owned())),
-        ("GET", _, Some(id)) => {
-            sqlx::query_as::<_, Note>("SELECT id, body, created FROM notes WHERE id = ?")
-                .bind(id)
-                .fetch_optional(pool)
-                .await
-                .map(|note| note.map_or((404, "no such note".into()), |n| (200, n.json())))
-        }
-        ("DELETE", _, Some(id)) => sqlx::query("DELETE FROM notes WHERE id = ?")
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|done| match done.rows_affected() {
-                0 => (404, "no such note".into()),
-                _ => (204, String::new()),
-            }),
-        _ => Ok((404, "not found".to_owned())),
-    };
-    result.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "request failed");
-        (503, e.to_string())
-    })
-}
-
-/// Reads one request from `stream` and writes the answer.
-async fn serve(pool: DqlitePool, stream: TcpStream) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).await?;
-    let mut parts = line.split_whitespace();
-    let (method, path) = (
-        parts.next().unwrap_or("").to_owned(),
-        parts.next().unwrap_or("").to_owned(),
-    );
-    let mut length = 0_usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).await? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0).min(64 * 1024);
-        }
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = match rejection {
+            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::BadRequest(status, rejection.body_text())
     }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await?;
-    let (status, answer) =
-        handle(&pool, &method, &path, String::from_utf8_lossy(&body).into()).await;
-    let reply = format!(
-        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{answer}",
-        answer.len()
-    );
-    reader.into_inner().write_all(reply.as_bytes()).await
 }
 
-/// One request as a client, for `--demo`.
-async fn request(address: &str, method: &str, path: &str, body: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(address).await?;
-    let text = format!(
-        "{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(text.as_bytes()).await?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await?;
-    Ok(answer.lines().last().unwrap_or("").to_owned())
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Self::NotFound => (StatusCode::NOT_FOUND, "no such note".to_owned()),
+            Self::BadRequest(status, why) => (status, why),
+            Self::Database(e) => {
+                // The cluster out of reach: no leader within the connect
+                // timeout, a connection lost (the outcome of a write then
+                // unknown), the pool unable to hand out a connection.
+                // Temporary, so 503: a client or a load balancer retries.
+                let unreachable = matches!(
+                    e,
+                    sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+                );
+                tracing::warn!(error = %e, unreachable, "database request failed");
+                let status = if unreachable {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                };
+                (status, e.to_string())
+            }
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+/// The service's routes, over `pool`:
+///
+/// | route | answer |
+/// |---|---|
+/// | `GET /health` | 200 `{"status":"ok"}` after a `SELECT 1`, 503 if the database is out of reach |
+/// | `GET /notes` | 200, every note |
+/// | `POST /notes` (`{"body": "..."}`) | 201 and the note; 400 for bad JSON or a blank body |
+/// | `GET /notes/{id}` | 200 and the note, 404 |
+/// | `DELETE /notes/{id}` | 204, 404 |
+pub fn app(pool: DqlitePool) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/notes", get(list).post(create))
+        .route("/notes/{id}", get(fetch).delete(remove))
+        .with_state(pool)
+}
+
+/// Creates the table if it is not there.
+pub async fn create_schema(pool: &DqlitePool) -> sqlx::Result<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS notes (\
+         id INTEGER PRIMARY KEY, body TEXT NOT NULL, \
+         created TEXT NOT NULL DEFAULT (datetime('now')))",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+async fn health(State(pool): State<DqlitePool>) -> Result<Json<serde_json::Value>, ApiError> {
+    sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(&pool)
+        .await?;
+    Ok(Json(serde_json::json!({ "status": "ok" })))
+}
+
+async fn list(State(pool): State<DqlitePool>) -> Result<Json<Vec<Note>>, ApiError> {
+    let notes = sqlx::query_as("SELECT id, body, created FROM notes ORDER BY id")
+        .fetch_all(&pool)
+        .await?;
+    Ok(Json(notes))
+}
+
+async fn create(
+    State(pool): State<DqlitePool>,
+    payload: Result<Json<NewNote>, JsonRejection>,
+) -> Result<(StatusCode, Json<Note>), ApiError> {
+    let Json(new) = payload?;
+    let body = new.body.trim();
+    if body.is_empty() {
+        return Err(ApiError::BadRequest(
+            StatusCode::BAD_REQUEST,
+            "the note is blank".into(),
+        ));
+    }
+    let note = sqlx::query_as("INSERT INTO notes (body) VALUES (?) RETURNING id, body, created")
+        .bind(body)
+        .fetch_one(&pool)
+        .await?;
+    Ok((StatusCode::CREATED, Json(note)))
+}
+
+async fn fetch(
+    State(pool): State<DqlitePool>,
+    Path(id): Path<i64>,
+) -> Result<Json<Note>, ApiError> {
+    sqlx::query_as("SELECT id, body, created FROM notes WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&pool)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
+}
+
+async fn remove(
+    State(pool): State<DqlitePool>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let done = sqlx::query("DELETE FROM notes WHERE id = ?")
+        .bind(id)
+        .execute(&pool)
+        .await?;
+    match done.rows_affected() {
+        0 => Err(ApiError::NotFound),
+        _ => Ok(StatusCode::NO_CONTENT),
+    }
+}
+
+/// One request to the service at `address` (JSON `body` if not empty):
+/// its status and body. A client for `--demo` (and the test).
+pub async fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(StatusCode, String), Box<dyn std::error::Error + Send + Sync>> {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(connection);
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", address);
+    if !body.is_empty() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request.body(Full::new(hyper::body::Bytes::from(body.to_owned())))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
@@ -152,61 +248,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .acquire_timeout(Duration::from_secs(15))
         .connect(&url)
         .await?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS notes (\
-         id INTEGER PRIMARY KEY, body TEXT NOT NULL, \
-         created TEXT NOT NULL DEFAULT (datetime('now')))",
-    )
-    .execute(&pool)
-    .await?;
+    create_schema(&pool).await?;
 
     let bind = std::env::var("NOTES_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
-    let listener = TcpListener::bind(&bind).await?;
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
     let address = listener.local_addr()?.to_string();
     println!("notes service on http://{address} (database {url})");
-    let server = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let pool = pool.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve(pool, stream).await {
-                        tracing::debug!(error = %e, "connection ended");
-                    }
-                });
-            }
-        })
-    };
-
     if demo {
-        println!(
-            "POST /notes      -> {}",
-            request(&address, "POST", "/notes", "buy milk").await?
-        );
-        println!(
-            "POST /notes      -> {}",
-            request(&address, "POST", "/notes", "call Ada").await?
-        );
-        println!(
-            "GET  /notes      -> {}",
-            request(&address, "GET", "/notes", "").await?
-        );
-        println!(
-            "GET  /notes/1    -> {}",
-            request(&address, "GET", "/notes/1", "").await?
-        );
-        println!(
-            "DELETE /notes/1  -> {:?}",
-            request(&address, "DELETE", "/notes/1", "").await?
-        );
-        println!(
-            "GET  /notes/1    -> {}",
-            request(&address, "GET", "/notes/1", "").await?
-        );
+        let server = tokio::spawn(axum::serve(listener, app(pool.clone())).into_future());
+        for (method, path, body) in [
+            ("POST", "/notes", r#"{"body":"buy milk"}"#),
+            ("POST", "/notes", r#"{"body":"call Ada"}"#),
+            ("POST", "/notes", r#"{"body":"#),
+            ("GET", "/notes", ""),
+            ("GET", "/notes/1", ""),
+            ("DELETE", "/notes/1", ""),
+            ("GET", "/notes/1", ""),
+        ] {
+            let (status, answer) = request(&address, method, path, body).await?;
+            println!("{method:6} {path:9} {body:22} -> {status} {answer}");
+        }
         server.abort();
     } else {
-        tokio::signal::ctrl_c().await?;
-        server.abort();
+        // Until Ctrl-C; requests under way are finished first.
+        axum::serve(listener, app(pool.clone()))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
     }
     pool.close().await;
     if let Some((node, _dir)) = own_node {

@@ -57,7 +57,7 @@
 //! ```
 //!
 //! (The hidden lines start a `dqlite-server` node to run against.)
-//! `examples/notes_service.rs` is a small HTTP service over a pool; see
+//! `examples/notes_service.rs` is a small axum service over a pool; see
 //! `examples/README.md`.
 //!
 //! # Connecting

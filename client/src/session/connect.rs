@@ -1,6 +1,6 @@
 //! Connecting: finding the leader as go-dqlite does, opening the database
-//! with CLIENT, OPEN and CLUSTER in one write, and dropping a connection
-//! that failed.
+//! with CLIENT, OPEN and CLUSTER in one write (or not, for DUMP), and
+//! dropping a connection that failed.
 
 use std::time::Instant;
 
@@ -12,12 +12,37 @@ use super::Session;
 use crate::wire::{Wire, decode, unexpected};
 use crate::{Error, Result};
 
+/// What [`Session::reach_leader`] does with the leader's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// CLIENT, OPEN and CLUSTER; the session keeps it.
+    Open,
+    /// Nothing: it is returned as it is.
+    Keep,
+}
+
 impl Session {
     /// Connects to the leader unless connected.
     pub async fn connect(&mut self) -> Result<()> {
         if self.wire.is_some() {
             return Ok(());
         }
+        self.reach_leader(Then::Open).await.map(drop)
+    }
+
+    /// A connection to the leader that has not opened the database, for
+    /// the requests that name their database themselves (DUMP): opening
+    /// would create a database that does not exist.
+    pub(super) async fn bare_leader(&mut self) -> Result<Wire> {
+        self.reach_leader(Then::Keep)
+            .await?
+            .ok_or_else(|| Error::Protocol("no connection to the leader".into()))
+    }
+
+    /// Finds the leader as go-dqlite does, in rounds with a doubling
+    /// pause until [`Config::connect_timeout`](crate::Config::connect_timeout);
+    /// then does `then` with the connection (`Some` for [`Then::Keep`]).
+    async fn reach_leader(&mut self, then: Then) -> Result<Option<Wire>> {
         let started = Instant::now();
         let deadline = started + self.config.connect_timeout;
         let mut pause = self.config.backoff;
@@ -35,9 +60,13 @@ impl Session {
                     break;
                 }
                 match tokio::time::timeout(remaining, self.try_node(&address)).await {
+                    Ok(Ok(Some(wire))) if then == Then::Keep => {
+                        self.leader = Some(wire.address().to_owned());
+                        return Ok(Some(wire));
+                    }
                     Ok(Ok(Some(wire))) => {
                         match tokio::time::timeout(remaining, self.open_on(wire)).await {
-                            Ok(Ok(())) => return Ok(()),
+                            Ok(Ok(())) => return Ok(None),
                             Ok(Err(e)) => {
                                 last_error = format!("opening the database on {address}: {e}")
                             }

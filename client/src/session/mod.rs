@@ -22,20 +22,23 @@
 //!
 //! - `mod.rs`: [`Session`], the handles it shares ([`Shared`],
 //!   [`Deferred`], [`StmtHandle`], [`Started`]) and small wire helpers.
-//! - `connect.rs`: finding the leader, CLIENT/OPEN/CLUSTER, disconnecting.
+//! - `connect.rs`: finding the leader, CLIENT/OPEN/CLUSTER (or a bare
+//!   connection to the leader, for DUMP), disconnecting.
 //! - `transaction.rs`: following the transaction statements sent.
 //! - `exchange.rs`: one write of deferred work and requests, and reading
 //!   their answers (with a result set still on the socket read ahead).
 //! - `retry.rs`: the pure rule deciding, from what went wrong, whether a
 //!   request is sent again or which error it ends with.
 //! - `operations.rs`: EXEC, QUERY, PREPARE, FINALIZE and result-set
-//!   messages, each through the retry loop.
+//!   messages, each through the retry loop; DUMP ([`Dumped`]).
 
 mod connect;
 mod exchange;
 mod operations;
 mod retry;
 mod transaction;
+
+pub use operations::Dumped;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};

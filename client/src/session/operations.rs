@@ -14,7 +14,7 @@ use super::exchange::Outcome;
 use super::transaction::commits;
 use super::{Deferred, MAX_ATTEMPTS, Session, Started, StmtHandle, ends_with_part, wire_i64};
 use crate::sql::SqlInfo;
-use crate::wire::{decode, unexpected};
+use crate::wire::{Wire, decode, unexpected};
 use crate::{Error, Result};
 
 impl Session {
@@ -332,31 +332,41 @@ impl Session {
         Err(last.unwrap_or(Error::Protocol("no attempt".into())))
     }
 
-    /// DUMP of the session's database on the leader it is connected to
-    /// (connecting first): the files the node returns, main database file
-    /// first, then its WAL, each as `(name, content)`. A node answers
-    /// from its own copy without checking that it still leads, so the
-    /// image is the leader's as of when it answered. The whole answer
-    /// must fit in [`Config::max_response`](crate::Config::max_response).
-    pub async fn dump(&mut self) -> Result<Vec<(String, Vec<u8>)>> {
+    /// DUMP of the session's database on the leader, as `go-dqlite`'s
+    /// client sends it: on a connection of its own that does not OPEN the
+    /// database (opening a name creates that database), so a name the
+    /// leader does not have stays unknown. A node answers from its own
+    /// copy without checking that it still leads, so the image is the
+    /// leader's as of when it answered. The whole answer must fit in
+    /// [`Config::max_response`](crate::Config::max_response). A lost
+    /// connection is retried (DUMP only reads).
+    ///
+    /// A database the leader does not have is [`Error::Failure`] with
+    /// [`DQLITE_NOTFOUND`](dqlite_protocol::codes::DQLITE_NOTFOUND) from
+    /// this server and recent C dqlite, and two empty files from C dqlite
+    /// before 1.18.
+    pub async fn dump(&mut self) -> Result<Dumped> {
         let request = Request::from(Dump {
             name: self.config.database.clone(),
         });
-        let frames = self
-            .with_retries(|_| Some(vec![request.clone()]), true, false, None)
-            .await?;
-        let frame = frames
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Protocol("no answer".into()))?;
-        match decode(&frame)? {
-            Response::Files(files) => Ok(files
-                .files
-                .into_iter()
-                .map(|file| (file.name, file.data))
-                .collect()),
-            other => Err(unexpected("FILES", &other)),
+        let mut last = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let mut wire = self.bare_leader().await?;
+            match dump_on(&mut wire, &request).await {
+                Ok(files) => {
+                    return Ok(Dumped {
+                        leader: wire.address().to_owned(),
+                        files,
+                    });
+                }
+                Err(e @ Error::Io(_)) => {
+                    tracing::debug!(error = %e, "DUMP: connection lost, trying again");
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
         }
+        Err(last.unwrap_or(Error::Protocol("no attempt".into())))
     }
 
     /// FINALIZE now.
@@ -383,6 +393,31 @@ impl Session {
             // The connection is gone, and the statement with it.
             Outcome::Retry(_) => Ok(()),
         }
+    }
+}
+
+/// A database image the leader sent ([`Session::dump`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dumped {
+    /// The node that answered: the leader when it answered.
+    pub leader: String,
+    /// The files, each as `(name, content)`: the main database file, then
+    /// its WAL.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// One DUMP request and its FILES answer on `wire`.
+async fn dump_on(wire: &mut Wire, request: &Request) -> Result<Vec<(String, Vec<u8>)>> {
+    wire.push(request)?;
+    wire.flush().await?;
+    match decode(&wire.read().await?)? {
+        Response::Files(files) => Ok(files
+            .files
+            .into_iter()
+            .map(|file| (file.name, file.data))
+            .collect()),
+        Response::Failure(f) => Err(Error::failure(f.code, f.message)),
+        other => Err(unexpected("FILES", &other)),
     }
 }
 

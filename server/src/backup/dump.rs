@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use dqlite_protocol::codes;
 use rusqlite::{Connection, OpenFlags};
 
 use super::statements::integrity;
@@ -17,9 +18,9 @@ pub struct BackupReport {
     pub leader: String,
     /// Bytes of the file written.
     pub bytes: u64,
-    /// Tables, indexes, views and triggers in the file: 0 for an empty
-    /// database, which is also what a misspelt name gives (opening a
-    /// database that does not exist creates it, as SQLite does).
+    /// Tables, indexes, views and triggers in the file (0 for a database
+    /// that exists but holds nothing; a name the cluster does not have is
+    /// [`BackupError::NoSuchDatabase`]).
     pub objects: u64,
     /// Bytes of WAL the leader sent along with the main file (0 from this
     /// server, which sends a whole image; C dqlite sends its WAL).
@@ -29,18 +30,29 @@ pub struct BackupReport {
 /// Writes `target`'s database, as the leader holds it, to `out` as a
 /// standalone SQLite file (rollback journal, no WAL), replacing `out`
 /// atomically if it exists. Nothing is left at `out` or next to it when
-/// this fails.
+/// this fails, and an existing `out` is left as it was.
+///
+/// A name the cluster does not have is [`BackupError::NoSuchDatabase`]:
+/// the DUMP goes to the leader without opening the database, which would
+/// create it.
 pub async fn backup(target: &Target, out: &Path) -> Result<BackupReport, BackupError> {
     let mut session = target.session()?;
-    let files = session.dump().await?;
-    let leader = session.leader().unwrap_or_default().to_owned();
-    let mut files = files.into_iter();
+    let dumped = match session.dump().await {
+        Ok(dumped) => dumped,
+        Err(dqlite_client::Error::Failure { code, .. }) if code == codes::DQLITE_NOTFOUND => {
+            return Err(BackupError::NoSuchDatabase(target.db.clone()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let leader = dumped.leader;
+    let mut files = dumped.files.into_iter();
     let (main, wal) = match (files.next(), files.next()) {
         (Some((_, main)), wal) => (main, wal.map(|(_, wal)| wal).unwrap_or_default()),
         (None, _) => return Err(BackupError::BadImage("no file".into())),
     };
     if main.is_empty() {
-        // C dqlite's answer for a database it does not have.
+        // C dqlite before 1.18 answers two empty files for a database it
+        // does not have; no database has an empty main file.
         return Err(BackupError::NoSuchDatabase(target.db.clone()));
     }
     let wal_bytes = wal.len() as u64;
@@ -52,7 +64,7 @@ pub async fn backup(target: &Target, out: &Path) -> Result<BackupReport, BackupE
     .map_err(|e| BackupError::BadImage(format!("the writing task failed: {e}")))??;
     tracing::info!(db = %target.db, %leader, bytes, objects, wal_bytes, out = %out.display(), "backup written");
     if objects == 0 {
-        tracing::warn!(db = %target.db, "the database is empty: is --db the right name?");
+        tracing::warn!(db = %target.db, "the database exists but holds no table");
     }
     Ok(BackupReport {
         leader,

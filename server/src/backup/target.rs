@@ -77,8 +77,9 @@ pub enum BackupError {
         /// What went wrong.
         source: std::io::Error,
     },
-    /// The cluster has no database of that name.
-    #[error("the cluster has no database {0:?}")]
+    /// The cluster has no database of that name (its leader has none:
+    /// a database exists once a write created it).
+    #[error("no database named {0:?} on the cluster")]
     NoSuchDatabase(String),
     /// The leader's answer is not a usable database image.
     #[error("bad DUMP answer: {0}")]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use dqlite_client::tls::ClientTls;
-use dqlite_server::backup::{self, Target};
+use dqlite_server::backup::{self, BackupError, Target};
 
 /// Operations on a running cluster, run as a client.
 #[derive(Debug, clap::Subcommand)]
@@ -17,7 +17,9 @@ pub enum Command {
     /// while writes go on: every write acknowledged before the backup
     /// started, and no half transaction. The file is checkpointed (no
     /// WAL), passes `PRAGMA integrity_check`, and replaces the --out file
-    /// atomically.
+    /// atomically. A --db name the cluster does not have is an error (no
+    /// file is written); on any error an existing --out file is left
+    /// untouched.
     Backup {
         #[command(flatten)]
         cluster: ClusterArgs,
@@ -89,6 +91,20 @@ pub struct ClusterArgs {
 }
 
 impl ClusterArgs {
+    /// A hint to add to `error`: a plain client that finds no leader may
+    /// be talking to a TLS cluster (whose nodes close plain connections).
+    fn hint(&self, error: &BackupError) -> &'static str {
+        let no_leader = matches!(
+            error,
+            BackupError::Client(dqlite_client::Error::NoLeader { .. })
+        );
+        if no_leader && self.tls_cert.is_none() {
+            " (if the cluster uses TLS, give --tls-cert and --tls-key)"
+        } else {
+            ""
+        }
+    }
+
     fn target(&self) -> anyhow::Result<Target> {
         let mut target = Target::new(self.servers.clone(), self.db.clone());
         target.timeout = Duration::from_secs(self.timeout);
@@ -116,9 +132,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let mut target = cluster.target()?;
             target.max_size = max_size;
-            let report = backup::backup(&target, &out)
-                .await
-                .with_context(|| format!("cannot back up database {:?}", target.db))?;
+            let report = backup::backup(&target, &out).await.map_err(|e| {
+                let hint = cluster.hint(&e);
+                anyhow::Error::new(e)
+                    .context(format!("cannot back up database {:?}{hint}", target.db))
+            })?;
             println!(
                 "backed up database {:?} from {} to {} ({} bytes, {} tables/indexes/views/triggers{})",
                 target.db,
@@ -127,7 +145,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 report.bytes,
                 report.objects,
                 if report.objects == 0 {
-                    ": empty, is --db right?"
+                    ": the database is empty"
                 } else {
                     ""
                 }
@@ -139,15 +157,14 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             file,
         } => {
             let target = cluster.target()?;
-            let report = backup::restore(&target, &file, force)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot restore {} into database {:?}",
-                        file.display(),
-                        target.db
-                    )
-                })?;
+            let report = backup::restore(&target, &file, force).await.map_err(|e| {
+                let hint = cluster.hint(&e);
+                anyhow::Error::new(e).context(format!(
+                    "cannot restore {} into database {:?}{hint}",
+                    file.display(),
+                    target.db
+                ))
+            })?;
             println!(
                 "restored {} into database {:?}: {} tables, {} rows, {} indexes/views/triggers{}",
                 file.display(),

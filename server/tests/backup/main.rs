@@ -416,3 +416,70 @@ async fn subcommands_back_up_and_restore() {
     assert_eq!(mixed.status.code(), Some(2), "{mixed:?}");
     cluster.stop().await;
 }
+
+/// A name the cluster does not have: an error, nothing written (an
+/// existing --out file is kept as it was), and the backup does not create
+/// the database on the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_of_a_database_the_cluster_does_not_have_fails_and_writes_nothing() {
+    let cluster = Cluster::start().await;
+    let session = cluster.nodes[0].session("app").await.unwrap();
+    session.exec("CREATE TABLE t(x)").await.unwrap();
+    drop(session);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nosuch.db");
+
+    let refused = backup::backup(&cluster.target("nosuch"), &out).await;
+    assert!(
+        matches!(&refused, Err(BackupError::NoSuchDatabase(db)) if db == "nosuch"),
+        "{refused:?}"
+    );
+    assert!(!out.exists());
+    assert!(
+        cluster
+            .nodes
+            .iter()
+            .all(|node| !node.has_database("nosuch")),
+        "the backup created the database"
+    );
+
+    let servers = cluster.addresses.join(",");
+    let kept = dir.path().join("kept.db");
+    std::fs::write(&kept, b"an older backup").unwrap();
+    for path in [&out, &kept] {
+        let args = [
+            "backup",
+            "--servers",
+            &servers,
+            "--db",
+            "nosuch",
+            "--out",
+            path.to_str().unwrap(),
+        ]
+        .map(str::to_owned);
+        let bin = env!("CARGO_BIN_EXE_dqlite-server");
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(bin).args(args).output().unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("no database named \"nosuch\" on the cluster"),
+            "{stderr}"
+        );
+    }
+    assert!(!out.exists());
+    assert_eq!(std::fs::read(&kept).unwrap(), b"an older backup");
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files, ["kept.db"]);
+
+    // The database that exists is backed up as before.
+    let report = backup::backup(&cluster.target("app"), &out).await.unwrap();
+    assert_eq!(report.objects, 1);
+    cluster.stop().await;
+}

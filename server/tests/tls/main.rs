@@ -2,7 +2,8 @@
 //! a cluster that forms with `--join` and takes writes over TLS, with a
 //! self-signed `CA:TRUE` cluster certificate shared by all and with
 //! leaves of a CA; refusals of plaintext clients, clients without a
-//! certificate and clients or nodes of another CA; SIGHUP reloads.
+//! certificate and clients or nodes of another CA; SIGHUP reloads;
+//! `dqlite-server backup` and `restore` with their `--tls-*` flags.
 //! Certificates are made here with rcgen.
 
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
@@ -11,6 +12,7 @@
 mod process;
 
 mod admin;
+mod backup;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -231,12 +233,13 @@ async fn write(addresses: &[String], config: &Arc<rustls::ClientConfig>, sql: &s
 
 /// Starts three nodes, node `id` with the TLS files `files(id)`, the
 /// second and third joining the first; checks that they form a cluster
-/// and take writes from a client with `client`.
+/// and take writes from a client with `client` (table `t` of database
+/// `app` holds one row). Returns their addresses and processes.
 async fn three_nodes(
     dirs: &Path,
     files: impl Fn(u64) -> Vec<PathBuf>,
     client: Arc<rustls::ClientConfig>,
-) {
+) -> (Vec<String>, Vec<ServerProcess>) {
     let addresses: Vec<String> = (0..3).map(|_| address()).collect();
     let first = files(1);
     let first: Vec<&Path> = first.iter().map(PathBuf::as_path).collect();
@@ -258,6 +261,7 @@ async fn three_nodes(
     for node in &mut nodes {
         assert!(node.running());
     }
+    (addresses, nodes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
