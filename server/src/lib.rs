@@ -55,6 +55,8 @@
 //! - `metrics/` and `http/`: the Prometheus metrics, and the HTTP
 //!   endpoints (`/metrics`, `/healthz`, `/readyz`, `/status`) served with
 //!   [`NodeBuilder::http`].
+//! - `progress.rs`: progress lines of long operations (snapshot sent or
+//!   received, a peer catching up, a restore), with stable fields.
 //! - `main.rs`: the `dqlite-server` binary.
 //!
 //! No file imports one that imports it back (checked by
@@ -75,6 +77,7 @@ pub mod net;
 mod node;
 pub mod offline;
 mod pipeline;
+mod progress;
 pub(crate) mod raft;
 mod session;
 mod sql;

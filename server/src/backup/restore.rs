@@ -19,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::statements::{exec, integrity, query, quote};
 use super::target::{BackupError, Target};
+use crate::progress::{Progress, Unit, log_progress};
 
 /// Most bytes of values in one INSERT statement (one Raft entry); a row
 /// larger than this goes alone.
@@ -60,6 +61,12 @@ struct Object {
 /// `application_id`. Foreign key checks are off on the leader's
 /// connection meanwhile.
 ///
+/// While rows are copied, a `restoring` line at INFO at most every 5 s
+/// says how many of the file's rows are done, at what rate and how long
+/// the rest should take (fields `db`, `file`, and `unit` = `rows`,
+/// `done`, `total`, `percent`, `rate_per_sec`, `eta_secs`, `elapsed_ms`
+/// as every progress line; the README's section on logs lists them).
+///
 /// Refused: virtual tables (their shadow tables cannot be rebuilt through
 /// SQL), and text values holding a NUL byte (the wire protocol cannot
 /// carry them). Not copied: `sqlite_stat*` (run `ANALYZE` afterwards),
@@ -99,8 +106,14 @@ pub async fn restore(
     if !create.is_empty() {
         exec(&mut session, &format!("BEGIN;\n{create}COMMIT"), Vec::new()).await?;
     }
+    let mut rows = Rows {
+        progress: Progress::new(Unit::Rows, count_rows(&source, &tables)?),
+        done: 0,
+        db: &target.db,
+        file,
+    };
     for table in &tables {
-        report.rows += copy_rows(&source, &mut session, &table.name).await?;
+        report.rows += copy_rows(&source, &mut session, &table.name, &mut rows).await?;
         report.tables += 1;
     }
     copy_sequences(&source, &mut session).await?;
@@ -266,11 +279,44 @@ fn columns(source: &Connection, table: &str) -> Result<Columns, BackupError> {
     })
 }
 
+/// Rows of all `tables` of the file (what the progress lines count to).
+fn count_rows(source: &Connection, tables: &[&Object]) -> Result<u64, BackupError> {
+    let mut total = 0u64;
+    for table in tables {
+        let rows: i64 = source.query_row(
+            &format!("SELECT count(*) FROM {}", quote(&table.name)),
+            [],
+            |row| row.get(0),
+        )?;
+        total = total.saturating_add(u64::try_from(rows).unwrap_or(0));
+    }
+    Ok(total)
+}
+
+/// The rows copied so far, all tables together, and their progress.
+struct Rows<'a> {
+    progress: Progress,
+    done: u64,
+    db: &'a str,
+    file: &'a Path,
+}
+
+impl Rows<'_> {
+    /// Counts `n` more rows copied; logs progress when a line is due.
+    fn copied(&mut self, n: u64) {
+        self.done += n;
+        if let Some(report) = self.progress.step(self.done) {
+            log_progress!(report, "restoring", db = %self.db, file = %self.file.display());
+        }
+    }
+}
+
 /// Copies `table`'s rows from `source` to the leader; returns how many.
 async fn copy_rows(
     source: &Connection,
     session: &mut Session,
     table: &str,
+    progress: &mut Rows<'_>,
 ) -> Result<u64, BackupError> {
     let Columns { rowid, names } = columns(source, table)?;
     let mut list: Vec<String> = rowid.iter().map(|r| (*r).to_owned()).collect();
@@ -301,6 +347,7 @@ async fn copy_rows(
             );
             exec(session, &sql, std::mem::take(&mut values)).await?;
             total += batch_rows as u64;
+            progress.copied(batch_rows as u64);
             (batch_rows, bytes) = (0, 0);
         }
         if row.is_none() {

@@ -33,10 +33,12 @@
 //! - `membership.rs` (ADD, ASSIGN, REMOVE, TRANSFER, handover), `join.rs`
 //!   (joining a cluster by address, as a dqlite client), `roles.rs` (the
 //!   role manager), `events.rs` (INFO lines for elections and membership
-//!   changes), `demotion.rs` (LEADER on a voter just demoted to
+//!   changes), `catchup.rs` (progress of a peer far behind, on the
+//!   leader), `demotion.rs` (LEADER on a voter just demoted to
 //!   spare), `snapshots.rs` (when to take a snapshot), `observe.rs`
 //!   (health, readiness, status and the gauges of `GET /metrics`).
 
+mod catchup;
 mod demotion;
 mod events;
 mod handle;

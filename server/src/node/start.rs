@@ -634,6 +634,7 @@ async fn start_raft(
     let demotion = demotion::Demotion::new(timing.election_max);
     tokio::task::spawn_local(demotion::watch(raft.clone(), builder.id, demotion.clone()));
     tokio::task::spawn_local(super::events::watch(raft.clone(), builder.id));
+    tokio::task::spawn_local(super::catchup::watch(raft.clone(), builder.id));
     let (proposer, proposals) = Proposer::new();
     tokio::task::spawn_local(pipeline::run(
         proposals,

@@ -29,6 +29,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::progress::{Progress, Unit, log_progress};
 use crate::transport::{Dialer, Stream};
 use openraft::error::{
     NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
@@ -427,8 +428,10 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         let data = snapshot.snapshot.into_inner();
         let total = data.len() as u64;
         let started = std::time::Instant::now();
+        let target = self.target;
         let stream = async {
             let mut offset = 0;
+            let mut progress = Progress::new(Unit::Bytes, total);
             loop {
                 let end = (offset + SNAPSHOT_CHUNK).min(data.len());
                 let request = PeerRequest::SnapshotChunk {
@@ -439,6 +442,11 @@ impl RaftNetworkV2<TypeConfig> for Peer {
                     data: data[offset..end].to_vec(),
                 };
                 let answer = self.call(&request, ttl).await;
+                if let Ok(PeerResponse::SnapshotChunk(Ok(()))) = &answer
+                    && let Some(report) = progress.step(end as u64)
+                {
+                    log_progress!(report, "sending a snapshot", peer = target);
+                }
                 match answer {
                     Ok(PeerResponse::SnapshotChunk(Ok(()))) if end < data.len() => offset = end,
                     Ok(PeerResponse::Snapshot(Ok(response))) if end == data.len() => {

@@ -17,6 +17,7 @@ use super::peer_wire::{self, Hello, PeerConn, PeerRequest, PeerResponse};
 use super::state_machine::{Snapshot, check_snapshot_data};
 use super::typ::{SnapshotMeta, Vote};
 use crate::metrics::{Metrics, SnapshotKind};
+use crate::progress::{Progress, Unit, log_progress};
 use crate::tls::Access;
 use crate::transport::Stream;
 
@@ -92,7 +93,7 @@ pub(crate) async fn serve_peer(
             let _ = conn.send(&refused(&request, refusal.to_string())).await;
             return;
         }
-        let response = answer(&raft, request, &mut incoming, metrics).await;
+        let response = answer(&raft, request, &mut incoming, hello.id, metrics).await;
         if let Err(e) = conn.send(&response).await {
             tracing::debug!(%peer, error = %e, "cannot answer a peer");
             return;
@@ -112,55 +113,69 @@ fn refused(request: &PeerRequest, message: String) -> PeerResponse {
     }
 }
 
-/// A snapshot arriving in chunks on one connection.
-struct Incoming {
+/// One chunk of a snapshot, as a call carries it.
+struct Chunk {
     vote: Vote,
     meta: SnapshotMeta,
     total: u64,
     data: Vec<u8>,
 }
 
-/// Takes one chunk of a snapshot; with the last one, checks the whole
-/// snapshot and installs it.
+/// A snapshot arriving in chunks on one connection: the chunks so far
+/// (`chunk.data` holds them all) and the progress they make.
+struct Incoming {
+    chunk: Chunk,
+    progress: Progress,
+}
+
+/// Takes one chunk of a snapshot from node `from`; with the last one,
+/// checks the whole snapshot and installs it. Logs progress while the
+/// chunks arrive ([`crate::progress`]).
 async fn snapshot_chunk(
     raft: &Raft,
     incoming: &mut Option<Incoming>,
-    chunk: Incoming,
+    chunk: Chunk,
     offset: u64,
+    from: u64,
 ) -> PeerResponse {
     let refuse = |message: String| PeerResponse::SnapshotChunk(Err(message));
     if offset == 0 {
         *incoming = None;
     }
     let mut current = match incoming.take() {
-        None if offset == 0 => Incoming {
-            data: Vec::with_capacity(
+        None if offset == 0 => {
+            let mut data = Vec::with_capacity(
                 usize::try_from(chunk.total.min(64 << 20)).unwrap_or(peer_wire::SNAPSHOT_CHUNK),
-            ),
-            ..chunk
-        },
+            );
+            data.extend_from_slice(&chunk.data);
+            Incoming {
+                progress: Progress::new(Unit::Bytes, chunk.total),
+                chunk: Chunk { data, ..chunk },
+            }
+        }
         Some(mut current)
-            if current.meta == chunk.meta
-                && current.vote == chunk.vote
-                && current.total == chunk.total
-                && current.data.len() as u64 == offset =>
+            if current.chunk.meta == chunk.meta
+                && current.chunk.vote == chunk.vote
+                && current.chunk.total == chunk.total
+                && current.chunk.data.len() as u64 == offset =>
         {
-            current.data.extend_from_slice(&chunk.data);
+            current.chunk.data.extend_from_slice(&chunk.data);
             current
         }
         _ => return refuse(format!("snapshot chunk at {offset} out of order")),
     };
-    if offset == 0 {
-        current.data.extend_from_slice(&chunk.data);
-    }
-    let received = current.data.len() as u64;
-    if received > current.total {
+    let received = current.chunk.data.len() as u64;
+    if received > current.chunk.total {
         return refuse("snapshot longer than announced".into());
     }
-    if received < current.total {
+    if let Some(report) = current.progress.step(received) {
+        log_progress!(report, "receiving a snapshot", leader = from);
+    }
+    if received < current.chunk.total {
         *incoming = Some(current);
         return PeerResponse::SnapshotChunk(Ok(()));
     }
+    let current = current.chunk;
     // A damaged snapshot never reaches the state machine: installing it
     // would fail there, and openraft stops a node on any storage error.
     if let Err(e) = check_snapshot_data(&current.data) {
@@ -178,10 +193,12 @@ async fn snapshot_chunk(
     )
 }
 
+/// Answers one call of node `from`.
 async fn answer(
     raft: &Raft,
     request: PeerRequest,
     incoming: &mut Option<Incoming>,
+    from: u64,
     metrics: &Metrics,
 ) -> PeerResponse {
     match request {
@@ -212,14 +229,14 @@ async fn answer(
             total,
             data,
         } => {
-            let chunk = Incoming {
+            let chunk = Chunk {
                 vote,
                 meta,
                 total,
                 data,
             };
             let started = std::time::Instant::now();
-            let answer = snapshot_chunk(raft, incoming, chunk, offset).await;
+            let answer = snapshot_chunk(raft, incoming, chunk, offset, from).await;
             if matches!(answer, PeerResponse::Snapshot(Ok(_))) {
                 metrics.snapshot(SnapshotKind::Installed, started.elapsed());
             }

@@ -461,9 +461,20 @@ impl Inner {
                 }
                 // Keep memory bounded; retried after later entries if a
                 // connection is mid-transaction now.
-                self.vfs
+                let started = std::time::Instant::now();
+                if let Some(done) = self
+                    .vfs
                     .checkpoint_if_over(db, CHECKPOINT_THRESHOLD)
-                    .map_err(vfs_error)?;
+                    .map_err(vfs_error)?
+                {
+                    tracing::info!(
+                        db = %db,
+                        frames = done.frames,
+                        db_bytes = done.db_bytes,
+                        duration_ms = millis(started.elapsed()),
+                        "checkpointed a database"
+                    );
+                }
                 Ok(())
             }
         }
@@ -495,8 +506,18 @@ impl Inner {
         // after it. The snapshot policy weighs snapshots by size, so
         // smaller ones also come as often as the data changes, not as
         // the WAL grows.
+        // Once per snapshot, so at DEBUG: the snapshot has its own line.
         for name in &names {
-            self.vfs.checkpoint_if_over(name, 1).map_err(vfs_error)?;
+            let started = std::time::Instant::now();
+            if let Some(done) = self.vfs.checkpoint_if_over(name, 1).map_err(vfs_error)? {
+                tracing::debug!(
+                    db = %name,
+                    frames = done.frames,
+                    db_bytes = done.db_bytes,
+                    duration_ms = millis(started.elapsed()),
+                    "checkpointed a database for a snapshot"
+                );
+            }
         }
         let databases = names
             .iter()

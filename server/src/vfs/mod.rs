@@ -46,7 +46,7 @@ mod wal;
 
 pub use error::VfsError;
 pub use frames::{Frames, PAGE_SIZE};
-pub use state::{TxState, TxTicket};
+pub use state::{Checkpointed, TxState, TxTicket};
 
 /// Identifies one connection's handle on a database (see [`Vfs::file_id`]).
 pub type ConnectionId = u64;
@@ -266,10 +266,18 @@ impl Vfs {
 
     /// Folds `db`'s committed WAL frames into its main image once there
     /// are at least `threshold` of them and no connection is in a
-    /// transaction. Returns whether it did.
-    pub fn checkpoint_if_over(&self, db: &str, threshold: u32) -> Result<bool, VfsError> {
+    /// transaction. Returns what it did, or `None` if it did not.
+    pub fn checkpoint_if_over(
+        &self,
+        db: &str,
+        threshold: u32,
+    ) -> Result<Option<Checkpointed>, VfsError> {
         self.with(db, false, |db| {
-            db.committed_frames() >= threshold && db.checkpoint()
+            if db.committed_frames() >= threshold {
+                db.checkpoint()
+            } else {
+                None
+            }
         })
     }
 

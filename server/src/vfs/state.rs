@@ -784,17 +784,17 @@ impl Database {
 
     /// Folds the committed WAL frames into the main image, if no
     /// connection holds any shm lock (no transaction reads or writes).
-    /// Pending frames stay in the WAL, moved to its start. Returns whether
-    /// it did. Each connection sees the zeroed wal-index header on its next
-    /// read and rebuilds its view.
-    pub(crate) fn checkpoint(&mut self) -> bool {
+    /// Pending frames stay in the WAL, moved to its start. Returns what it
+    /// did, or `None` if it did not. Each connection sees the zeroed
+    /// wal-index header on its next read and rebuilds its view.
+    pub(crate) fn checkpoint(&mut self) -> Option<Checkpointed> {
         let busy = self.capture.is_some()
             || self
                 .shm_locks
                 .iter()
                 .any(|s| s.shared > 0 || s.exclusive.is_some());
         if busy || self.committed_frames == 0 {
-            return false;
+            return None;
         }
         let page_size = self.page_size as usize;
         let frame = wal::frame_size(self.page_size);
@@ -840,7 +840,10 @@ impl Database {
         }
         self.committed_frames = 0;
         self.set_index_headers(&[0; INDEX_HEADERS]);
-        true
+        Some(Checkpointed {
+            frames: folded,
+            db_bytes: u64::try_from(self.main.len()).unwrap_or(u64::MAX),
+        })
     }
 
     /// The main image as far as every node agrees on it (see
@@ -925,4 +928,14 @@ pub(crate) fn read_at(buf: &[u8], offset: usize, out: &mut [u8]) -> bool {
     }
     out[available..].fill(0);
     available == out.len()
+}
+
+/// What a checkpoint did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpointed {
+    /// Committed WAL frames folded into the main image (pages written
+    /// back, a page once per frame that held it).
+    pub frames: u32,
+    /// Size of the main image afterwards, in bytes.
+    pub db_bytes: u64,
 }

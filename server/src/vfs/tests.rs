@@ -161,7 +161,7 @@ fn a_checkpoint_keeps_pending_frames() {
     writer.execute_batch("INSERT INTO t VALUES (4)").unwrap();
     let pending = leader.frames_after("db", None).unwrap();
     assert_eq!(pending.len(), 2);
-    assert!(leader.checkpoint_if_over("db", 1).unwrap());
+    assert!(leader.checkpoint_if_over("db", 1).unwrap().is_some());
     assert_eq!(leader.wal_frames("db").unwrap(), 0);
     // Still visible here, still pending, and more builds on them.
     assert_eq!(count(&reader, "SELECT sum(x) FROM t"), 7);
@@ -178,7 +178,7 @@ fn a_checkpoint_keeps_pending_frames() {
         15
     );
     for vfs in [&leader, &follower] {
-        assert!(vfs.checkpoint_if_over("db", 1).unwrap());
+        assert!(vfs.checkpoint_if_over("db", 1).unwrap().is_some());
     }
     assert_eq!(main_file(&leader), main_file(&follower));
     assert_intact(&reader);
@@ -363,8 +363,12 @@ fn vfs_checkpoint_folds_the_wal_and_connections_read_on() {
     }
     assert_eq!(count(&reader, "SELECT count(*) FROM t"), 5);
     for vfs in [&leader, &follower] {
-        assert!(vfs.checkpoint_if_over("db", 1).unwrap());
+        let frames = vfs.wal_frames("db").unwrap();
+        assert!(frames > 0);
+        let done = vfs.checkpoint_if_over("db", 1).unwrap().unwrap();
+        assert_eq!(done.frames, frames);
         assert_eq!(vfs.wal_frames("db").unwrap(), 0);
+        assert_eq!(done.db_bytes, main_file(vfs).len() as u64);
     }
     assert_eq!(main_file(&leader), main_file(&follower));
     assert_eq!(count(&reader, "SELECT count(*) FROM t"), 5);
@@ -379,7 +383,7 @@ fn vfs_checkpoint_folds_the_wal_and_connections_read_on() {
     reader
         .execute_batch("BEGIN; SELECT count(*) FROM t;")
         .unwrap();
-    assert!(!leader.checkpoint_if_over("db", 1).unwrap());
+    assert!(leader.checkpoint_if_over("db", 1).unwrap().is_none());
     reader.execute_batch("COMMIT").unwrap();
-    assert!(leader.checkpoint_if_over("db", 1).unwrap());
+    assert!(leader.checkpoint_if_over("db", 1).unwrap().is_some());
 }

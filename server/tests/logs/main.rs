@@ -1,12 +1,14 @@
 //! What an operator sees of `dqlite-server`: its log (stderr, redirected
 //! to a file as under a supervisor) with the default filter (`RUST_LOG`
-//! unset), `--log-format json`, `--version`, its errors, and how fast the
-//! last node standing stops on SIGTERM.
+//! unset), `--log-format json`, `--version`, its errors, how fast the
+//! last node standing stops on SIGTERM, and (`progress.rs`) checkpoint
+//! and progress lines of long operations.
 
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
 #[path = "../common/process.rs"]
 mod process;
+mod progress;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -28,6 +30,11 @@ impl Server {
     /// Starts the binary with `args`, the default log filter and no
     /// terminal: stderr appended to `log`.
     fn start(args: &[&str], log: &Path) -> Server {
+        Self::start_with_env(args, &[], log)
+    }
+
+    /// [`start`](Self::start) with environment variables `env` set.
+    fn start_with_env(args: &[&str], env: &[(&str, &str)], log: &Path) -> Server {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -35,6 +42,7 @@ impl Server {
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_dqlite-server"))
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .env_remove("NO_COLOR")
             .stdout(Stdio::null())
