@@ -13,6 +13,20 @@
 //	scan     SELECT of a 10,000-row x 3-column table (one op = all rows)
 //	connect  a new connection to the first node: dial (TCP, TLS), protocol
 //	         handshake, LEADER and its answer, close (one client)
+//	load     bulk load of -data-mib MiB of 1 KiB rows into table bulk, one
+//	         INSERT of -tx-rows rows per transaction (autocommit), one
+//	         client; stops at the size or after -duration, whichever comes
+//	         first; prints a progress line every -progress-mib MiB
+//	writes   single-row autocommit INSERTs of a 1 KiB row into table bulk
+//	         for -duration, one client; records every write's start time
+//	         and latency (-latency-log), reports p99.9, the maximum and
+//	         every write slower than -slow-ms; SIGTERM ends it early
+//	         (and it still reports)
+//	leader   prints the leader's address, {"leader": "HOST:PORT"}
+//
+// load and writes are the workloads of disk.py (issue 18). Their output
+// lines carry times as Unix milliseconds, so that disk.py can lay writes
+// beside the servers' log lines.
 //
 // With -tls-cert and -tls-key every connection is TLS, configured as
 // go-dqlite v3.0.4's app.SimpleDialTLSConfig configures it for a cluster
@@ -61,6 +75,12 @@ var (
 	tlsCert  = flag.String("tls-cert", "", "client certificate (PEM): speak TLS, with -tls-key")
 	tlsKey   = flag.String("tls-key", "", "its private key (PEM)")
 	tlsCache = flag.Bool("tls-session-cache", true, "keep app.SimpleDialTLSConfig's session cache (resumption)")
+	dataMiB  = flag.Int("data-mib", 64, "load: MiB of row values to insert")
+	txRows   = flag.Int("tx-rows", 100, "load: rows per transaction")
+	rowBytes = flag.Int("row-bytes", 1024, "load, writes: bytes of each row's value")
+	progMiB  = flag.Int("progress-mib", 16, "load: a progress line every this many MiB")
+	slowMs   = flag.Float64("slow-ms", 20, "writes: list every write slower than this")
+	latLog   = flag.String("latency-log", "", "writes: file for every write's 'start_unix_ms latency_ms'")
 )
 
 type result struct {
@@ -176,6 +196,17 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *duration+2*time.Minute)
 	defer cancel()
+	switch *workload {
+	case "load":
+		runLoad(ctx, db)
+		return
+	case "writes":
+		runWrites(ctx, db)
+		return
+	case "leader":
+		printLeader(ctx, store, dial)
+		return
+	}
 	var op func(ctx context.Context, client, i int) error
 	if *workload == "connect" {
 		op = connectOp(dial, nodes[0].Address)

@@ -17,15 +17,13 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from common import (build_bench, build_ours, cpu_seconds, disk_bytes, peak_rss_mib, require_c_server,
+                    start_cluster, stop_all)
 
 # (workload, clients)
 SCENARIOS = [
@@ -37,48 +35,6 @@ SCENARIOS = [
 ]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"server exited early with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"nothing listens on port {port} after {timeout}s")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-
-
-def disk_bytes(pid):
-    """Bytes the process caused to be written to storage (/proc/PID/io)."""
-    with open(f"/proc/{pid}/io") as f:
-        for line in f:
-            if line.startswith("write_bytes:"):
-                return int(line.split()[1])
-    return 0
-
-
-def peak_rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", default="5s")
@@ -88,46 +44,19 @@ def main():
     parser.add_argument("--ours-args", default="",
                         help="extra flags for our dqlite-server, e.g. '--snapshot-every 4096'")
     args = parser.parse_args()
-    if not shutil.which("dqlite-demo"):
-        sys.exit("dqlite-demo not found: apt-get install go-dqlite")
+    require_c_server()
 
     work = tempfile.mkdtemp(prefix="dqlite-bench-")
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "dqlite-server"], cwd=ROOT, check=True)
-    bench = os.path.join(work, "dqlite-bench")
-    subprocess.run(
-        ["go", "build", "-tags", "nosqlite3", "-o", bench, "."],
-        cwd=os.path.dirname(os.path.abspath(__file__)),
-        env={**os.environ, "CGO_ENABLED": "0"},
-        check=True,
-    )
+    ours = build_ours()
+    bench = build_bench(work)
 
     env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-    servers = {"ours": [], "c": []}
-    addresses = {"ours": [], "c": []}
+    clusters = {"ours": [], "c": []}
     try:
-        for i in range(args.nodes):
-            port = free_port()
-            command = [os.path.join(ROOT, "target/release/dqlite-server"), "--id", str(i + 1),
-                       "--address", f"127.0.0.1:{port}", "--dir", os.path.join(work, f"ours{i + 1}")]
-            command += args.ours_args.split()
-            if i > 0:
-                command += ["--join", addresses["ours"][0]]
-            servers["ours"].append(subprocess.Popen(
-                command, stdout=subprocess.DEVNULL,
-                stderr=open(os.path.join(work, f"ours{i + 1}.log"), "w"), env=env))
-            addresses["ours"].append(f"127.0.0.1:{port}")
-            c_port, c_api = free_port(), free_port()
-            command = ["dqlite-demo", "--api", f"127.0.0.1:{c_api}", "--db", f"127.0.0.1:{c_port}",
-                       "--dir", os.path.join(work, f"c{i + 1}")]
-            if i > 0:
-                command += ["--join", addresses["c"][0]]
-            servers["c"].append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            addresses["c"].append(f"127.0.0.1:{c_port}")
-            for name in ("ours", "c"):
-                wait_port(int(addresses[name][-1].rsplit(":", 1)[1]), servers[name][-1])
-        # Let the C node elect itself, and clusters settle their roles
-        # (dqlite-demo's role management runs every few seconds).
-        time.sleep(1 if args.nodes == 1 else 10)
+        clusters["ours"] = start_cluster("ours", args.nodes, work, ours, args.ours_args.split(), env)
+        clusters["c"] = start_cluster("c", args.nodes, work)
+        servers = {name: [node.proc for node in nodes] for name, nodes in clusters.items()}
+        addresses = {name: [node.address for node in nodes] for name, nodes in clusters.items()}
         only = set(filter(None, args.only.split(",")))
         rows = []
         for workload, clients in SCENARIOS:
@@ -156,14 +85,7 @@ def main():
             rows.append((f"{workload} x{clients}", med))
         rss = {n: max(peak_rss_mib(p.pid) for p in procs) for n, procs in servers.items()}
     finally:
-        everything = [p for procs in servers.values() for p in procs]
-        for proc in everything:
-            proc.terminate()
-        for proc in everything:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(clusters["ours"] + clusters["c"])
         if os.environ.get("KEEP_BENCH_DIR"):
             print(f"kept {work}")
         else:
