@@ -7,11 +7,13 @@
 
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
+#[path = "../common/logged.rs"]
+mod logged;
 #[path = "../common/process.rs"]
 mod process;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,87 +23,11 @@ use dqlite_protocol::response::Response;
 use dqlite_protocol::{Params, Value};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
+use logged::{Server, WAIT};
 use process::{dial, exec, free_port, leader, request};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Every wait here is bounded by this.
-const WAIT: Duration = Duration::from_secs(30);
-
 const BIN: &str = env!("CARGO_BIN_EXE_dqlite-server");
-
-/// A node process with its stderr in a file; killed when dropped.
-struct Server {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(args: &[&str], log: &Path) -> Server {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(BIN)
-            .args(args)
-            .env("RUST_LOG", "info,openraft=error")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        Server {
-            child,
-            log: log.to_owned(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The first log line holding every one of `needles` (bounded wait).
-    fn wait_for(&self, needles: &[&str]) -> String {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Some(line) = self
-                .log()
-                .lines()
-                .find(|line| needles.iter().all(|n| line.contains(n)))
-            {
-                return line.to_owned();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no line with {needles:?} in:\n{}", self.log());
-    }
-
-    /// SIGTERM, then waits (bounded) for a clean exit.
-    fn terminate(&mut self) {
-        let pid = i32::try_from(self.child.id()).unwrap();
-        // SAFETY: a plain kill(2) of our own child.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "{status}:\n{}", self.log());
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the node did not stop:\n{}", self.log());
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// Runs the binary to completion (bounded by its own work: these
 /// subcommands and refusals end at once).
@@ -484,7 +410,8 @@ async fn describe_prints_the_last_entry_the_node_had_when_it_stopped() {
         error.contains("is locked") && error.contains("running"),
         "{error}"
     );
-    node.terminate();
+    let (status, _) = node.terminate();
+    assert!(status.success(), "{status}:\n{}", node.log());
 
     let described = describe(&data);
     assert_eq!(field(&described, "index"), index.to_string(), "{described}");
