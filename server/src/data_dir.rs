@@ -6,6 +6,7 @@
 //! DIR/dqlite-lock     held (flock) by whoever changes the directory
 //! DIR/raft-log/       the Raft log (`raft::log_file`: meta, log-* segments)
 //! DIR/state/snapshot  the state machine's snapshot (`raft::state_machine`)
+//! DIR/db/N.db         the databases' main files (`vfs::main_file`)
 //! ```
 //!
 //! A leaf: it names files and reads or writes the identity and the lock,
@@ -22,6 +23,8 @@ pub(crate) const IDENTITY: &str = "node";
 pub(crate) const LOG_DIR: &str = "raft-log";
 /// Directory, in the data directory, of the state machine's snapshot.
 pub(crate) const STATE_DIR: &str = "state";
+/// Directory, in the data directory, of the databases' main files.
+pub(crate) const DB_DIR: &str = "db";
 /// File of the snapshot in the state directory ([`STATE_DIR`]).
 pub(crate) const SNAPSHOT_FILE: &str = "snapshot";
 /// The lock file in a data directory: whoever changes the directory (a

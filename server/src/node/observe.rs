@@ -195,6 +195,9 @@ impl Node {
     fn healthy_now(&self) -> Result<(), String> {
         let raft = self.raft().metrics();
         let running = raft.borrow_watched().running_state.clone();
+        if let Some(failure) = self.vfs().file_failure() {
+            return Err(format!("cannot write a database file: {failure}"));
+        }
         match running {
             Ok(()) => Ok(()),
             Err(openraft::errors::Fatal::Stopped) => Err("Raft stopped".into()),

@@ -17,7 +17,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::handle::{Inner, Node};
 use super::{demotion, observe, snapshots};
-use crate::data_dir::{self, LOG_DIR, STATE_DIR};
+use crate::data_dir::{self, DB_DIR, LOG_DIR, STATE_DIR};
 use crate::error::{Error, Result};
 use crate::member::{Metadata, RoleTargets};
 use crate::metrics::Metrics;
@@ -505,7 +505,7 @@ async fn start_raft(
     }
     let timing = builder.timing;
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let vfs = Vfs::register(&unique_vfs_name(builder.id))?;
+    let vfs = Vfs::register(&unique_vfs_name(builder.id), &builder.dir.join(DB_DIR))?;
     let sql = SqlLock::default();
     let metrics = Arc::new(Metrics::new());
     let mut log = LogStore::open(builder.dir.join(LOG_DIR))?;

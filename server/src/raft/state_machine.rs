@@ -111,8 +111,6 @@ struct Inner {
     gauge: Arc<SnapshotGauge>,
     last_applied: Option<LogId>,
     membership: StoredMembership,
-    /// The latest snapshot, as kept on disk.
-    snapshot: Option<Arc<StoredSnapshot>>,
 }
 
 /// The state machine; cheap to clone (clones share state).
@@ -163,6 +161,17 @@ impl SnapshotFile {
         )?;
         *written = stored.meta.last_log_id;
         Ok(())
+    }
+
+    /// Reads the snapshot on disk (checking it), if there is one. Only the
+    /// file holds a snapshot: keeping one in memory would double the
+    /// memory the databases take.
+    fn load(&self) -> io::Result<Option<StoredSnapshot>> {
+        let _written = self
+            .written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        read_snapshot(&self.path)
     }
 
     async fn store_in_background(&self, stored: Arc<StoredSnapshot>) -> io::Result<()> {
@@ -416,7 +425,6 @@ impl StateMachine {
             gauge: Arc::default(),
             last_applied: None,
             membership: StoredMembership::default(),
-            snapshot: None,
         };
         let path = dir.join(SNAPSHOT_FILE);
         let mut written = None;
@@ -424,7 +432,6 @@ impl StateMachine {
             let _sql = sql.hold();
             inner.restore(&stored)?;
             written = stored.meta.last_log_id;
-            inner.snapshot = Some(Arc::new(stored));
         }
         Ok(Self {
             gauge: inner.gauge.clone(),
@@ -536,24 +543,6 @@ impl Inner {
             },
         ))
     }
-
-    /// Keeps `stored` as the current snapshot unless one as new is kept.
-    fn keep(&mut self, stored: Arc<StoredSnapshot>) {
-        let newer = match &self.snapshot {
-            Some(current) => current.meta.last_log_id < stored.meta.last_log_id,
-            None => true,
-        };
-        if newer {
-            self.snapshot = Some(stored);
-        }
-    }
-
-    fn current(&self) -> Option<Snapshot> {
-        self.snapshot.as_ref().map(|s| Snapshot {
-            meta: s.meta.clone(),
-            snapshot: Cursor::new(s.data.clone()),
-        })
-    }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
@@ -588,11 +577,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             duration_ms = millis(started.elapsed()),
             "took a snapshot"
         );
+        let stored = Arc::try_unwrap(stored).unwrap_or_else(|shared| StoredSnapshot {
+            meta: shared.meta.clone(),
+            data: shared.data.clone(),
+        });
         let snapshot = Snapshot {
-            meta: stored.meta.clone(),
-            snapshot: Cursor::new(stored.data.clone()),
+            meta: stored.meta,
+            snapshot: Cursor::new(stored.data),
         };
-        self.inner.lock().await.keep(stored);
         if let Some(metrics) = self.metrics.get() {
             metrics.snapshot(crate::metrics::SnapshotKind::Taken, started.elapsed());
         }
@@ -660,12 +652,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             duration_ms = millis(started.elapsed()),
             "installed a snapshot from the leader"
         );
-        self.inner.lock().await.keep(stored);
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
-        Ok(self.inner.lock().await.current())
+        let file = self.disk.clone();
+        let stored = tokio::task::spawn_blocking(move || file.load())
+            .await
+            .map_err(io::Error::other)??;
+        Ok(stored.map(|s| Snapshot {
+            meta: s.meta,
+            snapshot: Cursor::new(s.data),
+        }))
     }
 }
 

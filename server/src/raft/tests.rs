@@ -14,11 +14,11 @@ use crate::vfs::Vfs;
 
 fn fresh_vfs() -> Vfs {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    Vfs::register(&format!(
-        "raft-test-{}",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ))
-    .unwrap()
+    // Registration is for the process's life; so is this directory.
+    static FILES: std::sync::LazyLock<tempfile::TempDir> =
+        std::sync::LazyLock::new(|| tempfile::tempdir().unwrap());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    Vfs::register(&format!("raft-test-{n}"), &FILES.path().join(n.to_string())).unwrap()
 }
 
 struct Builder;

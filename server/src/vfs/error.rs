@@ -62,4 +62,14 @@ pub enum VfsError {
     /// A thread panicked while holding the database's state.
     #[error("database state is poisoned")]
     Poisoned,
+    /// A database file could not be read, written or created.
+    #[error("database file: {0}")]
+    Io(#[source] std::io::Error),
+}
+
+impl VfsError {
+    /// A file error.
+    pub(crate) fn io(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
 }

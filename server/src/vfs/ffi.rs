@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::ffi;
 
+use super::main_file::{Flusher, MainFile};
 use super::state::{Busy, Database, FileId, SHM_REGION, level, read_at, write_at};
 
 /// Everything a registered VFS owns; lives for the rest of the process
@@ -21,6 +22,13 @@ pub(crate) struct VfsState {
     default: *mut ffi::sqlite3_vfs,
     pub(crate) databases: Mutex<HashMap<String, Arc<Mutex<Database>>>>,
     next_file: AtomicU64,
+    /// Where the databases' main files are (`N.db`, numbered in the
+    /// order the databases were created).
+    pub(crate) dir: std::path::PathBuf,
+    /// Number of the next database file.
+    next_db_file: AtomicU64,
+    /// Writes main-file changes to disk.
+    flusher: Flusher,
     /// First transaction id of databases created by this process: ids
     /// never repeat across restarts, so a log entry from an earlier run
     /// cannot be mistaken for a pending transaction of this one.
@@ -36,21 +44,34 @@ unsafe impl Sync for VfsState {}
 impl VfsState {
     pub(crate) fn database(&self, name: &str, create: bool) -> Option<Arc<Mutex<Database>>> {
         let mut dbs = self.databases.lock().ok()?;
-        if create {
-            let base = self.tx_id_base;
-            Some(
-                dbs.entry(name.to_owned())
-                    .or_insert_with(|| Arc::new(Mutex::new(Database::with_tx_id_base(base))))
-                    .clone(),
-            )
-        } else {
-            dbs.get(name).cloned()
+        if let Some(db) = dbs.get(name) {
+            return Some(db.clone());
         }
+        if !create {
+            return None;
+        }
+        let number = self.next_db_file.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.join(format!("{number}.db"));
+        let main = match MainFile::create(&path, self.flusher.clone()) {
+            Ok(main) => main,
+            Err(e) => {
+                tracing::error!(database = name, error = %e, "cannot create a database file");
+                return None;
+            }
+        };
+        let db = Arc::new(Mutex::new(Database::new(main, self.tx_id_base)));
+        dbs.insert(name.to_owned(), db.clone());
+        Some(db)
     }
 }
 
-/// Registers a VFS under `name`; the returned state is leaked on purpose.
-pub(crate) fn register(name: &str) -> Result<&'static VfsState, c_int> {
+/// Registers a VFS under `name`, keeping its databases' main files in
+/// `dir`; the returned state is leaked on purpose.
+pub(crate) fn register(
+    name: &str,
+    dir: &std::path::Path,
+    flusher: Flusher,
+) -> Result<&'static VfsState, c_int> {
     let name = CString::new(name).map_err(|_| ffi::SQLITE_MISUSE)?;
     // SAFETY: a null name asks for the default VFS; it is never freed.
     let default = unsafe { ffi::sqlite3_vfs_find(std::ptr::null()) };
@@ -62,6 +83,9 @@ pub(crate) fn register(name: &str) -> Result<&'static VfsState, c_int> {
         default,
         databases: Mutex::new(HashMap::new()),
         next_file: AtomicU64::new(1),
+        dir: dir.to_owned(),
+        next_db_file: AtomicU64::new(1),
+        flusher,
         tx_id_base: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2))
@@ -270,7 +294,12 @@ unsafe extern "C" fn x_read(
     // SAFETY: SQLite passes an open file and a buffer of `amount` bytes.
     let (f, out) = unsafe { (file(f), std::slice::from_raw_parts_mut(buf.cast::<u8>(), n)) };
     let whole = match &f.kind {
-        Kind::Main { db, .. } => lock(db).map(|db| read_at(&db.main, at, out)),
+        Kind::Main { db, .. } => lock(db).and_then(|db| {
+            db.main.read(at as u64, out).map_err(|e| {
+                tracing::error!(error = %e, "cannot read a database file");
+                ffi::SQLITE_IOERR_READ
+            })
+        }),
         Kind::Wal(db) => lock(db).map(|db| read_at(&db.wal, at, out)),
         Kind::Journal(db) => lock(db).map(|db| read_at(&db.journal, at, out)),
         Kind::Temp(data) => Ok(read_at(data, at, out)),
@@ -294,7 +323,7 @@ unsafe extern "C" fn x_write(
     // SAFETY: SQLite passes an open file and a buffer of `amount` bytes.
     let (f, data) = unsafe { (file(f), std::slice::from_raw_parts(buf.cast::<u8>(), n)) };
     let result = match &mut f.kind {
-        Kind::Main { db, .. } => lock(db).map(|mut db| write_at(&mut db.main, at, data)),
+        Kind::Main { db, .. } => lock(db).map(|db| db.main.write(at as u64, data)),
         Kind::Wal(db) => lock(db).and_then(|mut db| {
             db.write_wal(at, data).map_err(|e| {
                 tracing::error!(error = %e, "refused WAL write");
@@ -317,7 +346,7 @@ unsafe extern "C" fn x_truncate(f: *mut ffi::sqlite3_file, size: i64) -> c_int {
     // SAFETY: SQLite passes an open file.
     let f = unsafe { file(f) };
     let result = match &mut f.kind {
-        Kind::Main { db, .. } => lock(db).map(|mut db| db.main.truncate(size)),
+        Kind::Main { db, .. } => lock(db).map(|db| db.main.truncate(size as u64)),
         Kind::Wal(db) => lock(db).map(|mut db| db.truncate_wal(size)),
         Kind::Journal(db) => lock(db).map(|mut db| db.journal.truncate(size)),
         Kind::Temp(buf) => {
@@ -337,7 +366,9 @@ unsafe extern "C" fn x_file_size(f: *mut ffi::sqlite3_file, out: *mut i64) -> c_
     // SAFETY: SQLite passes an open file and a valid output pointer.
     let f = unsafe { file(f) };
     let size = match &f.kind {
-        Kind::Main { db, .. } => lock(db).map(|db| db.main.len()),
+        Kind::Main { db, .. } => {
+            lock(db).map(|db| usize::try_from(db.main.len()).unwrap_or(usize::MAX))
+        }
         Kind::Wal(db) => lock(db).map(|db| db.wal.len()),
         Kind::Journal(db) => lock(db).map(|db| db.journal.len()),
         Kind::Temp(buf) => Ok(buf.len()),

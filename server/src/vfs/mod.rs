@@ -41,6 +41,7 @@ mod delta;
 mod error;
 mod ffi;
 mod frames;
+mod main_file;
 mod state;
 mod wal;
 
@@ -90,10 +91,16 @@ impl std::fmt::Debug for Vfs {
 }
 
 impl Vfs {
-    /// Registers a new VFS with SQLite under `name`. Registration is
+    /// Registers a new VFS with SQLite under `name`, keeping the main
+    /// files of its databases in `dir` (created if needed; database files
+    /// left there by an earlier run are removed: the databases are
+    /// rebuilt from the Raft snapshot and log). Registration is
     /// process-wide and permanent, so names must be unique per node.
-    pub fn register(name: &str) -> Result<Self, VfsError> {
-        ffi::register(name)
+    pub fn register(name: &str, dir: &std::path::Path) -> Result<Self, VfsError> {
+        std::fs::create_dir_all(dir).map_err(VfsError::io)?;
+        remove_database_files(dir).map_err(VfsError::io)?;
+        let flusher = main_file::Flusher::start().map_err(VfsError::io)?;
+        ffi::register(name, dir, flusher)
             .map(|state| Self { state })
             .map_err(|code| VfsError::Register {
                 name: name.to_owned(),
@@ -175,7 +182,7 @@ impl Vfs {
     /// The frames of `db`'s pending transactions newer than `after` (all
     /// of them for `None`), oldest first.
     pub fn frames_after(&self, db: &str, after: Option<u64>) -> Result<Vec<Frames>, VfsError> {
-        self.with(db, false, |db| db.frames_after(after))
+        self.with(db, false, |db| db.frames_after(after))?
     }
 
     /// Whether `tx_id` is `db`'s oldest pending transaction.
@@ -250,11 +257,13 @@ impl Vfs {
     /// The committed state of `db`: its main file and the applied part of
     /// its WAL. Pending transactions are not included.
     pub fn image(&self, db: &str) -> Result<DatabaseImage, VfsError> {
-        self.with(db, false, |state| DatabaseImage {
-            name: db.to_owned(),
-            main: state.committed_main().to_vec(),
-            wal: state.committed_wal().to_vec(),
-        })
+        self.with(db, false, |state| {
+            Ok(DatabaseImage {
+                name: db.to_owned(),
+                main: state.committed_main()?,
+                wal: state.committed_wal().to_vec(),
+            })
+        })?
     }
 
     /// Replaces `db` (created if needed) by `image`. Fails with
@@ -287,10 +296,28 @@ impl Vfs {
     pub fn sizes(&self, db: &str) -> Result<(usize, u32), VfsError> {
         self.with(db, false, |db| {
             (
-                db.committed_main().len() + db.committed_wal().len(),
+                usize::try_from(db.committed_main_len()).unwrap_or(usize::MAX)
+                    + db.committed_wal().len(),
                 db.committed_frames(),
             )
         })
+    }
+
+    /// Why a database file can no longer be written, for the first
+    /// database whose file failed (its changes stay in memory, so it
+    /// still reads right, but memory grows and the disk needs care).
+    pub fn file_failure(&self) -> Option<String> {
+        let dbs = self.state.databases.lock().ok()?;
+        dbs.values()
+            .find_map(|db| db.lock().ok().and_then(|db| db.main.failure()))
+    }
+
+    /// Waits until the main-file changes of `db` made so far are on
+    /// disk, at most `timeout`; returns whether they are.
+    pub fn wait_written(&self, db: &str, timeout: std::time::Duration) -> Result<bool, VfsError> {
+        let db = self.database(db, false)?;
+        let main = db.lock().map_err(|_| VfsError::Poisoned)?.main.handle();
+        Ok(main.wait_written(timeout))
     }
 
     /// Number of applied WAL frames of `db` (for the tests).
@@ -298,6 +325,22 @@ impl Vfs {
     pub fn wal_frames(&self, db: &str) -> Result<u32, VfsError> {
         self.with(db, false, |db| db.committed_frames())
     }
+}
+
+/// Removes the database files (`N.db`) an earlier run left in `dir`.
+fn remove_database_files(dir: &std::path::Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let numbered = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".db"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if numbered {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

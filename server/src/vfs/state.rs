@@ -25,6 +25,7 @@
 //! This relies on every connection of a database being driven from one
 //! thread at a time (the server's SQL lock).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use tokio::sync::watch;
@@ -32,6 +33,7 @@ use tokio::sync::watch;
 use super::delta;
 use super::error::VfsError;
 use super::frames::{Frames, PAGE_SIZE, Page};
+use super::main_file::{Layer, MainFile};
 use super::wal::{self, INDEX_HEADERS, WAL_HEADER};
 
 /// Size of one shared-memory region, fixed by SQLite.
@@ -130,9 +132,10 @@ struct Pending {
 }
 
 /// One database.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Database {
-    pub(crate) main: Vec<u8>,
+    /// The main file, on disk (see [`MainFile`]).
+    pub(crate) main: MainFile,
     pub(crate) wal: Vec<u8>,
     pub(crate) journal: Vec<u8>,
     /// Frames of the WAL that are applied (committed by Raft).
@@ -172,11 +175,26 @@ pub(crate) const DELETE_TAKES_NO_VALUE: &str = "PRAGMA delete_database takes no 
 pub(crate) const PAGE_SIZE_FIXED: &str = "changing page size is not supported";
 
 impl Database {
-    /// An empty database whose transaction ids start after `base`.
-    pub(crate) fn with_tx_id_base(base: u64) -> Self {
+    /// An empty database kept in `main`, whose transaction ids start
+    /// after `base`.
+    pub(crate) fn new(main: MainFile, base: u64) -> Self {
         Self {
+            main,
+            wal: Vec::new(),
+            journal: Vec::new(),
+            committed_frames: 0,
+            base_pages: 0,
+            page_size: 0,
+            shm: Vec::new(),
+            shm_locks: [ShmSlot::default(); SHM_LOCKS],
+            holders: BTreeMap::new(),
+            fenced: BTreeSet::new(),
+            locks: FileLocks::default(),
+            capture: None,
+            pending: VecDeque::new(),
+            term: 0,
             next_tx_id: base,
-            ..Self::default()
+            delete_requested: None,
         }
     }
 
@@ -571,35 +589,39 @@ impl Database {
     /// The frames of every pending transaction newer than `after`, oldest
     /// first, for the Raft log. Pages that existed before travel as
     /// changes (see [`delta`]).
-    pub(crate) fn frames_after(&self, after: Option<u64>) -> Vec<Frames> {
+    pub(crate) fn frames_after(&self, after: Option<u64>) -> Result<Vec<Frames>, VfsError> {
         let size = wal::frame_size(self.page_size);
-        self.pending
+        let mut out = Vec::new();
+        for p in self
+            .pending
             .iter()
             .filter(|p| after.is_none_or(|a| p.tx_id > a))
-            .filter_map(|p| {
-                let start = wal::frames_end(p.after_frame, self.page_size).max(WAL_HEADER);
-                let end = wal::frames_end(p.max_frame, self.page_size);
-                let bytes = self.wal.get(start..end)?;
-                let mut pages = Vec::with_capacity(bytes.len() / size);
-                let mut db_size = 0;
-                for (before, frame) in (p.after_frame..).zip(bytes.chunks_exact(size)) {
-                    let (number, commit) = wal::frame_info(frame);
-                    db_size = commit;
-                    let new = &frame[wal::FRAME_HEADER..];
-                    let base = self.page_version(number, before);
-                    pages.push(Page {
-                        number,
-                        content: delta::encode(base, new),
-                    });
-                }
-                Some(Frames {
-                    tx_id: p.tx_id,
-                    page_size: self.page_size,
-                    db_size,
-                    pages,
-                })
-            })
-            .collect()
+        {
+            let start = wal::frames_end(p.after_frame, self.page_size).max(WAL_HEADER);
+            let end = wal::frames_end(p.max_frame, self.page_size);
+            let Some(bytes) = self.wal.get(start..end) else {
+                continue;
+            };
+            let mut pages = Vec::with_capacity(bytes.len() / size);
+            let mut db_size = 0;
+            for (before, frame) in (p.after_frame..).zip(bytes.chunks_exact(size)) {
+                let (number, commit) = wal::frame_info(frame);
+                db_size = commit;
+                let new = &frame[wal::FRAME_HEADER..];
+                let base = self.page_version(number, before)?;
+                pages.push(Page {
+                    number,
+                    content: delta::encode(base.as_deref(), new),
+                });
+            }
+            out.push(Frames {
+                tx_id: p.tx_id,
+                page_size: self.page_size,
+                db_size,
+                pages,
+            });
+        }
+        Ok(out)
     }
 
     /// Database size recorded by the last commit frame among the first
@@ -617,10 +639,10 @@ impl Database {
     /// frame among them, else the main file's copy; `None` if the page is
     /// beyond the end of the database then (its content is undefined, and
     /// a node that checkpointed may no longer hold it).
-    fn page_version(&self, number: u32, before: u32) -> Option<&[u8]> {
+    fn page_version(&self, number: u32, before: u32) -> Result<Option<Cow<'_, [u8]>>, VfsError> {
         let size = self.page_size as usize;
         if number == 0 || size == 0 {
-            return None;
+            return Ok(None);
         }
         let frame = wal::frame_size(self.page_size);
         let at = |k: u32| wal::frames_end(k, self.page_size) - frame;
@@ -629,8 +651,10 @@ impl Database {
         let mut db_pages = None;
         let mut found = None;
         for k in (1..=before).rev() {
-            let (page_no, commit) =
-                wal::frame_info(self.wal.get(at(k)..at(k) + wal::FRAME_HEADER)?);
+            let Some(header) = self.wal.get(at(k)..at(k) + wal::FRAME_HEADER) else {
+                return Ok(None);
+            };
+            let (page_no, commit) = wal::frame_info(header);
             if found.is_none() && page_no == number {
                 found = Some(k);
             }
@@ -642,13 +666,17 @@ impl Database {
             }
         }
         if number > db_pages.unwrap_or(self.base_pages) {
-            return None;
+            return Ok(None);
         }
         match found {
-            Some(k) => self.wal.get(at(k) + wal::FRAME_HEADER..at(k) + frame),
+            Some(k) => Ok(self
+                .wal
+                .get(at(k) + wal::FRAME_HEADER..at(k) + frame)
+                .map(Cow::Borrowed)),
             None => {
-                let offset = (number as usize - 1) * size;
-                self.main.get(offset..offset + size)
+                let offset = u64::from(number - 1) * size as u64;
+                let page = self.main.read_range(offset, size).map_err(VfsError::io)?;
+                Ok(page.map(Cow::Owned))
             }
         }
     }
@@ -759,8 +787,21 @@ impl Database {
         self.wal.truncate(self.committed_len().max(WAL_HEADER));
         let mut seed = wal::chain_seed(&self.wal, self.committed_frames, self.page_size);
         for (i, (before, page)) in (self.committed_frames..).zip(&frames.pages).enumerate() {
-            let base = self.page_version(page.number, before);
-            let content = match delta::decode(page.number, frames.page_size, base, &page.content) {
+            let base = match self.page_version(page.number, before) {
+                Ok(base) => base,
+                Err(e) => {
+                    self.truncate_wal_to(self.committed_frames);
+                    return Err(e);
+                }
+            };
+            let decoded = delta::decode(
+                page.number,
+                frames.page_size,
+                base.as_deref(),
+                &page.content,
+            );
+            drop(base);
+            let content = match decoded {
                 Ok(content) => content,
                 Err(e) => {
                     // Leave the committed WAL as it was.
@@ -796,21 +837,29 @@ impl Database {
         if busy || self.committed_frames == 0 {
             return None;
         }
-        let page_size = self.page_size as usize;
+        let page_size = u64::from(self.page_size);
         let frame = wal::frame_size(self.page_size);
-        let mut db_pages = 0;
+        let mut db_pages = 0u32;
         let end = self.committed_len();
+        // The last version of each page, then the size the last commit
+        // recorded; the layer reaches the disk on the flusher's thread.
+        let mut pages = BTreeMap::new();
         for at in (WAL_HEADER..end).step_by(frame) {
             let (page_no, commit) = wal::frame_info(&self.wal[at..]);
-            let data = &self.wal[at + wal::FRAME_HEADER..at + frame];
-            let offset = (page_no as usize - 1) * page_size;
-            write_at(&mut self.main, offset, data);
+            pages.insert(page_no, at + wal::FRAME_HEADER..at + frame);
             if commit > 0 {
-                db_pages = commit as usize;
+                db_pages = commit;
             }
         }
-        self.main.resize(db_pages * page_size, 0);
-        self.base_pages = u32::try_from(db_pages).unwrap_or(u32::MAX);
+        let mut layer = Layer::new(u64::from(db_pages) * page_size);
+        for (page_no, range) in pages.range(1..=db_pages) {
+            layer.put(
+                u64::from(page_no - 1) * page_size,
+                self.wal[range.clone()].into(),
+            );
+        }
+        self.main.push(layer);
+        self.base_pages = db_pages;
         let folded = self.committed_frames;
         if self.pending.is_empty() {
             self.wal.clear();
@@ -848,9 +897,16 @@ impl Database {
 
     /// The main image as far as every node agrees on it (see
     /// `base_pages`).
-    pub(crate) fn committed_main(&self) -> &[u8] {
-        let len = self.base_pages as usize * self.page_size as usize;
-        &self.main[..len.min(self.main.len())]
+    pub(crate) fn committed_main(&self) -> Result<Vec<u8>, VfsError> {
+        let len = u64::from(self.base_pages) * u64::from(self.page_size);
+        let mut main = self.main.read_all().map_err(VfsError::io)?;
+        main.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(main)
+    }
+
+    /// Bytes of the main image as far as every node agrees on it.
+    pub(crate) fn committed_main_len(&self) -> u64 {
+        (u64::from(self.base_pages) * u64::from(self.page_size)).min(self.main.len())
     }
 
     /// The applied part of the WAL.
@@ -871,7 +927,7 @@ impl Database {
             }
             None => 0,
         };
-        self.main = main.to_vec();
+        self.main.replace(main);
         let page_size = if self.page_size == 0 {
             PAGE_SIZE
         } else {

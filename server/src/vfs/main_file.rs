@@ -1,0 +1,411 @@
+//! A database's main file: a file on disk, with the changes not yet
+//! written to it kept in memory on top.
+//!
+//! Every change to the main file — a checkpoint folding committed WAL
+//! frames, a snapshot restored, SQLite's own rare writes and truncations —
+//! becomes a [`Layer`]: the bytes it writes and the file length after it.
+//! A layer joins the file's *overlay* at once, so readers see it from then
+//! on, and is queued for the [`Flusher`] thread, which writes it to disk
+//! and then drops it from the overlay. The writer of a change therefore
+//! never waits for the disk: handing over a layer is a memory move.
+//!
+//! A read is the file's bytes on disk with every layer still in the
+//! overlay applied over them, oldest first (a layer's length cuts off what
+//! lies beyond it). Layers are written in the order they were made, one at
+//! a time, so the disk always holds a prefix of the changes, and a page
+//! being written is still read from its layer until the write is done.
+//!
+//! If writing a layer fails, the file stops being written (the error is
+//! logged and kept): layers stay in memory, so reads remain correct, and
+//! [`MainFile::failure`] reports it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+/// Bytes written to a main file, not yet on disk.
+#[derive(Debug, Default)]
+pub(crate) struct Layer {
+    /// Byte ranges written, by offset; they do not overlap.
+    extents: BTreeMap<u64, Box<[u8]>>,
+    /// Length of the longest extent (bounds the overlap search).
+    longest: u64,
+    /// File length once the layer is written.
+    len: u64,
+}
+
+impl Layer {
+    /// An empty layer leaving the file `len` bytes long.
+    pub(crate) fn new(len: u64) -> Self {
+        Self {
+            len,
+            ..Self::default()
+        }
+    }
+
+    /// Writes `data` at `offset` (replacing what this layer held there:
+    /// callers write whole pages of one size, or one extent per layer).
+    pub(crate) fn put(&mut self, offset: u64, data: Box<[u8]>) {
+        self.longest = self.longest.max(data.len() as u64);
+        self.extents.insert(offset, data);
+    }
+
+    /// Bytes of data the layer holds.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.extents.values().map(|e| e.len()).sum()
+    }
+
+    /// Copies what the layer holds of `[offset, offset + out.len())`
+    /// into `out`, after zeroing what lies beyond the layer's length.
+    fn apply(&self, offset: u64, out: &mut [u8]) {
+        let end = offset + out.len() as u64;
+        if self.len < end {
+            let from = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX);
+            if from < out.len() {
+                out[from..].fill(0);
+            }
+        }
+        let first = offset.saturating_sub(self.longest.saturating_sub(1));
+        for (&at, data) in self.extents.range(first..end) {
+            let data_end = at + data.len() as u64;
+            if data_end <= offset {
+                continue;
+            }
+            let from = at.max(offset);
+            let to = data_end.min(end);
+            let src = &data[to_usize(from - at)..to_usize(to - at)];
+            out[to_usize(from - offset)..to_usize(to - offset)].copy_from_slice(src);
+        }
+    }
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// What readers see of the file, besides its bytes on disk.
+#[derive(Debug, Default)]
+struct View {
+    /// Layers not yet on disk, oldest first.
+    layers: VecDeque<Arc<Layer>>,
+    /// Length of the file on disk, as the layers written left it.
+    disk_len: u64,
+    /// Length readers see (the newest layer's, else `disk_len`).
+    len: u64,
+    /// Why the file is no longer written, once a write failed.
+    failure: Option<String>,
+}
+
+/// The file and its view, shared with the flusher.
+#[derive(Debug)]
+struct Shared {
+    path: PathBuf,
+    file: File,
+    view: Mutex<View>,
+    /// Signalled whenever a layer leaves the overlay.
+    flushed: Condvar,
+}
+
+impl Shared {
+    fn view(&self) -> MutexGuard<'_, View> {
+        self.view
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes `layer`, the oldest in the overlay, then drops it from the
+    /// overlay.
+    fn flush(&self, layer: &Arc<Layer>) {
+        if self.view().failure.is_some() {
+            return;
+        }
+        let written = (|| {
+            for (&at, data) in &layer.extents {
+                self.file.write_all_at(data, at)?;
+            }
+            self.file.set_len(layer.len)?;
+            io::Result::Ok(())
+        })();
+        let mut view = self.view();
+        match written {
+            Ok(()) => {
+                if view.layers.front().is_some_and(|l| Arc::ptr_eq(l, layer)) {
+                    view.layers.pop_front();
+                }
+                view.disk_len = layer.len;
+            }
+            Err(e) => {
+                tracing::error!(
+                    path = %self.path.display(),
+                    error = %e,
+                    "cannot write a database file; its changes stay in memory"
+                );
+                view.failure = Some(format!("{}: {e}", self.path.display()));
+            }
+        }
+        drop(view);
+        self.flushed.notify_all();
+    }
+}
+
+/// The thread that writes layers to disk, for every database of a VFS.
+#[derive(Debug, Clone)]
+pub(crate) struct Flusher {
+    jobs: mpsc::Sender<(Arc<Shared>, Arc<Layer>)>,
+}
+
+impl Flusher {
+    /// Starts the thread; it ends when every sender is gone.
+    pub(crate) fn start() -> io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<(Arc<Shared>, Arc<Layer>)>();
+        std::thread::Builder::new()
+            .name("db-flush".into())
+            .spawn(move || {
+                for (file, layer) in queue {
+                    file.flush(&layer);
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+}
+
+/// One database's main file (cheap to clone: clones share the file).
+#[derive(Debug, Clone)]
+pub(crate) struct MainFile {
+    shared: Arc<Shared>,
+    flusher: Flusher,
+}
+
+impl MainFile {
+    /// Creates (or empties) the file at `path`.
+    pub(crate) fn create(path: &Path, flusher: Flusher) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                path: path.to_owned(),
+                file,
+                view: Mutex::default(),
+                flushed: Condvar::new(),
+            }),
+            flusher,
+        })
+    }
+
+    /// Another handle on the same file (to wait on it without holding
+    /// the database's lock).
+    pub(crate) fn handle(&self) -> Self {
+        self.clone()
+    }
+
+    /// Length of the file as readers see it.
+    pub(crate) fn len(&self) -> u64 {
+        self.shared.view().len
+    }
+
+    /// Reads `out.len()` bytes at `offset`; returns false on a short read
+    /// (the part past the end is zero-filled, as SQLite requires).
+    pub(crate) fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<bool> {
+        let view = self.shared.view();
+        let end = offset + out.len() as u64;
+        let on_disk = to_usize(view.disk_len.min(end).saturating_sub(offset));
+        let (disk, rest) = out.split_at_mut(on_disk);
+        read_fully(&self.shared.file, disk, offset)?;
+        rest.fill(0);
+        for layer in &view.layers {
+            layer.apply(offset, out);
+        }
+        Ok(end <= view.len)
+    }
+
+    /// The bytes of `[offset, offset + len)`, if the file is that long.
+    pub(crate) fn read_range(&self, offset: u64, len: usize) -> io::Result<Option<Vec<u8>>> {
+        let mut out = vec![0; len];
+        Ok(self.read(offset, &mut out)?.then_some(out))
+    }
+
+    /// The whole file as readers see it.
+    pub(crate) fn read_all(&self) -> io::Result<Vec<u8>> {
+        let len = to_usize(self.len());
+        let mut out = vec![0; len];
+        self.read(0, &mut out)?;
+        Ok(out)
+    }
+
+    /// Adds `layer` over the file and queues it for the disk.
+    pub(crate) fn push(&self, layer: Layer) {
+        let layer = Arc::new(layer);
+        {
+            let mut view = self.shared.view();
+            view.len = layer.len;
+            view.layers.push_back(layer.clone());
+        }
+        if self
+            .flusher
+            .jobs
+            .send((self.shared.clone(), layer))
+            .is_err()
+        {
+            // No flusher: the layer stays in memory, and reads see it.
+            self.shared
+                .view()
+                .failure
+                .get_or_insert_with(|| "the database flusher thread is gone".into());
+        }
+    }
+
+    /// Writes `data` at `offset` (SQLite's own writes).
+    pub(crate) fn write(&self, offset: u64, data: &[u8]) {
+        let mut layer = Layer::new(self.len().max(offset + data.len() as u64));
+        layer.put(offset, data.into());
+        self.push(layer);
+    }
+
+    /// Cuts or extends the file to `len` bytes.
+    pub(crate) fn truncate(&self, len: u64) {
+        self.push(Layer::new(len));
+    }
+
+    /// Replaces the whole content by `content`.
+    pub(crate) fn replace(&self, content: &[u8]) {
+        let mut layer = Layer::new(content.len() as u64);
+        // Pages of 64 KiB bound the search for overlapping extents.
+        for (i, chunk) in content.chunks(64 * 1024).enumerate() {
+            layer.put(i as u64 * 64 * 1024, chunk.into());
+        }
+        self.push(layer);
+    }
+
+    /// Bytes of changes held in memory, not yet on disk.
+    #[cfg(test)]
+    pub(crate) fn unwritten_bytes(&self) -> usize {
+        self.shared.view().layers.iter().map(|l| l.bytes()).sum()
+    }
+
+    /// Why the file is no longer written, if a write failed.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.shared.view().failure.clone()
+    }
+
+    /// Waits until every change made so far is on disk (or a write
+    /// failed), at most `timeout`; returns whether everything is written.
+    pub(crate) fn wait_written(&self, timeout: std::time::Duration) -> bool {
+        let view = self.shared.view();
+        let (view, _) = self
+            .shared
+            .flushed
+            .wait_timeout_while(view, timeout, |v| {
+                !v.layers.is_empty() && v.failure.is_none()
+            })
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        view.layers.is_empty()
+    }
+}
+
+/// Reads exactly `out.len()` bytes at `offset`, zero-filling past the end
+/// of the file (a concurrent truncation may shorten it).
+fn read_fully(file: &File, out: &mut [u8], offset: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < out.len() {
+        match file.read_at(&mut out[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    out[done..].fill(0);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn file(dir: &tempfile::TempDir) -> MainFile {
+        MainFile::create(&dir.path().join("main"), Flusher::start().unwrap()).unwrap()
+    }
+
+    fn page(byte: u8) -> Box<[u8]> {
+        vec![byte; 4096].into_boxed_slice()
+    }
+
+    #[test]
+    fn reads_see_layers_before_and_after_they_reach_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = file(&dir);
+        let mut layer = Layer::new(3 * 4096);
+        layer.put(0, page(1));
+        layer.put(2 * 4096, page(3));
+        main.push(layer);
+        let mut expected = vec![1u8; 4096];
+        expected.extend(vec![0u8; 4096]);
+        expected.extend(vec![3u8; 4096]);
+        assert_eq!(main.read_all().unwrap(), expected);
+        assert!(main.wait_written(Duration::from_secs(10)));
+        assert_eq!(main.unwritten_bytes(), 0);
+        assert_eq!(main.read_all().unwrap(), expected);
+        assert_eq!(std::fs::read(dir.path().join("main")).unwrap(), expected);
+    }
+
+    #[test]
+    fn newer_layers_win_and_truncation_cuts_older_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = file(&dir);
+        let mut first = Layer::new(2 * 4096);
+        first.put(0, page(1));
+        first.put(4096, page(2));
+        main.push(first);
+        // Cut to one page, then grow again with a new second page.
+        main.truncate(4096);
+        let mut third = Layer::new(2 * 4096);
+        third.put(4096, page(9));
+        main.push(third);
+        let mut expected = vec![1u8; 4096];
+        expected.extend(vec![9u8; 4096]);
+        assert_eq!(main.read_all().unwrap(), expected);
+        assert!(main.wait_written(Duration::from_secs(10)));
+        assert_eq!(main.read_all().unwrap(), expected);
+        // Growing without writing shows zeroes, not the old page.
+        main.truncate(4096);
+        main.truncate(2 * 4096);
+        let mut grown = vec![1u8; 4096];
+        grown.extend(vec![0u8; 4096]);
+        assert_eq!(main.read_all().unwrap(), grown);
+        assert!(main.wait_written(Duration::from_secs(10)));
+        assert_eq!(main.read_all().unwrap(), grown);
+    }
+
+    #[test]
+    fn unaligned_reads_and_writes_span_extents_and_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = file(&dir);
+        main.replace(&vec![7u8; 200_000]);
+        assert!(main.wait_written(Duration::from_secs(10)));
+        main.write(65_530, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        let mut out = [0u8; 20];
+        assert!(main.read(65_526, &mut out).unwrap());
+        assert_eq!(
+            out,
+            [
+                7, 7, 7, 7, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 7, 7, 7, 7
+            ]
+        );
+        // Past the end: short, zero-filled.
+        let mut tail = [9u8; 8];
+        assert!(!main.read(199_996, &mut tail).unwrap());
+        assert_eq!(tail, [7, 7, 7, 7, 0, 0, 0, 0]);
+        assert_eq!(main.read_range(199_990, 20).unwrap(), None);
+    }
+}
