@@ -5,8 +5,10 @@
 //! DIR/node            identity: the node's id and address, one per line
 //! DIR/dqlite-lock     held (flock) by whoever changes the directory
 //! DIR/raft-log/       the Raft log (`raft::log_file`: meta, log-* segments)
-//! DIR/state/snapshot  the state machine's snapshot (`raft::state_machine`)
-//! DIR/db/N.db         the databases' main files (`vfs::main_file`)
+//! DIR/state/applied   the last durable point (`raft::state_file`)
+//! DIR/state/snapshot  a format-1 snapshot, until upgraded (`raft::state_machine`)
+//! DIR/db/N.db         the databases' main files (`vfs::durable`), with
+//!                     N.undo and N.wal at times
 //! ```
 //!
 //! A leaf: it names files and reads or writes the identity and the lock,
@@ -25,7 +27,9 @@ pub(crate) const LOG_DIR: &str = "raft-log";
 pub(crate) const STATE_DIR: &str = "state";
 /// Directory, in the data directory, of the databases' main files.
 pub(crate) const DB_DIR: &str = "db";
-/// File of the snapshot in the state directory ([`STATE_DIR`]).
+/// File of the durable point in the state directory ([`STATE_DIR`]).
+pub(crate) const DURABLE_FILE: &str = "applied";
+/// File of a format-1 snapshot in the state directory ([`STATE_DIR`]).
 pub(crate) const SNAPSHOT_FILE: &str = "snapshot";
 /// The lock file in a data directory: whoever changes the directory (a
 /// running node, [`crate::offline::recover`]) holds an exclusive `flock`
@@ -103,10 +107,17 @@ pub(crate) fn check_identity(dir: &Path, id: u64, address: &str) -> Result<()> {
     }
 }
 
+/// Whether `dir` holds a snapshot: a durable point, or a format-1
+/// snapshot file.
+pub(crate) fn has_snapshot(dir: &Path) -> Result<bool> {
+    let state = dir.join(STATE_DIR);
+    Ok(state.join(DURABLE_FILE).try_exists()? || state.join(SNAPSHOT_FILE).try_exists()?)
+}
+
 /// Whether `dir` holds any Raft state: a log (metadata or a segment) or a
 /// snapshot.
 pub(crate) fn has_raft_state(dir: &Path) -> Result<bool> {
-    if dir.join(STATE_DIR).join(SNAPSHOT_FILE).try_exists()? {
+    if has_snapshot(dir)? {
         return Ok(true);
     }
     let log = dir.join(LOG_DIR);

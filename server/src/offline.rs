@@ -29,7 +29,7 @@ use std::path::Path;
 use dqlite_protocol::Role;
 
 use crate::data_dir::{
-    LOG_DIR, SNAPSHOT_FILE, STATE_DIR, lock_dir, lock_held, read_identity, write_identity,
+    LOG_DIR, STATE_DIR, has_snapshot, lock_dir, lock_held, read_identity, write_identity,
 };
 use crate::error::{Error, Result};
 use crate::raft::recovery;
@@ -193,7 +193,7 @@ pub fn recover(dir: &Path, members: &[RecoverMember]) -> Result<()> {
     }
     let _lock = lock_dir(dir)?;
     let (log_dir, state_dir) = (dir.join(LOG_DIR), dir.join(STATE_DIR));
-    if !log_dir.try_exists()? && !state_dir.join(SNAPSHOT_FILE).try_exists()? {
+    if !log_dir.try_exists()? && !has_snapshot(dir)? {
         return Err(Error::Config(format!(
             "{} holds no Raft log or snapshot: nothing to recover",
             dir.display()

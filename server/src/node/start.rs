@@ -526,7 +526,7 @@ async fn start_raft(
             builder.dir.display()
         ))
     })?;
-    let sm = StateMachine::open(builder.id, vfs, sql.clone(), builder.dir.join(STATE_DIR))?;
+    let sm = StateMachine::open(builder.id, vfs, sql.clone(), builder.dir.join(STATE_DIR)).await?;
     let gauge = sm.gauge();
     sm.observe(metrics.clone());
     let config = openraft::Config {

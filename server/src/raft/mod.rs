@@ -41,6 +41,7 @@ pub mod peer_wire;
 pub(crate) mod recovery;
 pub(crate) mod rpc;
 pub mod sealed;
+mod state_file;
 pub mod state_machine;
 pub mod typ;
 

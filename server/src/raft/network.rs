@@ -425,7 +425,11 @@ impl RaftNetworkV2<TypeConfig> for Peer {
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let ttl = option.hard_ttl();
         let meta = snapshot.meta;
-        let data = snapshot.snapshot.into_inner();
+        // A durable point is read from the files now, while writes go on.
+        let data = snapshot.snapshot.into_bytes().await.map_err(|e| {
+            tracing::warn!(peer = self.target, error = %e, "cannot read the snapshot to send");
+            StreamingError::from(RPCError::<TypeConfig>::Network(NetworkError::new(&e)))
+        })?;
         let total = data.len() as u64;
         let started = std::time::Instant::now();
         let target = self.target;

@@ -14,7 +14,7 @@ use tokio::io::AsyncReadExt;
 use super::gate::Gate;
 use super::instance::Raft;
 use super::peer_wire::{self, Hello, PeerConn, PeerRequest, PeerResponse};
-use super::state_machine::{Snapshot, check_snapshot_data};
+use super::state_machine::{Snapshot, SnapshotData, check_snapshot_data};
 use super::typ::{SnapshotMeta, Vote};
 use crate::metrics::{Metrics, SnapshotKind};
 use crate::progress::{Progress, Unit, log_progress};
@@ -184,7 +184,7 @@ async fn snapshot_chunk(
     }
     let snapshot = Snapshot {
         meta: current.meta,
-        snapshot: std::io::Cursor::new(current.data),
+        snapshot: SnapshotData::Bytes(current.data),
     };
     PeerResponse::Snapshot(
         raft.install_full_snapshot(current.vote, snapshot)

@@ -2,12 +2,35 @@
 //!
 //! Applying a [`Command::Frames`] entry publishes the matching pending
 //! transaction on the node that ran it, and appends the frames everywhere
-//! else. The databases live in memory; durability comes from the Raft log
-//! plus the last snapshot, which is kept in `DIR/state/snapshot` (replaced
-//! atomically). On start the snapshot is restored and openraft re-applies
-//! the committed log after it (the log store implements `save_committed`).
+//! else. The databases' main files are on disk (`DIR/db`, see
+//! `vfs::durable`); durability comes from the Raft log plus the last
+//! *durable point*: the files as of an applied log id, recorded in
+//! `DIR/state/applied` ([`super::state_file`]).
 //!
-//! # The snapshot file
+//! - A snapshot ([`RaftSnapshotBuilder::build_snapshot`]) makes a durable
+//!   point: the databases' WAL is folded into their files (a memory move
+//!   under the SQL lock), the disk thread writes and syncs them and the
+//!   state file; writes go on meanwhile. openraft then purges the log up
+//!   to it.
+//! - On start the durable point's files are opened (restored to the point
+//!   from their undo files; nothing is read into memory) and openraft
+//!   re-applies the committed log after it (the log store implements
+//!   `save_committed`).
+//! - A snapshot sent to a follower is the durable point's files, read on
+//!   the disk thread when the send starts ([`SnapshotData::Durable`]);
+//!   one received is written to new files and switched to.
+//!
+//! # Snapshot data
+//!
+//! What travels to other nodes is an [`Image`] (every database's main
+//! file and unfolded WAL), postcard-encoded and [sealed](super::sealed)
+//! (checksummed in 64 KiB blocks), so a snapshot from the leader is
+//! checked before it is installed.
+//!
+//! # Format 1 directories
+//!
+//! A directory written before databases were on disk holds the whole
+//! snapshot in `DIR/state/snapshot`:
 //!
 //! | bytes | field |
 //! |---|---|
@@ -15,14 +38,13 @@
 //! | 4 | length of the metadata, u32 LE |
 //! | 4 | CRC-32 of the metadata, u32 LE |
 //! | n | metadata (postcard: last log id, membership) |
-//! | rest | the snapshot data, [sealed](super::sealed) (checksummed in 64 KiB blocks) |
+//! | rest | the snapshot data, sealed |
 //!
-//! The data is what travels to other nodes, seal included, so a snapshot
-//! is checked both when a node loads it from its disk and when it arrives
-//! from the leader. A damaged file is refused with its name and the byte
-//! range that does not read back, and the node does not start.
+//! On first start it is installed into `DIR/db` as a durable point, then
+//! removed. A damaged file is refused with its name and the byte range
+//! that does not read back, and the node does not start.
 
-use std::io::{self, Cursor};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,13 +55,67 @@ use openraft::{EntryPayload, OptionalSend};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use super::state_file::{self, Durable, epoch_of};
 use super::typ::{Applied, Command, LogId, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::data_dir::SNAPSHOT_FILE;
 use crate::sql::SqlLock;
-use crate::vfs::{DatabaseImage, Vfs, VfsError};
+use crate::vfs::{Commit, DatabaseImage, Manifest, Vfs, VfsError};
 
 /// Snapshot data as openraft moves it around.
-pub type SnapshotData = Cursor<Vec<u8>>;
+pub enum SnapshotData {
+    /// A snapshot's bytes (a sealed [`Image`]), as received.
+    Bytes(Vec<u8>),
+    /// This node's durable point `epoch`, read from its files when sent.
+    Durable {
+        /// The node's databases.
+        vfs: Vfs,
+        /// The durable point.
+        epoch: u64,
+    },
+}
+
+impl std::fmt::Debug for SnapshotData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bytes(bytes) => write!(f, "Bytes({})", bytes.len()),
+            Self::Durable { epoch, .. } => write!(f, "Durable({epoch})"),
+        }
+    }
+}
+
+impl SnapshotData {
+    /// The snapshot as it travels: a sealed [`Image`]. A durable point is
+    /// read on the disk thread (consistent while writes go on); one that
+    /// a newer point replaced meanwhile is an error (openraft asks for the
+    /// current snapshot again).
+    pub(crate) async fn into_bytes(self) -> io::Result<Vec<u8>> {
+        match self {
+            Self::Bytes(bytes) => Ok(bytes),
+            Self::Durable { vfs, epoch } => {
+                let (at, databases) = vfs
+                    .durable_images()
+                    .await
+                    .map_err(|_| io::Error::other("the disk thread is gone"))??;
+                if at != epoch {
+                    return Err(io::Error::other(format!(
+                        "snapshot at index {epoch} was replaced by one at index {at}"
+                    )));
+                }
+                tokio::task::spawn_blocking(move || {
+                    let image = Image {
+                        format: SNAPSHOT_FORMAT,
+                        databases,
+                    };
+                    Ok(super::sealed::seal(
+                        postcard::to_allocvec(&image).map_err(invalid)?,
+                    ))
+                })
+                .await
+                .map_err(io::Error::other)?
+            }
+        }
+    }
+}
 /// A snapshot.
 pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, SnapshotData>;
 
@@ -56,7 +132,8 @@ struct Image {
     databases: Vec<DatabaseImage>,
 }
 
-/// A snapshot as kept: metadata, and the data (a sealed [`Image`]).
+/// A format-1 snapshot file's content: metadata, and the data (a sealed
+/// [`Image`]).
 #[derive(Debug)]
 struct StoredSnapshot {
     meta: SnapshotMeta,
@@ -120,66 +197,13 @@ pub struct StateMachine {
     gauge: Arc<SnapshotGauge>,
     /// Held while the databases change or are copied.
     sql: SqlLock,
-    disk: SnapshotFile,
+    /// The state directory (state file, format-1 snapshot).
+    dir: Arc<Path>,
+    /// The metadata of the last durable point, set when its state file is
+    /// written.
+    durable: Arc<std::sync::Mutex<Option<SnapshotMeta>>>,
     /// Where snapshots taken are counted, once set.
     metrics: Arc<std::sync::OnceLock<Arc<crate::metrics::Metrics>>>,
-}
-
-/// The snapshot file. Written on a blocking thread, never on the node's:
-/// a snapshot holds every database, and writing it takes a while.
-#[derive(Debug, Clone)]
-struct SnapshotFile {
-    path: Arc<Path>,
-    /// The last log id of the snapshot on disk; held while writing, so
-    /// writers never interleave and an older snapshot never replaces a
-    /// newer one.
-    written: Arc<std::sync::Mutex<Option<LogId>>>,
-}
-
-impl SnapshotFile {
-    /// Writes `stored` unless the file already holds a snapshot as new.
-    fn store(&self, stored: &StoredSnapshot) -> io::Result<()> {
-        let mut written = self
-            .written
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *written >= stored.meta.last_log_id && written.is_some() {
-            return Ok(());
-        }
-        let meta = postcard::to_allocvec(&stored.meta).map_err(invalid)?;
-        let mut header = Vec::with_capacity(FILE_HEADER + meta.len());
-        header.extend_from_slice(FILE_MAGIC);
-        let len = u32::try_from(meta.len()).map_err(invalid)?;
-        header.extend_from_slice(&len.to_le_bytes());
-        header.extend_from_slice(&crc32fast::hash(&meta).to_le_bytes());
-        header.extend_from_slice(&meta);
-        crate::fs_util::replace_atomically_parts(&self.path, &[&header, &stored.data]).map_err(
-            |e| {
-                // Name the file: a full disk is otherwise hard to place.
-                io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
-            },
-        )?;
-        *written = stored.meta.last_log_id;
-        Ok(())
-    }
-
-    /// Reads the snapshot on disk (checking it), if there is one. Only the
-    /// file holds a snapshot: keeping one in memory would double the
-    /// memory the databases take.
-    fn load(&self) -> io::Result<Option<StoredSnapshot>> {
-        let _written = self
-            .written
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        read_snapshot(&self.path)
-    }
-
-    async fn store_in_background(&self, stored: Arc<StoredSnapshot>) -> io::Result<()> {
-        let file = self.clone();
-        tokio::task::spawn_blocking(move || file.store(&stored))
-            .await
-            .map_err(io::Error::other)?
-    }
 }
 
 /// A snapshot file that does not read back as written.
@@ -225,11 +249,20 @@ fn parse_header(path: &Path, header: &[u8]) -> io::Result<Result<(SnapshotMeta, 
     Ok(Ok((meta, end)))
 }
 
-/// The metadata of the snapshot kept in `dir` (the state machine's
-/// directory), if there is one, read without loading the databases: the
-/// file starts with the metadata, so only as much of it is read as that
-/// takes. The metadata's checksum is verified.
+/// The metadata of the durable point recorded in `dir` (the state
+/// machine's directory), or of its format-1 snapshot, if there is one,
+/// read without loading the databases (a format-1 file starts with the
+/// metadata, so only as much of it is read as that takes). Checksums are
+/// verified.
 pub(crate) fn read_snapshot_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>> {
+    if let Some(durable) = state_file::read(dir)? {
+        return Ok(Some(durable.meta));
+    }
+    read_format1_meta(dir)
+}
+
+/// The metadata of a format-1 snapshot file in `dir`.
+fn read_format1_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>> {
     use std::io::Read;
     let path = dir.join(SNAPSHOT_FILE);
     let file = match std::fs::File::open(&path) {
@@ -409,15 +442,15 @@ impl StateMachine {
     }
 
     /// The state machine of node `node_id`, holding its databases in `vfs`
-    /// (touched only with `sql` held) and its snapshot in `dir`; restores
-    /// the snapshot found there.
-    pub(crate) fn open(
+    /// (touched only with `sql` held) and its state in `dir`: opens the
+    /// last durable point's files, upgrading a format-1 directory first.
+    pub(crate) async fn open(
         node_id: u64,
         vfs: Vfs,
         sql: SqlLock,
         dir: impl Into<PathBuf>,
     ) -> io::Result<Self> {
-        let dir = dir.into();
+        let dir: Arc<Path> = dir.into().into();
         std::fs::create_dir_all(&dir)?;
         let mut inner = Inner {
             node_id,
@@ -426,23 +459,93 @@ impl StateMachine {
             last_applied: None,
             membership: StoredMembership::default(),
         };
-        let path = dir.join(SNAPSHOT_FILE);
-        let mut written = None;
-        if let Some(stored) = read_snapshot(&path)? {
+        let durable = Arc::new(std::sync::Mutex::new(None));
+        let format1 = dir.join(SNAPSHOT_FILE);
+        if let Some(point) = state_file::read(&dir)? {
             let _sql = sql.hold();
-            inner.restore(&stored)?;
-            written = stored.meta.last_log_id;
+            inner
+                .vfs
+                .open_durable(&point.manifest, point.epoch())
+                .map_err(vfs_error)?;
+            inner.last_applied = point.meta.last_log_id;
+            inner.membership = point.meta.last_membership.clone();
+            *lock(&durable) = Some(point.meta);
+            // An upgrade that stopped after its state file was written.
+            remove_if_exists(&format1)?;
+        } else {
+            inner
+                .vfs
+                .open_durable(&Manifest::default(), 0)
+                .map_err(vfs_error)?;
+            if let Some(stored) = read_snapshot(&format1)? {
+                let image = open_image(&stored.data).map_err(invalid)?;
+                let bytes = stored.data.len();
+                drop(stored.data);
+                let epoch = epoch_of(&stored.meta);
+                let commit = committer(dir.clone(), stored.meta.clone(), durable.clone());
+                let prepared = inner.vfs.prepare_install(image.databases);
+                let prepared = prepared
+                    .await
+                    .map_err(|_| io::Error::other("the disk thread is gone"))??;
+                {
+                    let _sql = sql.hold();
+                    inner
+                        .vfs
+                        .finish_install(prepared, epoch, commit)
+                        .map_err(vfs_error)?;
+                }
+                remove_if_exists(&format1)?;
+                crate::fs_util::sync_dir(&dir)?;
+                tracing::info!(
+                    last_log_index = epoch,
+                    bytes,
+                    "upgraded the data directory to format 2: databases are now files in db/"
+                );
+                inner.last_applied = stored.meta.last_log_id;
+                inner.membership = stored.meta.last_membership;
+                inner.gauge.stored(bytes);
+            }
         }
         Ok(Self {
             gauge: inner.gauge.clone(),
             inner: Arc::new(Mutex::new(inner)),
             sql,
-            disk: SnapshotFile {
-                path: path.into(),
-                written: Arc::new(std::sync::Mutex::new(written)),
-            },
+            dir,
+            durable,
             metrics: Arc::default(),
         })
+    }
+}
+
+/// What makes a durable point exist: its state file, written on the disk
+/// thread once the files hold it; then `current` names it.
+fn committer(
+    dir: Arc<Path>,
+    meta: SnapshotMeta,
+    current: Arc<std::sync::Mutex<Option<SnapshotMeta>>>,
+) -> Commit {
+    Box::new(move |manifest: &Manifest| {
+        state_file::write(
+            &dir,
+            &Durable {
+                format: state_file::FORMAT,
+                meta: meta.clone(),
+                manifest: manifest.clone(),
+            },
+        )?;
+        *lock(&current) = Some(meta);
+        Ok(())
+    })
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -486,110 +589,61 @@ impl Inner {
             }
         }
     }
-
-    fn restore(&mut self, stored: &StoredSnapshot) -> io::Result<()> {
-        let image = open_image(&stored.data).map_err(invalid)?;
-        for db in &image.databases {
-            if self.vfs.database_exists(&db.name) {
-                self.vfs.abort(&db.name).map_err(vfs_error)?;
-            }
-            self.vfs.restore(db).map_err(vfs_error)?;
-        }
-        self.last_applied = stored.meta.last_log_id;
-        self.membership = stored.meta.last_membership.clone();
-        self.gauge.captured();
-        self.gauge.stored(stored.data.len());
-        Ok(())
-    }
-
-    /// Copies every database (with the SQL lock held): the content of a
-    /// snapshot of the current state, still to be encoded.
-    fn capture(&self) -> io::Result<(SnapshotMeta, Image)> {
-        let mut names = self.vfs.databases();
-        names.sort();
-        // Fold the applied WAL into the main images first (when no
-        // connection is in a transaction): a snapshot then holds each
-        // page once, not its main-file version and every WAL version
-        // after it. The snapshot policy weighs snapshots by size, so
-        // smaller ones also come as often as the data changes, not as
-        // the WAL grows.
-        // Once per snapshot, so at DEBUG: the snapshot has its own line.
-        for name in &names {
-            let started = std::time::Instant::now();
-            if let Some(done) = self.vfs.checkpoint_if_over(name, 1).map_err(vfs_error)? {
-                tracing::debug!(
-                    db = %name,
-                    frames = done.frames,
-                    db_bytes = done.db_bytes,
-                    duration_ms = millis(started.elapsed()),
-                    "checkpointed a database for a snapshot"
-                );
-            }
-        }
-        let databases = names
-            .iter()
-            .map(|name| self.vfs.image(name).map_err(vfs_error))
-            .collect::<io::Result<Vec<_>>>()?;
-        let meta = SnapshotMeta {
-            last_log_id: self.last_applied,
-            last_membership: self.membership.clone(),
-        };
-        self.gauge.captured();
-        Ok((
-            meta,
-            Image {
-                format: SNAPSHOT_FORMAT,
-                databases,
-            },
-        ))
-    }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     type SnapshotData = SnapshotData;
 
-    /// Copies the databases on the node's thread (a memory copy, under
-    /// the locks), then encodes and writes the snapshot on a blocking
-    /// thread, while entries go on being applied.
+    /// Makes a durable point of the current state: the databases' WAL is
+    /// folded into their files under the locks (a memory move), then the
+    /// disk thread writes and syncs them and the state file, while entries
+    /// go on being applied.
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
         let started = std::time::Instant::now();
-        let (meta, image) = {
+        let (meta, made, vfs) = {
             let inner = self.inner.lock().await;
             let _sql = self.sql.hold();
-            inner.capture()?
+            let meta = SnapshotMeta {
+                last_log_id: inner.last_applied,
+                last_membership: inner.membership.clone(),
+            };
+            let commit = committer(self.dir.clone(), meta.clone(), self.durable.clone());
+            let made = inner
+                .vfs
+                .durable_point(epoch_of(&meta), commit)
+                .map_err(vfs_error)?;
+            self.gauge.captured();
+            (meta, made, inner.vfs)
         };
-        let file = self.disk.clone();
-        let gauge = self.gauge.clone();
-        let stored = tokio::task::spawn_blocking(move || {
-            let stored = Arc::new(StoredSnapshot {
-                meta,
-                data: super::sealed::seal(postcard::to_allocvec(&image).map_err(invalid)?),
-            });
-            gauge.stored(stored.data.len());
-            file.store(&stored)?;
-            Ok::<_, io::Error>(stored)
-        })
-        .await
-        .map_err(io::Error::other)??;
+        made.await
+            .map_err(|_| io::Error::other("the disk thread is gone"))??;
+        let bytes = database_bytes(&vfs);
+        self.gauge
+            .stored(usize::try_from(bytes).unwrap_or(usize::MAX));
         tracing::info!(
-            last_log_index = stored.meta.last_log_id.as_ref().map_or(0, |l| l.index),
-            bytes = stored.data.len(),
+            last_log_index = epoch_of(&meta),
+            bytes,
             duration_ms = millis(started.elapsed()),
             "took a snapshot"
         );
-        let stored = Arc::try_unwrap(stored).unwrap_or_else(|shared| StoredSnapshot {
-            meta: shared.meta.clone(),
-            data: shared.data.clone(),
-        });
-        let snapshot = Snapshot {
-            meta: stored.meta,
-            snapshot: Cursor::new(stored.data),
-        };
         if let Some(metrics) = self.metrics.get() {
             metrics.snapshot(crate::metrics::SnapshotKind::Taken, started.elapsed());
         }
-        Ok(snapshot)
+        let epoch = epoch_of(&meta);
+        Ok(Snapshot {
+            meta,
+            snapshot: SnapshotData::Durable { vfs, epoch },
+        })
     }
+}
+
+/// Bytes the databases' committed state takes (main files and WAL).
+fn database_bytes(vfs: &Vfs) -> u64 {
+    vfs.databases()
+        .iter()
+        .filter_map(|name| vfs.sizes(name).ok())
+        .map(|(bytes, _)| bytes as u64)
+        .sum()
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -630,25 +684,44 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
+    /// Writes the snapshot's databases to new files (on the disk thread,
+    /// while the node goes on), then switches to them under the locks and
+    /// records them as the durable point.
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
         snapshot: SnapshotData,
     ) -> io::Result<()> {
         let started = std::time::Instant::now();
-        let stored = Arc::new(StoredSnapshot {
-            meta: meta.clone(),
-            data: snapshot.into_inner(),
-        });
+        let data = snapshot.into_bytes().await?;
+        let bytes = data.len();
+        let image = tokio::task::spawn_blocking(move || open_image(&data).map_err(invalid))
+            .await
+            .map_err(io::Error::other)??;
+        let vfs = self.inner.lock().await.vfs;
+        let prepared = vfs
+            .prepare_install(image.databases)
+            .await
+            .map_err(|_| io::Error::other("the disk thread is gone"))??;
         {
             let mut inner = self.inner.lock().await;
             let _sql = self.sql.hold();
-            inner.restore(&stored)?;
+            for name in inner.vfs.databases() {
+                inner.vfs.abort(&name).map_err(vfs_error)?;
+            }
+            let commit = committer(self.dir.clone(), meta.clone(), self.durable.clone());
+            inner
+                .vfs
+                .finish_install(prepared, epoch_of(meta), commit)
+                .map_err(vfs_error)?;
+            inner.last_applied = meta.last_log_id;
+            inner.membership = meta.last_membership.clone();
+            self.gauge.captured();
+            self.gauge.stored(bytes);
         }
-        self.disk.store_in_background(stored.clone()).await?;
         tracing::info!(
-            last_log_index = stored.meta.last_log_id.as_ref().map_or(0, |l| l.index),
-            bytes = stored.data.len(),
+            last_log_index = epoch_of(meta),
+            bytes,
             duration_ms = millis(started.elapsed()),
             "installed a snapshot from the leader"
         );
@@ -656,13 +729,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
-        let file = self.disk.clone();
-        let stored = tokio::task::spawn_blocking(move || file.load())
-            .await
-            .map_err(io::Error::other)??;
-        Ok(stored.map(|s| Snapshot {
-            meta: s.meta,
-            snapshot: Cursor::new(s.data),
+        let meta = lock(&self.durable).clone();
+        let vfs = self.inner.lock().await.vfs;
+        Ok(meta.map(|meta| {
+            let epoch = epoch_of(&meta);
+            Snapshot {
+                meta,
+                snapshot: SnapshotData::Durable { vfs, epoch },
+            }
         }))
     }
 }

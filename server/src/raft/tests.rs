@@ -12,13 +12,12 @@ use super::state_machine::StateMachine;
 use super::typ::{StorageError, TypeConfig};
 use crate::vfs::Vfs;
 
-fn fresh_vfs() -> Vfs {
+/// A VFS (of a unique name: registration is process-wide) keeping its
+/// databases in `dir`.
+fn vfs_at(dir: &std::path::Path) -> Vfs {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    // Registration is for the process's life; so is this directory.
-    static FILES: std::sync::LazyLock<tempfile::TempDir> =
-        std::sync::LazyLock::new(|| tempfile::tempdir().unwrap());
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    Vfs::register(&format!("raft-test-{n}"), &FILES.path().join(n.to_string())).unwrap()
+    Vfs::register(&format!("raft-test-{n}"), dir).unwrap()
 }
 
 struct Builder;
@@ -29,10 +28,11 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
         let log = LogStore::open(dir.path().join("log")).unwrap();
         let sm = StateMachine::open(
             1,
-            fresh_vfs(),
+            vfs_at(&dir.path().join("db")),
             crate::sql::SqlLock::default(),
             dir.path().join("sm"),
         )
+        .await
         .unwrap();
         Ok((dir, log, sm))
     }
@@ -97,13 +97,17 @@ mod frames {
     fn entries_publish_on_the_origin_and_apply_elsewhere_and_snapshots_restore() {
         TypeConfig::run(async {
             let dir = tempfile::tempdir().unwrap();
-            let (leader_vfs, follower_vfs) = (fresh_vfs(), fresh_vfs());
+            let (leader_vfs, follower_vfs) = (
+                vfs_at(&dir.path().join("1/db")),
+                vfs_at(&dir.path().join("2/db")),
+            );
             let mut leader = StateMachine::open(
                 1,
                 leader_vfs,
                 crate::sql::SqlLock::default(),
                 dir.path().join("1"),
             )
+            .await
             .unwrap();
             let mut follower = StateMachine::open(
                 2,
@@ -111,6 +115,7 @@ mod frames {
                 crate::sql::SqlLock::default(),
                 dir.path().join("2"),
             )
+            .await
             .unwrap();
             let writer = leader_vfs.open("db").unwrap();
             let reader = leader_vfs.open("db").unwrap();
@@ -145,13 +150,14 @@ mod frames {
                 .await
                 .unwrap();
             assert_eq!(snapshot.meta.last_log_id.as_ref().map(|l| l.index), Some(2));
-            let fresh_vfs_3 = fresh_vfs();
+            let fresh_vfs_3 = vfs_at(&dir.path().join("3/db"));
             let mut third = StateMachine::open(
                 3,
                 fresh_vfs_3,
                 crate::sql::SqlLock::default(),
                 dir.path().join("3"),
             )
+            .await
             .unwrap();
             third
                 .install_snapshot(&snapshot.meta, snapshot.snapshot)
@@ -161,17 +167,52 @@ mod frames {
             drop(third);
 
             // ... and survives a restart of that node, on new memory.
-            let restarted_vfs = fresh_vfs();
+            let restarted_vfs = vfs_at(&dir.path().join("3/db"));
             let mut restarted = StateMachine::open(
                 3,
                 restarted_vfs,
                 crate::sql::SqlLock::default(),
                 dir.path().join("3"),
             )
+            .await
             .unwrap();
             let (applied, _) = restarted.applied_state().await.unwrap();
             assert_eq!(applied.map(|l| l.index), Some(2));
             assert_eq!(rows(&restarted_vfs.open("db").unwrap()), expected);
+
+            // The leader goes on past its durable point, and its file
+            // with it (a fold written to disk overwrites pages) ...
+            let e3 = capture(
+                &leader_vfs,
+                &writer,
+                3,
+                "BEGIN; UPDATE t SET d = 'changed'; INSERT INTO t VALUES (3, 'y'); COMMIT",
+            );
+            apply(&mut leader, vec![e3.clone()]).await;
+            let expected3 = rows(&reader);
+            assert_ne!(expected3, expected);
+            assert!(leader_vfs.checkpoint_if_over("db", 1).unwrap().is_some());
+            let timeout = std::time::Duration::from_secs(30);
+            assert!(leader_vfs.wait_written("db", timeout).unwrap());
+            assert!(dir.path().join("1/db/1.undo").exists(), "blocks saved");
+            drop((writer, reader));
+            // ... and a restart finds the durable point again (the undo
+            // file puts the overwritten blocks back), on which the log
+            // after it applies: its page changes match their base.
+            let again_vfs = vfs_at(&dir.path().join("1/db"));
+            let mut again = StateMachine::open(
+                1,
+                again_vfs,
+                crate::sql::SqlLock::default(),
+                dir.path().join("1"),
+            )
+            .await
+            .unwrap();
+            let (applied, _) = again.applied_state().await.unwrap();
+            assert_eq!(applied.map(|l| l.index), Some(2));
+            assert_eq!(rows(&again_vfs.open("db").unwrap()), expected);
+            apply(&mut again, vec![e3]).await;
+            assert_eq!(rows(&again_vfs.open("db").unwrap()), expected3);
         });
     }
 }

@@ -28,7 +28,9 @@ pub(crate) struct VfsState {
     /// Number of the next database file.
     next_db_file: AtomicU64,
     /// Writes main-file changes to disk.
-    flusher: Flusher,
+    pub(crate) flusher: Flusher,
+    /// The last durable point and its files.
+    pub(crate) durable: Arc<Mutex<super::durable::DurableState>>,
     /// First transaction id of databases created by this process: ids
     /// never repeat across restarts, so a log entry from an earlier run
     /// cannot be mistaken for a pending transaction of this one.
@@ -50,9 +52,9 @@ impl VfsState {
         if !create {
             return None;
         }
-        let number = self.next_db_file.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.join(format!("{number}.db"));
-        let main = match MainFile::create(&path, self.flusher.clone()) {
+        let number = self.take_file_number();
+        let path = super::durable::main_path(&self.dir, number);
+        let main = match MainFile::create(&path, 0, self.flusher.clone()) {
             Ok(main) => main,
             Err(e) => {
                 tracing::error!(database = name, error = %e, "cannot create a database file");
@@ -62,6 +64,28 @@ impl VfsState {
         let db = Arc::new(Mutex::new(Database::new(main, self.tx_id_base)));
         dbs.insert(name.to_owned(), db.clone());
         Some(db)
+    }
+
+    /// Database `name`, created with `main` as its file if it does not
+    /// exist (the caller then gives it its content).
+    pub(crate) fn insert_database(&self, name: &str, main: MainFile) -> Arc<Mutex<Database>> {
+        let mut dbs = self
+            .databases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        dbs.entry(name.to_owned())
+            .or_insert_with(|| Arc::new(Mutex::new(Database::new(main, self.tx_id_base))))
+            .clone()
+    }
+
+    /// A number for a new database file.
+    pub(crate) fn take_file_number(&self) -> u64 {
+        self.next_db_file.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Numbers new database files from `next` on.
+    pub(crate) fn set_next_file(&self, next: u64) {
+        self.next_db_file.fetch_max(next, Ordering::Relaxed);
     }
 }
 
@@ -86,6 +110,7 @@ pub(crate) fn register(
         dir: dir.to_owned(),
         next_db_file: AtomicU64::new(1),
         flusher,
+        durable: Arc::default(),
         tx_id_base: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2))

@@ -15,6 +15,11 @@
 //! a time, so the disk always holds a prefix of the changes, and a page
 //! being written is still read from its layer until the write is done.
 //!
+//! Before overwriting what the file held at the last durable point, the
+//! flusher saves it in the file's [undo file](super::undo), so that the
+//! file as of that point can always be restored (after a crash) or read
+//! (for a snapshot).
+//!
 //! If writing a layer fails, the file stops being written (the error is
 //! logged and kept): layers stay in memory, so reads remain correct, and
 //! [`MainFile::failure`] reports it.
@@ -26,6 +31,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use super::undo::{self, BLOCK, Undo, read_fully};
 
 /// Bytes written to a main file, not yet on disk.
 #[derive(Debug, Default)]
@@ -107,6 +114,8 @@ struct Shared {
     path: PathBuf,
     file: File,
     view: Mutex<View>,
+    /// Touched by the disk thread only.
+    undo: Mutex<Undo>,
     /// Signalled whenever a layer leaves the overlay.
     flushed: Condvar,
 }
@@ -118,13 +127,29 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn undo(&self) -> MutexGuard<'_, Undo> {
+        self.undo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Writes `layer`, the oldest in the overlay, then drops it from the
     /// overlay.
     fn flush(&self, layer: &Arc<Layer>) {
         if self.view().failure.is_some() {
             return;
         }
+        let disk_len = self.view().disk_len;
         let written = (|| {
+            let mut undo = self.undo();
+            for (&at, data) in &layer.extents {
+                undo.save(&self.file, at, data.len() as u64)?;
+            }
+            if layer.len < disk_len {
+                undo.save(&self.file, layer.len, disk_len - layer.len)?;
+            }
+            undo.sync()?;
+            drop(undo);
             for (&at, data) in &layer.extents {
                 self.file.write_all_at(data, at)?;
             }
@@ -153,24 +178,52 @@ impl Shared {
     }
 }
 
-/// The thread that writes layers to disk, for every database of a VFS.
+/// Work for the disk thread, done in the order it was queued.
+enum Job {
+    /// Write a layer of a file.
+    Layer(Arc<Shared>, Arc<Layer>),
+    /// Run something after every job queued before it (a durable point,
+    /// reading a snapshot).
+    Run(Box<dyn FnOnce() + Send>),
+}
+
+/// The disk thread: writes layers to disk, for every database of a VFS,
+/// and runs what must see the files between two layers.
 #[derive(Debug, Clone)]
 pub(crate) struct Flusher {
-    jobs: mpsc::Sender<(Arc<Shared>, Arc<Layer>)>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl Flusher {
     /// Starts the thread; it ends when every sender is gone.
     pub(crate) fn start() -> io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<(Arc<Shared>, Arc<Layer>)>();
+        let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("db-flush".into())
             .spawn(move || {
-                for (file, layer) in queue {
-                    file.flush(&layer);
+                for job in queue {
+                    match job {
+                        Job::Layer(file, layer) => file.flush(&layer),
+                        Job::Run(work) => work(),
+                    }
                 }
             })?;
         Ok(Self { jobs })
+    }
+
+    /// Runs `work` on the disk thread once every job queued so far is
+    /// done; false if the thread is gone.
+    pub(crate) fn run(&self, work: impl FnOnce() + Send + 'static) -> bool {
+        self.jobs.send(Job::Run(Box::new(work))).is_ok()
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Layer(file, _) => write!(f, "Layer({})", file.path.display()),
+            Self::Run(_) => f.write_str("Run"),
+        }
     }
 }
 
@@ -182,28 +235,97 @@ pub(crate) struct MainFile {
 }
 
 impl MainFile {
-    /// Creates (or empties) the file at `path`.
-    pub(crate) fn create(path: &Path, flusher: Flusher) -> io::Result<Self> {
+    /// Creates (or empties) the file at `path`, for a database that did
+    /// not exist at durable point `epoch`.
+    pub(crate) fn create(path: &Path, epoch: u64, flusher: Flusher) -> io::Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
             .open(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        Ok(Self {
+            .map_err(|e| named(path, e))?;
+        Ok(Self::with(path, file, 0, epoch, flusher))
+    }
+
+    /// Opens the existing file at `path` as of durable point `epoch`,
+    /// after restoring it to that point from its undo file.
+    pub(crate) fn open(path: &Path, epoch: u64, flusher: Flusher) -> io::Result<Self> {
+        let restored =
+            undo::roll_back(path, &undo_path(path), epoch).map_err(|e| named(path, e))?;
+        if restored > 0 {
+            tracing::info!(path = %path.display(), blocks = restored, "restored a database file to the last durable point");
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| named(path, e))?;
+        let len = file.metadata().map_err(|e| named(path, e))?.len();
+        Ok(Self::with(path, file, len, epoch, flusher))
+    }
+
+    fn with(path: &Path, file: File, len: u64, epoch: u64, flusher: Flusher) -> Self {
+        Self {
             shared: Arc::new(Shared {
                 path: path.to_owned(),
                 file,
-                view: Mutex::default(),
+                view: Mutex::new(View {
+                    disk_len: len,
+                    len,
+                    ..View::default()
+                }),
+                undo: Mutex::new(Undo::new(undo_path(path), epoch, len)),
                 flushed: Condvar::new(),
             }),
             flusher,
-        })
+        }
     }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    // ---- on the disk thread (see `Flusher::run`) ----
+
+    /// Syncs the file: with every layer queued before written, it holds
+    /// the state of the durable point being made.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        self.shared
+            .file
+            .sync_all()
+            .map_err(|e| named(&self.shared.path, e))
+    }
+
+    /// Starts a new durable point: what the undo file saved is obsolete.
+    pub(crate) fn begin_epoch(&self, epoch: u64) -> io::Result<()> {
+        let len = self.shared.view().disk_len;
+        self.shared
+            .undo()
+            .reset(epoch, len)
+            .map_err(|e| named(&self.shared.path, e))
+    }
+
+    /// The file as of the last durable point (the file's blocks, those
+    /// overwritten since taken from the undo file).
+    pub(crate) fn durable_content(&self) -> io::Result<Vec<u8>> {
+        let undo = self.shared.undo();
+        let mut out = vec![0u8; to_usize(undo.base_len())];
+        read_fully(&self.shared.file, &mut out, 0)?;
+        for (block, chunk) in (0u64..).zip(out.chunks_mut(BLOCK as usize)) {
+            if let Some(original) = undo.original(block)? {
+                chunk.copy_from_slice(&original[..chunk.len()]);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- anywhere ----
 
     /// Another handle on the same file (to wait on it without holding
     /// the database's lock).
+    #[cfg(test)]
     pub(crate) fn handle(&self) -> Self {
         self.clone()
     }
@@ -235,6 +357,7 @@ impl MainFile {
     }
 
     /// The whole file as readers see it.
+    #[cfg(test)]
     pub(crate) fn read_all(&self) -> io::Result<Vec<u8>> {
         let len = to_usize(self.len());
         let mut out = vec![0; len];
@@ -253,7 +376,7 @@ impl MainFile {
         if self
             .flusher
             .jobs
-            .send((self.shared.clone(), layer))
+            .send(Job::Layer(self.shared.clone(), layer))
             .is_err()
         {
             // No flusher: the layer stays in memory, and reads see it.
@@ -276,16 +399,6 @@ impl MainFile {
         self.push(Layer::new(len));
     }
 
-    /// Replaces the whole content by `content`.
-    pub(crate) fn replace(&self, content: &[u8]) {
-        let mut layer = Layer::new(content.len() as u64);
-        // Pages of 64 KiB bound the search for overlapping extents.
-        for (i, chunk) in content.chunks(64 * 1024).enumerate() {
-            layer.put(i as u64 * 64 * 1024, chunk.into());
-        }
-        self.push(layer);
-    }
-
     /// Bytes of changes held in memory, not yet on disk.
     #[cfg(test)]
     pub(crate) fn unwritten_bytes(&self) -> usize {
@@ -299,6 +412,7 @@ impl MainFile {
 
     /// Waits until every change made so far is on disk (or a write
     /// failed), at most `timeout`; returns whether everything is written.
+    #[cfg(test)]
     pub(crate) fn wait_written(&self, timeout: std::time::Duration) -> bool {
         let view = self.shared.view();
         let (view, _) = self
@@ -312,20 +426,13 @@ impl MainFile {
     }
 }
 
-/// Reads exactly `out.len()` bytes at `offset`, zero-filling past the end
-/// of the file (a concurrent truncation may shorten it).
-fn read_fully(file: &File, out: &mut [u8], offset: u64) -> io::Result<()> {
-    let mut done = 0;
-    while done < out.len() {
-        match file.read_at(&mut out[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    out[done..].fill(0);
-    Ok(())
+/// The undo file of the main file at `path`.
+pub(crate) fn undo_path(path: &Path) -> PathBuf {
+    path.with_extension("undo")
+}
+
+fn named(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -334,7 +441,7 @@ mod tests {
     use std::time::Duration;
 
     fn file(dir: &tempfile::TempDir) -> MainFile {
-        MainFile::create(&dir.path().join("main"), Flusher::start().unwrap()).unwrap()
+        MainFile::create(&dir.path().join("main"), 0, Flusher::start().unwrap()).unwrap()
     }
 
     fn page(byte: u8) -> Box<[u8]> {
@@ -391,7 +498,9 @@ mod tests {
     fn unaligned_reads_and_writes_span_extents_and_the_disk() {
         let dir = tempfile::tempdir().unwrap();
         let main = file(&dir);
-        main.replace(&vec![7u8; 200_000]);
+        let mut all = Layer::new(200_000);
+        all.put(0, vec![7u8; 200_000].into_boxed_slice());
+        main.push(all);
         assert!(main.wait_written(Duration::from_secs(10)));
         main.write(65_530, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
         let mut out = [0u8; 20];

@@ -38,13 +38,16 @@
 //! - `ffi`: the `sqlite3_vfs` / `sqlite3_io_methods` callbacks.
 
 mod delta;
+mod durable;
 mod error;
 mod ffi;
 mod frames;
 mod main_file;
 mod state;
+mod undo;
 mod wal;
 
+pub use durable::{Commit, Manifest};
 pub use error::VfsError;
 pub use frames::{Frames, PAGE_SIZE};
 pub use state::{Checkpointed, TxState, TxTicket};
@@ -91,14 +94,13 @@ impl std::fmt::Debug for Vfs {
 }
 
 impl Vfs {
-    /// Registers a new VFS with SQLite under `name`, keeping the main
-    /// files of its databases in `dir` (created if needed; database files
-    /// left there by an earlier run are removed: the databases are
-    /// rebuilt from the Raft snapshot and log). Registration is
+    /// Registers a new VFS with SQLite under `name`, keeping the files of
+    /// its databases in `dir` (created if needed). Call
+    /// [`open_durable`](Self::open_durable) next, with what the last
+    /// durable point recorded (or an empty manifest). Registration is
     /// process-wide and permanent, so names must be unique per node.
     pub fn register(name: &str, dir: &std::path::Path) -> Result<Self, VfsError> {
         std::fs::create_dir_all(dir).map_err(VfsError::io)?;
-        remove_database_files(dir).map_err(VfsError::io)?;
         let flusher = main_file::Flusher::start().map_err(VfsError::io)?;
         ffi::register(name, dir, flusher)
             .map(|state| Self { state })
@@ -256,6 +258,7 @@ impl Vfs {
 
     /// The committed state of `db`: its main file and the applied part of
     /// its WAL. Pending transactions are not included.
+    #[cfg(test)]
     pub fn image(&self, db: &str) -> Result<DatabaseImage, VfsError> {
         self.with(db, false, |state| {
             Ok(DatabaseImage {
@@ -264,13 +267,6 @@ impl Vfs {
                 wal: state.committed_wal().to_vec(),
             })
         })?
-    }
-
-    /// Replaces `db` (created if needed) by `image`. Fails with
-    /// [`VfsError::Busy`] while a transaction is pending or being written
-    /// (call [`abort`](Self::abort) first).
-    pub fn restore(&self, image: &DatabaseImage) -> Result<(), VfsError> {
-        self.with(&image.name, true, |db| db.restore(&image.main, &image.wal))?
     }
 
     /// Folds `db`'s committed WAL frames into its main image once there
@@ -314,6 +310,7 @@ impl Vfs {
 
     /// Waits until the main-file changes of `db` made so far are on
     /// disk, at most `timeout`; returns whether they are.
+    #[cfg(test)]
     pub fn wait_written(&self, db: &str, timeout: std::time::Duration) -> Result<bool, VfsError> {
         let db = self.database(db, false)?;
         let main = db.lock().map_err(|_| VfsError::Poisoned)?.main.handle();
@@ -325,22 +322,6 @@ impl Vfs {
     pub fn wal_frames(&self, db: &str) -> Result<u32, VfsError> {
         self.with(db, false, |db| db.committed_frames())
     }
-}
-
-/// Removes the database files (`N.db`) an earlier run left in `dir`.
-fn remove_database_files(dir: &std::path::Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let numbered = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".db"))
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if numbered {
-            std::fs::remove_file(&path)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -891,12 +891,13 @@ impl Database {
         self.set_index_headers(&[0; INDEX_HEADERS]);
         Some(Checkpointed {
             frames: folded,
-            db_bytes: u64::try_from(self.main.len()).unwrap_or(u64::MAX),
+            db_bytes: self.main.len(),
         })
     }
 
     /// The main image as far as every node agrees on it (see
     /// `base_pages`).
+    #[cfg(test)]
     pub(crate) fn committed_main(&self) -> Result<Vec<u8>, VfsError> {
         let len = u64::from(self.base_pages) * u64::from(self.page_size);
         let mut main = self.main.read_all().map_err(VfsError::io)?;
@@ -914,9 +915,10 @@ impl Database {
         &self.wal[..self.committed_len().min(self.wal.len())]
     }
 
-    /// Replaces the files with a snapshot's; connections rebuild their
-    /// view on their next read. Call [`abort_all`](Self::abort_all) first.
-    pub(crate) fn restore(&mut self, main: &[u8], wal_bytes: &[u8]) -> Result<(), VfsError> {
+    /// Switches to `main` (a file holding a durable point's image) with
+    /// `wal_bytes` as its committed WAL; connections rebuild their view
+    /// on their next read. Call [`abort_all`](Self::abort_all) first.
+    pub(crate) fn use_files(&mut self, main: MainFile, wal_bytes: &[u8]) -> Result<(), VfsError> {
         if !self.pending.is_empty() || self.shm_locks[WRITE_LOCK].exclusive.is_some() {
             return Err(VfsError::Busy);
         }
@@ -927,13 +929,16 @@ impl Database {
             }
             None => 0,
         };
-        self.main.replace(main);
+        if self.page_size == 0 {
+            self.page_size = main_page_size(&main)?.unwrap_or(0);
+        }
         let page_size = if self.page_size == 0 {
             PAGE_SIZE
         } else {
             self.page_size
         };
-        self.base_pages = u32::try_from(main.len() / page_size as usize).unwrap_or(u32::MAX);
+        self.base_pages = u32::try_from(main.len() / u64::from(page_size)).unwrap_or(u32::MAX);
+        self.main = main;
         self.wal = wal_bytes.to_vec();
         self.committed_frames = frames;
         // Readers of the old content must start over.
@@ -946,6 +951,19 @@ impl Database {
     pub(crate) fn committed_frames(&self) -> u32 {
         self.committed_frames
     }
+}
+
+/// The page size a main file's header records (`None` for an empty file).
+fn main_page_size(main: &MainFile) -> Result<Option<u32>, VfsError> {
+    let Some(header) = main.read_range(0, 100).map_err(VfsError::io)? else {
+        return Ok(None);
+    };
+    let size = u32::from(u16::from_be_bytes([header[16], header[17]]));
+    Ok(match size {
+        0 => None,
+        1 => Some(65536),
+        size => Some(size),
+    })
 }
 
 /// The page size and frame count of a snapshot's WAL image (`None` for

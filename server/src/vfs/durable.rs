@@ -1,0 +1,349 @@
+//! Durable points: the databases' files as of one applied log index,
+//! from which a node restarts and which a snapshot sends.
+//!
+//! The database directory holds, per database, `N.db` (the main file,
+//! see [`MainFile`]), at times `N.undo` (see [`super::undo`]) and `N.wal`
+//! (the committed WAL frames not folded into `N.db` at the durable point:
+//! a connection in a read transaction can hold a fold back). Which number
+//! is which database is the [`Manifest`], which the caller stores with the
+//! durable point's index (the state machine's state file) — writing it is
+//! the moment the point exists.
+//!
+//! [`Vfs::durable_point`] makes one without stopping writes: under the SQL
+//! lock it folds each database's WAL into a layer (a memory move) and
+//! copies what could not be folded; then the disk thread, once the layers
+//! queued before are written, writes the `N.wal` files, syncs every main
+//! file, has the caller write its state file, and starts a new undo epoch
+//! in every file. Files written after that are restored to the point by
+//! their undo files if the node stops before the next one.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::main_file::MainFile;
+use super::{DatabaseImage, Vfs, VfsError};
+use crate::fs_util;
+
+/// Which file holds which database at a durable point.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Database names and their file numbers (`N.db`), sorted by name.
+    pub databases: Vec<(String, u64)>,
+}
+
+/// The durable point a VFS's files restore to, and the databases then.
+#[derive(Debug, Default)]
+pub(crate) struct DurableState {
+    /// The point (the applied log index it was made at; 0 before any).
+    pub(crate) epoch: u64,
+    /// The databases of the point and their main files.
+    pub(crate) files: Vec<(String, MainFile)>,
+}
+
+/// The committed WAL frames of a database kept at a durable point.
+pub(crate) fn wal_path(main: &Path) -> PathBuf {
+    main.with_extension("wal")
+}
+
+/// The main file of database file number `n` in `dir`.
+pub(crate) fn main_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{n}.db"))
+}
+
+/// A file number from a file name of the database directory (`N.db`,
+/// `N.undo`, `N.wal`, `N.db.tmp`...).
+fn file_number(name: &str) -> Option<u64> {
+    let digits = name.split('.').next()?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// Removes every numbered file of `dir` whose number is not in `keep`;
+/// returns the highest number seen.
+pub(crate) fn remove_strays(dir: &Path, keep: &[u64]) -> io::Result<u64> {
+    let mut highest = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(n) = name.to_str().and_then(file_number) else {
+            continue;
+        };
+        highest = highest.max(n);
+        if !keep.contains(&n) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(highest)
+}
+
+/// Writes `bytes` to `path` (synced), or removes `path` when empty; the
+/// directory is synced by the caller.
+fn write_or_remove(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if bytes.is_empty() {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => return Ok(()),
+        }
+    }
+    let tmp = path.with_extension("wal.tmp");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// What the caller stores to make a durable point exist (its state file,
+/// naming the point and `manifest`).
+pub type Commit = Box<dyn FnOnce(&Manifest) -> io::Result<()> + Send>;
+
+impl Vfs {
+    /// The directory of the databases' files.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.state.dir
+    }
+
+    /// Opens the databases of `manifest` as of durable point `epoch`
+    /// (restoring each main file from its undo file, loading its `N.wal`)
+    /// and removes every other database file. Call once, before any
+    /// connection opens.
+    pub fn open_durable(&self, manifest: &Manifest, epoch: u64) -> Result<(), VfsError> {
+        let dir = self.dir().to_owned();
+        let keep: Vec<u64> = manifest.databases.iter().map(|(_, n)| *n).collect();
+        let highest = remove_strays(&dir, &keep).map_err(VfsError::io)?;
+        self.state.set_next_file(highest + 1);
+        let mut files = Vec::new();
+        for (name, n) in &manifest.databases {
+            let path = main_path(&dir, *n);
+            let main =
+                MainFile::open(&path, epoch, self.state.flusher.clone()).map_err(VfsError::io)?;
+            let wal = match std::fs::read(wal_path(&path)) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(VfsError::io(e)),
+            };
+            let db = self.state.insert_database(name, main.clone());
+            db.lock()
+                .map_err(|_| VfsError::Poisoned)?
+                .use_files(main.clone(), &wal)?;
+            files.push((name.clone(), main));
+        }
+        *self.state.durable.lock().map_err(|_| VfsError::Poisoned)? = DurableState { epoch, files };
+        Ok(())
+    }
+
+    /// Makes the committed state of every database durable as point
+    /// `epoch` (see the module doc); `commit` runs on the disk thread once
+    /// the files hold the point. Call with the SQL lock held, at applied
+    /// index `epoch`. The returned channel says when the point exists.
+    pub fn durable_point(
+        &self,
+        epoch: u64,
+        commit: Commit,
+    ) -> Result<oneshot::Receiver<io::Result<()>>, VfsError> {
+        let mut names = self.databases();
+        names.sort();
+        let mut work = Vec::with_capacity(names.len());
+        for name in &names {
+            let db = self.database(name, false)?;
+            let mut db = db.lock().map_err(|_| VfsError::Poisoned)?;
+            if db.committed_frames() > 0 {
+                db.checkpoint();
+            }
+            work.push((name.clone(), db.main.clone(), db.committed_wal().to_vec()));
+        }
+        let (done, answer) = oneshot::channel();
+        let durable = self.state.durable.clone();
+        let dir = self.dir().to_owned();
+        let queued = self.state.flusher.run(move || {
+            let made = (|| {
+                for (_, main, wal) in &work {
+                    write_or_remove(&wal_path(main.path()), wal)?;
+                    main.sync()?;
+                }
+                fs_util::sync_dir(&dir)?;
+                let manifest = Manifest {
+                    databases: work
+                        .iter()
+                        .map(|(name, main, _)| (name.clone(), file_number_of(main)))
+                        .collect(),
+                };
+                commit(&manifest)?;
+                for (_, main, _) in &work {
+                    main.begin_epoch(epoch)?;
+                }
+                io::Result::Ok(())
+            })();
+            if made.is_ok()
+                && let Ok(mut durable) = durable.lock()
+            {
+                *durable = DurableState {
+                    epoch,
+                    files: work
+                        .into_iter()
+                        .map(|(name, main, _)| (name, main))
+                        .collect(),
+                };
+            }
+            let _ = done.send(made);
+        });
+        if !queued {
+            return Err(VfsError::io(io::Error::other("the disk thread is gone")));
+        }
+        Ok(answer)
+    }
+
+    /// Every database as of the last durable point, read on the disk
+    /// thread while writes go on: main files as they were then (from their
+    /// undo files where overwritten since), and their `N.wal` frames.
+    pub fn durable_images(&self) -> oneshot::Receiver<io::Result<(u64, Vec<DatabaseImage>)>> {
+        let (done, answer) = oneshot::channel();
+        let durable = self.state.durable.clone();
+        let sent = self.state.flusher.run(move || {
+            let images = (|| {
+                let durable = durable
+                    .lock()
+                    .map_err(|_| io::Error::other("durable state poisoned"))?;
+                let mut images = Vec::with_capacity(durable.files.len());
+                for (name, main) in &durable.files {
+                    let wal = match std::fs::read(wal_path(main.path())) {
+                        Ok(bytes) => bytes,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+                        Err(e) => return Err(e),
+                    };
+                    images.push(DatabaseImage {
+                        name: name.clone(),
+                        main: main.durable_content()?,
+                        wal,
+                    });
+                }
+                Ok((durable.epoch, images))
+            })();
+            let _ = done.send(images);
+        });
+        if !sent {
+            let (done, answer) = oneshot::channel();
+            let _ = done.send(Err(io::Error::other("the disk thread is gone")));
+            return answer;
+        }
+        answer
+    }
+
+    /// Writes `images` (a snapshot from the leader) into new files on the
+    /// disk thread, synced, for [`finish_install`](Self::finish_install):
+    /// nothing changes for the databases until then. Call without locks.
+    pub fn prepare_install(
+        &self,
+        images: Vec<DatabaseImage>,
+    ) -> oneshot::Receiver<io::Result<Prepared>> {
+        let numbered: Vec<(DatabaseImage, u64)> = images
+            .into_iter()
+            .map(|image| {
+                let n = self.state.take_file_number();
+                (image, n)
+            })
+            .collect();
+        let dir = self.dir().to_owned();
+        let (done, answer) = oneshot::channel();
+        let work = move || {
+            let written = (|| {
+                let mut files = Vec::with_capacity(numbered.len());
+                for (image, n) in numbered {
+                    let path = main_path(&dir, n);
+                    {
+                        use std::io::Write;
+                        let mut file = std::fs::File::create(&path)?;
+                        file.write_all(&image.main)?;
+                        file.sync_all()?;
+                    }
+                    write_or_remove(&wal_path(&path), &image.wal)?;
+                    files.push((image.name, n, image.wal));
+                }
+                fs_util::sync_dir(&dir)?;
+                io::Result::Ok(Prepared { files })
+            })();
+            let _ = done.send(written);
+        };
+        if !self.state.flusher.run(work) {
+            let (done, answer) = oneshot::channel();
+            let _ = done.send(Err(io::Error::other("the disk thread is gone")));
+            return answer;
+        }
+        answer
+    }
+
+    /// Makes the files of `prepared` the databases' content, as durable
+    /// point `epoch`: `commit` stores the point (on this thread), then
+    /// every database switches to its new file (one not in the snapshot
+    /// becomes empty) and the old files are removed on the disk thread.
+    /// Call with the SQL lock held, after aborting every database's
+    /// transactions.
+    pub fn finish_install(
+        &self,
+        prepared: Prepared,
+        epoch: u64,
+        commit: Commit,
+    ) -> Result<(), VfsError> {
+        let dir = self.dir().to_owned();
+        let mut files = prepared.files;
+        for name in self.databases() {
+            if !files.iter().any(|(n, _, _)| *n == name) {
+                let n = self.state.take_file_number();
+                std::fs::File::create(main_path(&dir, n)).map_err(VfsError::io)?;
+                files.push((name, n, Vec::new()));
+            }
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        fs_util::sync_dir(&dir).map_err(VfsError::io)?;
+        let manifest = Manifest {
+            databases: files
+                .iter()
+                .map(|(name, n, _)| (name.clone(), *n))
+                .collect(),
+        };
+        commit(&manifest).map_err(VfsError::io)?;
+        let mut opened = Vec::with_capacity(files.len());
+        for (name, n, wal) in files {
+            let main = MainFile::open(&main_path(&dir, n), epoch, self.state.flusher.clone())
+                .map_err(VfsError::io)?;
+            let db = self.state.insert_database(&name, main.clone());
+            db.lock()
+                .map_err(|_| VfsError::Poisoned)?
+                .use_files(main.clone(), &wal)?;
+            opened.push((name, main));
+        }
+        *self.state.durable.lock().map_err(|_| VfsError::Poisoned)? = DurableState {
+            epoch,
+            files: opened,
+        };
+        let keep: Vec<u64> = manifest.databases.iter().map(|(_, n)| *n).collect();
+        self.state.flusher.run(move || {
+            if let Err(e) = remove_strays(&dir, &keep) {
+                tracing::warn!(error = %e, "cannot remove the files a snapshot replaced");
+            }
+        });
+        Ok(())
+    }
+}
+
+/// A snapshot's databases written to new files, not in use yet.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Name, file number and committed WAL of each database.
+    files: Vec<(String, u64, Vec<u8>)>,
+}
+
+/// The number of a main file (`N.db`).
+fn file_number_of(main: &MainFile) -> u64 {
+    main.path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(file_number)
+        .unwrap_or(0)
+}
