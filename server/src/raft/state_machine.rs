@@ -483,7 +483,7 @@ impl StateMachine {
                 drop(stored.data);
                 let epoch = epoch_of(&stored.meta);
                 let commit = committer(dir.clone(), stored.meta.clone(), durable.clone());
-                let prepared = inner.vfs.prepare_install(image.databases);
+                let prepared = inner.vfs.prepare_install(image.databases, epoch);
                 let prepared = prepared
                     .await
                     .map_err(|_| io::Error::other("the disk thread is gone"))??;
@@ -700,7 +700,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(io::Error::other)??;
         let vfs = self.inner.lock().await.vfs;
         let prepared = vfs
-            .prepare_install(image.databases)
+            .prepare_install(image.databases, epoch_of(meta))
             .await
             .map_err(|_| io::Error::other("the disk thread is gone"))??;
         {

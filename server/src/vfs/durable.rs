@@ -2,9 +2,11 @@
 //! from which a node restarts and which a snapshot sends.
 //!
 //! The database directory holds, per database, `N.db` (the main file,
-//! see [`MainFile`]), at times `N.undo` (see [`super::undo`]) and `N.wal`
-//! (the committed WAL frames not folded into `N.db` at the durable point:
-//! a connection in a read transaction can hold a fold back). Which number
+//! see [`MainFile`]), at times `N.undo` (see [`super::undo`]) and
+//! `N.wal.E` (the committed WAL frames not folded into `N.db` at durable
+//! point `E`: a connection in a read transaction can hold a fold back;
+//! named by the point so that the one of the last complete point is
+//! still there if the node stops while making the next). Which number
 //! is which database is the [`Manifest`], which the caller stores with the
 //! durable point's index (the state machine's state file) — writing it is
 //! the moment the point exists.
@@ -43,9 +45,38 @@ pub(crate) struct DurableState {
     pub(crate) files: Vec<(String, MainFile)>,
 }
 
-/// The committed WAL frames of a database kept at a durable point.
-pub(crate) fn wal_path(main: &Path) -> PathBuf {
-    main.with_extension("wal")
+/// The committed WAL frames of a database kept at durable point `epoch`.
+pub(crate) fn wal_path(main: &Path, epoch: u64) -> PathBuf {
+    main.with_extension(format!("wal.{epoch}"))
+}
+
+/// Reads the WAL frames kept for `main` at durable point `epoch` (none if
+/// there is no file).
+fn read_wal(main: &Path, epoch: u64) -> io::Result<Vec<u8>> {
+    match std::fs::read(wal_path(main, epoch)) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes the WAL files of `main` kept at other durable points than
+/// `epoch`.
+fn remove_other_wals(main: &Path, epoch: u64) -> io::Result<()> {
+    let (Some(dir), Some(stem)) = (main.parent(), main.file_stem().and_then(|s| s.to_str())) else {
+        return Ok(());
+    };
+    let prefix = format!("{stem}.wal.");
+    let keep = format!("{prefix}{epoch}");
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(&prefix) && name != keep {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// The main file of database file number `n` in `dir`.
@@ -80,23 +111,16 @@ pub(crate) fn remove_strays(dir: &Path, keep: &[u64]) -> io::Result<u64> {
     Ok(highest)
 }
 
-/// Writes `bytes` to `path` (synced), or removes `path` when empty; the
-/// directory is synced by the caller.
-fn write_or_remove(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` (unless empty) to `path`, synced; the directory is
+/// synced by the caller.
+fn write_wal(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if bytes.is_empty() {
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => return Ok(()),
-        }
+        return Ok(());
     }
-    let tmp = path.with_extension("wal.tmp");
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// What the caller stores to make a durable point exist (its state file,
@@ -123,11 +147,8 @@ impl Vfs {
             let path = main_path(&dir, *n);
             let main =
                 MainFile::open(&path, epoch, self.state.flusher.clone()).map_err(VfsError::io)?;
-            let wal = match std::fs::read(wal_path(&path)) {
-                Ok(bytes) => bytes,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-                Err(e) => return Err(VfsError::io(e)),
-            };
+            let wal = read_wal(&path, epoch).map_err(VfsError::io)?;
+            remove_other_wals(&path, epoch).map_err(VfsError::io)?;
             let db = self.state.insert_database(name, main.clone());
             db.lock()
                 .map_err(|_| VfsError::Poisoned)?
@@ -164,7 +185,7 @@ impl Vfs {
         let queued = self.state.flusher.run(move || {
             let made = (|| {
                 for (_, main, wal) in &work {
-                    write_or_remove(&wal_path(main.path()), wal)?;
+                    write_wal(&wal_path(main.path(), epoch), wal)?;
                     main.sync()?;
                 }
                 fs_util::sync_dir(&dir)?;
@@ -177,6 +198,7 @@ impl Vfs {
                 commit(&manifest)?;
                 for (_, main, _) in &work {
                     main.begin_epoch(epoch)?;
+                    remove_other_wals(main.path(), epoch)?;
                 }
                 io::Result::Ok(())
             })();
@@ -212,11 +234,7 @@ impl Vfs {
                     .map_err(|_| io::Error::other("durable state poisoned"))?;
                 let mut images = Vec::with_capacity(durable.files.len());
                 for (name, main) in &durable.files {
-                    let wal = match std::fs::read(wal_path(main.path())) {
-                        Ok(bytes) => bytes,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-                        Err(e) => return Err(e),
-                    };
+                    let wal = read_wal(main.path(), durable.epoch)?;
                     images.push(DatabaseImage {
                         name: name.clone(),
                         main: main.durable_content()?,
@@ -241,6 +259,7 @@ impl Vfs {
     pub fn prepare_install(
         &self,
         images: Vec<DatabaseImage>,
+        epoch: u64,
     ) -> oneshot::Receiver<io::Result<Prepared>> {
         let numbered: Vec<(DatabaseImage, u64)> = images
             .into_iter()
@@ -262,7 +281,7 @@ impl Vfs {
                         file.write_all(&image.main)?;
                         file.sync_all()?;
                     }
-                    write_or_remove(&wal_path(&path), &image.wal)?;
+                    write_wal(&wal_path(&path, epoch), &image.wal)?;
                     files.push((image.name, n, image.wal));
                 }
                 fs_util::sync_dir(&dir)?;
