@@ -184,3 +184,87 @@ async fn members_restarted_with_their_join_flag_start_while_the_node_named_is_do
     two.0.kill();
     three.0.kill();
 }
+
+/// A connection with `db` open on the node at `address`.
+async fn open_db(address: &str, db: &str) -> Option<tokio::net::TcpStream> {
+    let mut stream = dial(address).await?;
+    let open = Request::from(dqlite_protocol::request::Open {
+        name: db.into(),
+        flags: 0,
+        vfs: "volatile".into(),
+    });
+    match request(&mut stream, &open).await? {
+        Response::Db(_) => Some(stream),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_of_the_in_memory_format_is_upgraded_on_first_start() {
+    // Made by main at d37e353, when databases lived in memory and the
+    // whole snapshot in state/snapshot (format 1): node 1 on
+    // 127.0.0.1:29411 with databases "app" (30 rows) and "other" (one),
+    // a snapshot and log entries after it.
+    let root = tempfile::tempdir().unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/format1-node1.tar.gz"
+    );
+    let status = Command::new("tar")
+        .args(["xzf", fixture, "-C"])
+        .arg(root.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dir = root.path().join("format1");
+    let address = "127.0.0.1:29411".to_string();
+    let addresses = [address.clone()];
+    let (mut node, log) = spawn_node_logging(&address, &dir, &["--id", "1"]);
+    let app = converged(&addresses, "app").await;
+    assert_eq!(
+        query(&app, "SELECT count(*), sum(length(v)) FROM t"),
+        [(30, 12_201)]
+    );
+    let other = converged(&addresses, "other").await;
+    assert_eq!(query(&other, "SELECT count(*), sum(x) FROM k"), [(1, 42)]);
+    // Upgraded: the durable point replaces the snapshot file, and the
+    // databases are files.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("upgraded the data directory to format 2"),
+        "{logged}"
+    );
+    assert!(!dir.join("state/snapshot").exists());
+    assert!(dir.join("state/applied").exists());
+    let files = std::fs::read_dir(dir.join("db"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".db")
+        })
+        .count();
+    assert_eq!(files, 2, "one file per database");
+
+    // It takes writes, and a kill -9 and restart keeps them.
+    let mut c = open_db(&address, "app").await.expect("app opens");
+    let answer = request(&mut c, &exec("INSERT INTO t(v) VALUES ('after')".into())).await;
+    assert!(matches!(answer, Some(Response::Result(_))), "{answer:?}");
+    node.kill();
+    let (_node, _) = spawn_node_logging(&address, &dir, &["--id", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let image = converged(&addresses, "app").await;
+        let counted = query(&image, "SELECT count(*), count(*) FROM t");
+        if counted == [(31, 31)] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the write after the upgrade is gone: {counted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
