@@ -102,25 +102,15 @@ const V1: Suite = Suite {
     module: "github.com/canonical/go-dqlite@v1.11.9",
     path: "github.com/canonical/go-dqlite",
     packages: &["./internal/bindings/", "./app/", "./driver/", "./client/"],
-    skipped: &[
-        (
-            "TestOpenDisk",
-            "disk mode is refused here (DQLITE_ERROR; dqlite removed it in \
-             1.18.3), and go-dqlite 1.11.9 leaves the node it created bound \
-             on the abstract socket every bootstrap node of the run uses, so \
-             the next tests could not bind: it would fail, and two others \
-             with it",
-        ),
-        (
-            "TestExternalConn",
-            "flaky here: 5 of 40 single runs panicked in teardown, after \
+    skipped: &[(
+        "TestExternalConn",
+        "flaky here: 5 of 40 single runs panicked in teardown, after \
              the last node stopped, in go-dqlite 1.11.9's accept goroutine \
              for external connections, whose dial to a closed app's node \
              was refused (it panics on any error); v3's identical test \
              (TestExternalConnWithTCP) passed 40 of 40 and runs in the v3 \
              suite. Not investigated further",
-        ),
-    ],
+    )],
     known_failures: &[
         (
             "driver/TestIntegration_ExecBindError",

@@ -151,6 +151,12 @@ struct Args {
     /// as dqlite by default; LXD uses 5000).
     #[arg(long, default_value_t = 0)]
     busy_timeout: u64,
+    /// MiB of SQLite page cache each connection to a database keeps. The
+    /// databases are files in the data directory: this cache, and the
+    /// recent changes not yet written to the files, are what they take in
+    /// memory, whatever their size.
+    #[arg(long, default_value_t = dqlite_server::DEFAULT_CACHE_SIZE / (1024 * 1024), value_name = "MIB")]
+    cache_size: u64,
     /// Log entries between snapshots (each snapshot compacts the log).
     /// A snapshot writes every database whole, so it also waits until as
     /// many bytes of pages changed since the last one as that snapshot
@@ -369,6 +375,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .snapshot_every(args.snapshot_every)
         .snapshot_bytes(args.snapshot_bytes)
         .busy_timeout(Duration::from_millis(args.busy_timeout))
+        .cache_size(args.cache_size.saturating_mul(1024 * 1024))
         .manage_roles(args.role_management == Switch::On)
         .failure_domain(args.failure_domain)
         .serve(listener, limits)

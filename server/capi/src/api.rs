@@ -362,13 +362,16 @@ pub unsafe extern "C" fn dqlite_node_set_busy_timeout(n: *mut dqlite_node, msecs
     })
 }
 
-/// Disk mode does not exist here (nor in dqlite since 1.18.3).
+/// Accepted before the node starts, and changes nothing: databases are
+/// always on disk here (their main files in the data directory, read
+/// through SQLite's page cache), which is what dqlite's experimental disk
+/// mode was for.
 ///
 /// # Safety
 /// `n` is a node.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dqlite_node_enable_disk_mode(n: *mut dqlite_node) -> c_int {
-    with_node(n, |_| Err(ApiError::failed("disk mode is not supported")))
+    with_node(n, |node| node.configure(|_| Ok(())))
 }
 
 /// Starts the node.

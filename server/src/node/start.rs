@@ -48,6 +48,7 @@ pub struct NodeBuilder {
     snapshot_every: u64,
     snapshot_bytes: u64,
     busy_timeout: Duration,
+    cache_size: u64,
     manage_roles: bool,
     failure_domain: u64,
     targets: RoleTargets,
@@ -91,6 +92,10 @@ impl Default for RaftTiming {
     }
 }
 
+/// Default page cache of each connection to a database: 2 MiB, SQLite's
+/// own default.
+pub const DEFAULT_CACHE_SIZE: u64 = 2 * 1024 * 1024;
+
 /// Default number of log entries between snapshots.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 1024;
 
@@ -122,6 +127,14 @@ impl NodeBuilder {
     /// uses 5 s).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// Bytes of SQLite page cache each connection to a database keeps
+    /// (default [`DEFAULT_CACHE_SIZE`]): the databases are files, so this
+    /// and the WAL not yet folded into them are what they take in memory.
+    pub fn cache_size(mut self, bytes: u64) -> Self {
+        self.cache_size = bytes;
         self
     }
 
@@ -506,6 +519,7 @@ async fn start_raft(
     let timing = builder.timing;
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let vfs = Vfs::register(&unique_vfs_name(builder.id), &builder.dir.join(DB_DIR))?;
+    vfs.set_cache_size(builder.cache_size);
     let sql = SqlLock::default();
     let metrics = Arc::new(Metrics::new());
     let mut log = LogStore::open(builder.dir.join(LOG_DIR))?;
@@ -687,6 +701,7 @@ impl Node {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             snapshot_bytes: snapshots::DEFAULT_SNAPSHOT_BYTES,
             busy_timeout: Duration::ZERO,
+            cache_size: DEFAULT_CACHE_SIZE,
             manage_roles: false,
             failure_domain: 0,
             targets: RoleTargets::default(),

@@ -29,6 +29,8 @@ pub(crate) struct VfsState {
     next_db_file: AtomicU64,
     /// Writes main-file changes to disk.
     pub(crate) flusher: Flusher,
+    /// Bytes of page cache each connection keeps (`PRAGMA cache_size`).
+    pub(crate) cache_bytes: AtomicU64,
     /// The last durable point and its files.
     pub(crate) durable: Arc<Mutex<super::durable::DurableState>>,
     /// First transaction id of databases created by this process: ids
@@ -110,6 +112,7 @@ pub(crate) fn register(
         dir: dir.to_owned(),
         next_db_file: AtomicU64::new(1),
         flusher,
+        cache_bytes: AtomicU64::new(2 * 1024 * 1024),
         durable: Arc::default(),
         tx_id_base: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

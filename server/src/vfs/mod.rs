@@ -110,6 +110,14 @@ impl Vfs {
             })
     }
 
+    /// Sets the bytes of page cache each connection opened from now on
+    /// keeps.
+    pub fn set_cache_size(&self, bytes: u64) {
+        self.state
+            .cache_bytes
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The VFS name.
     pub fn name(&self) -> &str {
         self.state.name.to_str().unwrap_or_default()
@@ -136,6 +144,17 @@ impl Vfs {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "synchronous", "OFF")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Negative: a size in KiB rather than in pages.
+        let kib = self
+            .state
+            .cache_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+            / 1024;
+        conn.pragma_update(
+            None,
+            "cache_size",
+            -i64::try_from(kib.max(1)).unwrap_or(i64::MAX),
+        )?;
         // A locked database is reported at once; the server queues writers
         // itself instead of letting SQLite sleep on its thread.
         conn.busy_timeout(std::time::Duration::ZERO)?;

@@ -427,3 +427,11 @@ fn main_files_reach_the_disk_as_plain_sqlite_databases() {
     assert_eq!(count(&conn, "SELECT count(*) FROM t"), 200);
     assert_eq!(count(&conn, "SELECT sum(length(b)) FROM t"), 200 * 1000);
 }
+
+#[test]
+fn connections_keep_the_page_cache_they_are_given() {
+    let vfs = vfs("cache");
+    assert_eq!(count(&vfs.open("db").unwrap(), "PRAGMA cache_size"), -2048);
+    vfs.set_cache_size(8 << 20);
+    assert_eq!(count(&vfs.open("db").unwrap(), "PRAGMA cache_size"), -8192);
+}

@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 	CHECK(dqlite_node_set_network_latency_ms(node, 0) == DQLITE_MISUSE);
 	CHECK(dqlite_node_set_snapshot_params(node, 1024, 2) == DQLITE_MISUSE);
 	CHECK(dqlite_node_set_snapshot_params_v2(node, 1024, 1024, DQLITE_SNAPSHOT_TRAILING_DYNAMIC) == 0);
-	CHECK(dqlite_node_enable_disk_mode(node) == DQLITE_ERROR);
+	CHECK(dqlite_node_enable_disk_mode(node) == 0);
 	CHECK(dqlite_node_set_auto_recovery(node, false) == 0);
 	CHECK(dqlite_node_set_busy_timeout(node, 5000) == 0);
 	CHECK(dqlite_node_describe_last_entry(node, &index, &term) == 0);
