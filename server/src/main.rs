@@ -157,17 +157,14 @@ struct Args {
     /// memory, whatever their size.
     #[arg(long, default_value_t = dqlite_server::DEFAULT_CACHE_SIZE / (1024 * 1024), value_name = "MIB")]
     cache_size: u64,
-    /// Log entries between snapshots (each snapshot compacts the log).
-    /// A snapshot writes every database whole, so it also waits until as
-    /// many bytes of pages changed since the last one as that snapshot
-    /// held.
+    /// Log entries between snapshots (each snapshot syncs the databases'
+    /// files, records them as a durable point and compacts the log).
     #[arg(long, default_value_t = dqlite_server::DEFAULT_SNAPSHOT_EVERY, value_name = "ENTRIES")]
     snapshot_every: u64,
     /// Bytes of database changes (pages, as logged) since the last
     /// snapshot after which a snapshot is taken without waiting for
     /// --snapshot-every entries, so that a few large transactions do not
-    /// grow the log unbounded (default 64 MiB). It too waits until as
-    /// many bytes changed as the last snapshot held.
+    /// grow the log unbounded (default 64 MiB).
     #[arg(long, default_value_t = dqlite_server::DEFAULT_SNAPSHOT_BYTES, value_name = "BYTES")]
     snapshot_bytes: u64,
     /// Raft election timeout in milliseconds: a follower that hears

@@ -260,7 +260,7 @@ impl Metrics {
         );
         r.register(
             "snapshot_bytes",
-            "Bytes of snapshots on disk",
+            "Bytes of the databases' files and the durable point's state on disk",
             m.snapshot_bytes.clone(),
         );
         r.register(

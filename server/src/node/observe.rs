@@ -12,7 +12,7 @@ use openraft::ServerState;
 use openraft::async_runtime::WatchReceiver;
 
 use super::handle::Node;
-use crate::data_dir::{LOG_DIR, STATE_DIR};
+use crate::data_dir::{DB_DIR, LOG_DIR, STATE_DIR};
 use crate::http::{Probe, Status, StatusMember};
 use crate::metrics::{Metrics, gauge_value};
 use crate::raft::instance::Raft;
@@ -124,8 +124,9 @@ impl Node {
         m.leader_contact_age.set(contact);
         m.log_bytes
             .set(gauge_value(dir_bytes(&self.dir().join(LOG_DIR), 2)));
-        m.snapshot_bytes
-            .set(gauge_value(dir_bytes(&self.dir().join(STATE_DIR), 2)));
+        m.snapshot_bytes.set(gauge_value(
+            dir_bytes(&self.dir().join(STATE_DIR), 2) + dir_bytes(&self.dir().join(DB_DIR), 2),
+        ));
         m.database_bytes.clear();
         m.database_wal_frames.clear();
         let vfs = self.vfs();

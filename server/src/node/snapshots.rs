@@ -1,17 +1,13 @@
-//! When to take a snapshot (and compact the log): by count and by size.
+//! When to take a snapshot (a durable point, which compacts the log): by
+//! count and by size.
 //!
-//! openraft's own policy counts entries only. A snapshot writes every
-//! database whole, so with a large database and small writes a count alone
-//! makes snapshots cost far more than the writes they cover (and, in the C
-//! server, stall writes). Here a snapshot is taken once
-//!
-//! - the frames applied since the last snapshot (as logged: pages whole or
-//!   as changes) add up to at least the size of that snapshot (so snapshot writes never exceed log writes, and the
-//!   disk holds at most about twice the databases plus one log segment), and
-//! - either `snapshot_every` entries were applied since (dqlite's
-//!   threshold), or the log since holds `snapshot_bytes` bytes of frames
-//!   (default [`DEFAULT_SNAPSHOT_BYTES`]: a few huge transactions do not
-//!   wait for the count).
+//! A snapshot syncs the databases' files (which the disk thread already
+//! wrote) and records the point; it no longer writes databases whole, so
+//! its cost does not grow with their size. One is taken once either
+//! `snapshot_every` entries were applied since the last one (dqlite's
+//! threshold) or the log since holds `snapshot_bytes` bytes of frames
+//! (default [`DEFAULT_SNAPSHOT_BYTES`]: a few huge transactions do not
+//! wait for the count, and the log stays small next to the databases).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,9 +35,9 @@ pub(crate) struct Thresholds {
 const ROUND: Duration = Duration::from_millis(100);
 
 /// Whether a snapshot is due, given the entries and frame bytes applied
-/// since the last one and its size.
-pub(crate) fn due(entries: u64, changed: u64, last_size: u64, at: Thresholds) -> bool {
-    changed >= last_size && (entries >= at.entries || changed >= at.bytes)
+/// since the last one.
+pub(crate) fn due(entries: u64, changed: u64, at: Thresholds) -> bool {
+    entries >= at.entries || changed >= at.bytes
 }
 
 /// Asks Raft for a snapshot whenever [`due`], until Raft stops.
@@ -55,7 +51,7 @@ pub(crate) async fn run(raft: Raft, gauge: Arc<SnapshotGauge>, at: Thresholds) {
             let snapshot = m.snapshot.map_or(0, |l| l.index + 1);
             applied.saturating_sub(snapshot)
         };
-        if due(entries, gauge.changed(), gauge.size(), at)
+        if due(entries, gauge.changed(), at)
             && let Err(e) = raft.trigger().snapshot().await
         {
             tracing::debug!(error = %e, "snapshot policy stops");
@@ -69,27 +65,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn snapshots_wait_for_the_count_and_for_as_many_bytes_as_the_last() {
+    fn snapshots_come_after_the_count_or_the_bytes_whatever_the_database_size() {
         let at = Thresholds {
             entries: 1024,
             bytes: DEFAULT_SNAPSHOT_BYTES,
         };
-        // The first snapshot comes after `every` entries.
-        assert!(!due(1023, 10, 0, at));
-        assert!(due(1024, 10, 0, at));
-        // A large database waits until as much changed as it holds.
-        assert!(!due(5000, 1 << 20, 10 << 20, at));
-        assert!(due(5000, 10 << 20, 10 << 20, at));
+        assert!(!due(1023, 10, at));
+        assert!(due(1024, 10, at));
         // Huge transactions do not wait for the count.
-        assert!(!due(3, DEFAULT_SNAPSHOT_BYTES - 1, 1 << 20, at));
-        assert!(due(3, DEFAULT_SNAPSHOT_BYTES, 1 << 20, at));
-        // A smaller byte threshold comes sooner, but never before as many
-        // bytes as the last snapshot held.
+        assert!(!due(3, DEFAULT_SNAPSHOT_BYTES - 1, at));
+        assert!(due(3, DEFAULT_SNAPSHOT_BYTES, at));
         let small = Thresholds {
             entries: 1024,
             bytes: 1 << 20,
         };
-        assert!(due(3, 1 << 20, 0, small));
-        assert!(!due(3, 1 << 20, 4 << 20, small));
+        assert!(due(3, 1 << 20, small));
     }
 }

@@ -146,14 +146,12 @@ const FILE_MAGIC: &[u8; 8] = b"DQLSNAPF";
 const FILE_HEADER: usize = 16;
 
 /// What the snapshot policy (`node::snapshots`) weighs: how much the
-/// databases changed since the last snapshot, and how big it was.
+/// databases changed since the last snapshot.
 #[derive(Debug, Default)]
 pub(crate) struct SnapshotGauge {
     /// Bytes of frames (as logged) applied since the last snapshot was
     /// captured.
     changed: AtomicU64,
-    /// Size of the last snapshot's content.
-    size: AtomicU64,
 }
 
 impl SnapshotGauge {
@@ -162,22 +160,12 @@ impl SnapshotGauge {
         self.changed.load(Ordering::Relaxed)
     }
 
-    /// Size of the last snapshot (0 before the first).
-    pub(crate) fn size(&self) -> u64 {
-        self.size.load(Ordering::Relaxed)
-    }
-
     fn applied(&self, bytes: u64) {
         self.changed.fetch_add(bytes, Ordering::Relaxed);
     }
 
     fn captured(&self) {
         self.changed.store(0, Ordering::Relaxed);
-    }
-
-    fn stored(&self, size: usize) {
-        self.size
-            .store(u64::try_from(size).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 }
 
@@ -503,7 +491,6 @@ impl StateMachine {
                 );
                 inner.last_applied = stored.meta.last_log_id;
                 inner.membership = stored.meta.last_membership;
-                inner.gauge.stored(bytes);
             }
         }
         Ok(Self {
@@ -618,8 +605,6 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         made.await
             .map_err(|_| io::Error::other("the disk thread is gone"))??;
         let bytes = database_bytes(&vfs);
-        self.gauge
-            .stored(usize::try_from(bytes).unwrap_or(usize::MAX));
         tracing::info!(
             last_log_index = epoch_of(&meta),
             bytes,
@@ -717,7 +702,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             inner.last_applied = meta.last_log_id;
             inner.membership = meta.last_membership.clone();
             self.gauge.captured();
-            self.gauge.stored(bytes);
         }
         tracing::info!(
             last_log_index = epoch_of(meta),
