@@ -154,7 +154,7 @@ async fn state_is_rebuilt_from_snapshot_and_log_after_compaction() {
     other.exec("INSERT INTO u VALUES ('kept')").await.unwrap();
     // The snapshot policy looks every 100 ms.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !dir.path().join("state/snapshot").exists() {
+    while !dir.path().join("state/applied").exists() {
         assert!(
             std::time::Instant::now() < deadline,
             "no snapshot was taken"
