@@ -324,8 +324,13 @@ unsafe extern "C" fn x_read(
     let whole = match &f.kind {
         Kind::Main { db, .. } => lock(db).and_then(|db| {
             db.main.read(at as u64, out).map_err(|e| {
-                tracing::error!(error = %e, "cannot read a database file");
-                ffi::SQLITE_IOERR_READ
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    // Damage, already logged with the file and the bytes.
+                    ffi::SQLITE_CORRUPT
+                } else {
+                    tracing::error!(error = %e, "cannot read a database file");
+                    ffi::SQLITE_IOERR_READ
+                }
             })
         }),
         Kind::Wal(db) => lock(db).map(|db| read_at(&db.wal, at, out)),

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use super::sums::Sums;
 use super::undo::{self, BLOCK, Undo, read_fully};
 
 /// Bytes written to a main file, not yet on disk.
@@ -65,6 +66,18 @@ impl Layer {
     #[cfg(test)]
     fn bytes(&self) -> usize {
         self.extents.values().map(|e| e.len()).sum()
+    }
+
+    /// Whether writing the layer changes any of `[from, to)` of a file
+    /// `disk_len` bytes long (its extents, or a truncation).
+    fn touches(&self, from: u64, to: u64, disk_len: u64) -> bool {
+        if self.len < to && self.len < disk_len {
+            return true;
+        }
+        let first = from.saturating_sub(self.longest.saturating_sub(1));
+        self.extents
+            .range(first..to)
+            .any(|(&at, data)| at + data.len() as u64 > from)
     }
 
     /// Copies what the layer holds of `[offset, offset + out.len())`
@@ -116,6 +129,10 @@ struct Shared {
     view: Mutex<View>,
     /// Touched by the disk thread only.
     undo: Mutex<Undo>,
+    /// The blocks' checksums: updated by the disk thread after it writes
+    /// them (while their layer still covers them), read to check every
+    /// block read from the disk.
+    sums: Mutex<Sums>,
     /// Signalled whenever a layer leaves the overlay.
     flushed: Condvar,
 }
@@ -123,6 +140,12 @@ struct Shared {
 impl Shared {
     fn view(&self) -> MutexGuard<'_, View> {
         self.view
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn sums(&self) -> MutexGuard<'_, Sums> {
+        self.sums
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -154,6 +177,17 @@ impl Shared {
                 self.file.write_all_at(data, at)?;
             }
             self.file.set_len(layer.len)?;
+            let mut sums = self.sums();
+            sums.truncate(layer.len)?;
+            for (&at, data) in &layer.extents {
+                sums.refresh(
+                    &self.file,
+                    at / BLOCK..(at + data.len() as u64).div_ceil(BLOCK),
+                )?;
+            }
+            if layer.len > disk_len {
+                sums.refresh(&self.file, disk_len / BLOCK..layer.len.div_ceil(BLOCK))?;
+            }
             io::Result::Ok(())
         })();
         let mut view = self.view();
@@ -245,7 +279,7 @@ impl MainFile {
             .truncate(true)
             .open(path)
             .map_err(|e| named(path, e))?;
-        Ok(Self::with(path, file, 0, epoch, flusher))
+        Self::with(path, file, 0, epoch, flusher, &[])
     }
 
     /// Opens the existing file at `path` as of durable point `epoch`,
@@ -253,8 +287,8 @@ impl MainFile {
     pub(crate) fn open(path: &Path, epoch: u64, flusher: Flusher) -> io::Result<Self> {
         let restored =
             undo::roll_back(path, &undo_path(path), epoch).map_err(|e| named(path, e))?;
-        if restored > 0 {
-            tracing::info!(path = %path.display(), blocks = restored, "restored a database file to the last durable point");
+        if !restored.is_empty() {
+            tracing::info!(path = %path.display(), blocks = restored.len(), "restored a database file to the last durable point");
         }
         let file = OpenOptions::new()
             .read(true)
@@ -262,11 +296,19 @@ impl MainFile {
             .open(path)
             .map_err(|e| named(path, e))?;
         let len = file.metadata().map_err(|e| named(path, e))?.len();
-        Ok(Self::with(path, file, len, epoch, flusher))
+        Self::with(path, file, len, epoch, flusher, &restored)
     }
 
-    fn with(path: &Path, file: File, len: u64, epoch: u64, flusher: Flusher) -> Self {
-        Self {
+    fn with(
+        path: &Path,
+        file: File,
+        len: u64,
+        epoch: u64,
+        flusher: Flusher,
+        recompute: &[u64],
+    ) -> io::Result<Self> {
+        let sums = Sums::open(path, &file, len, recompute).map_err(|e| named(path, e))?;
+        Ok(Self {
             shared: Arc::new(Shared {
                 path: path.to_owned(),
                 file,
@@ -276,10 +318,11 @@ impl MainFile {
                     ..View::default()
                 }),
                 undo: Mutex::new(Undo::new(undo_path(path), epoch, len)),
+                sums: Mutex::new(sums),
                 flushed: Condvar::new(),
             }),
             flusher,
-        }
+        })
     }
 
     /// The file's path.
@@ -295,6 +338,7 @@ impl MainFile {
         self.shared
             .file
             .sync_all()
+            .and_then(|()| self.shared.sums().sync())
             .map_err(|e| named(&self.shared.path, e))
     }
 
@@ -311,11 +355,14 @@ impl MainFile {
     /// overwritten since taken from the undo file).
     pub(crate) fn durable_content(&self) -> io::Result<Vec<u8>> {
         let undo = self.shared.undo();
+        let sums = self.shared.sums();
         let mut out = vec![0u8; to_usize(undo.base_len())];
         read_fully(&self.shared.file, &mut out, 0)?;
         for (block, chunk) in (0u64..).zip(out.chunks_mut(BLOCK as usize)) {
             if let Some(original) = undo.original(block)? {
                 chunk.copy_from_slice(&original[..chunk.len()]);
+            } else if !sums.check(block, chunk) {
+                return Err(self.damaged(block));
             }
         }
         Ok(out)
@@ -343,11 +390,62 @@ impl MainFile {
         let on_disk = to_usize(view.disk_len.min(end).saturating_sub(offset));
         let (disk, rest) = out.split_at_mut(on_disk);
         read_fully(&self.shared.file, disk, offset)?;
+        self.check(&view, offset, disk)?;
         rest.fill(0);
         for layer in &view.layers {
             layer.apply(offset, out);
         }
         Ok(end <= view.len)
+    }
+
+    /// Checks the blocks of `disk` (read at `offset`) against their
+    /// checksums, except those a layer is about to change (the disk thread
+    /// may be writing them).
+    fn check(&self, view: &View, offset: u64, disk: &[u8]) -> io::Result<()> {
+        if disk.is_empty() {
+            return Ok(());
+        }
+        let end = offset + disk.len() as u64;
+        let sums = self.shared.sums();
+        for block in offset / BLOCK..end.div_ceil(BLOCK) {
+            let (from, to) = (block * BLOCK, (block + 1) * BLOCK);
+            if view
+                .layers
+                .iter()
+                .any(|l| l.touches(from, to, view.disk_len))
+            {
+                continue;
+            }
+            let intact = if from >= offset && to <= end {
+                sums.check(block, &disk[to_usize(from - offset)..to_usize(to - offset)])
+            } else {
+                let mut whole = vec![0u8; BLOCK as usize];
+                read_fully(&self.shared.file, &mut whole, from)?;
+                sums.check(block, &whole)
+            };
+            if !intact {
+                return Err(self.damaged(block));
+            }
+        }
+        Ok(())
+    }
+
+    /// The error for block `block`, which does not read back as written.
+    fn damaged(&self, block: u64) -> io::Error {
+        let (from, to) = (block * BLOCK, (block + 1) * BLOCK);
+        tracing::error!(
+            path = %self.shared.path.display(),
+            from,
+            to,
+            "a database file is damaged: bytes do not read back as written"
+        );
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "database file {} is damaged in bytes {from}..{to} (checksum mismatch)",
+                self.shared.path.display()
+            ),
+        )
     }
 
     /// The bytes of `[offset, offset + len)`, if the file is that long.
@@ -516,5 +614,48 @@ mod tests {
         assert!(!main.read(199_996, &mut tail).unwrap());
         assert_eq!(tail, [7, 7, 7, 7, 0, 0, 0, 0]);
         assert_eq!(main.read_range(199_990, 20).unwrap(), None);
+    }
+
+    #[test]
+    fn a_flipped_byte_on_disk_is_an_error_naming_the_file_and_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("main");
+        {
+            let main = file(&dir);
+            let mut layer = Layer::new(3 * 4096);
+            for i in 0..3u8 {
+                layer.put(u64::from(i) * 4096, page(i + 1));
+            }
+            main.push(layer);
+            assert!(main.wait_written(Duration::from_secs(10)));
+            main.sync().unwrap();
+        }
+        // Reopened intact: every byte reads back.
+        let reopen = || MainFile::open(&path, 0, Flusher::start().unwrap()).unwrap();
+        assert_eq!(reopen().read_range(4096, 4096).unwrap().unwrap(), &page(2)[..]);
+        // One bit flipped in the second block, at rest.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[4096 + 17] ^= 0x04;
+        std::fs::write(&path, &bytes).unwrap();
+        let main = reopen();
+        let e = main.read_range(4096, 4096).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let message = e.to_string();
+        assert!(
+            message.contains(&path.display().to_string()) && message.contains("bytes 4096..8192"),
+            "{message}"
+        );
+        // A read of part of the block is checked too; other blocks read.
+        assert!(main.read_range(4096 + 100, 10).is_err());
+        assert_eq!(main.read_range(0, 4096).unwrap().unwrap(), &page(1)[..]);
+        assert_eq!(main.read_range(8192, 4096).unwrap().unwrap(), &page(3)[..]);
+        // The durable image for a snapshot refuses it as well.
+        assert!(main.durable_content().is_err());
+        // Rewritten by a layer, the block is good again.
+        let mut fix = Layer::new(3 * 4096);
+        fix.put(4096, page(7));
+        main.push(fix);
+        assert!(main.wait_written(Duration::from_secs(10)));
+        assert_eq!(main.read_range(4096, 4096).unwrap().unwrap(), &page(7)[..]);
     }
 }

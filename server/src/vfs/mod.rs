@@ -44,6 +44,7 @@ mod ffi;
 mod frames;
 mod main_file;
 mod state;
+mod sums;
 mod undo;
 mod wal;
 

@@ -152,14 +152,26 @@ impl Undo {
         Ok(())
     }
 
-    /// Block `block` as it was at the durable point, if it was saved.
+    /// Block `block` as it was at the durable point, if it was saved; an
+    /// error if its record does not read back as written.
     pub(crate) fn original(&self, block: u64) -> io::Result<Option<Vec<u8>>> {
         let (Some(file), Some(&at)) = (&self.file, self.saved.get(&block)) else {
             return Ok(None);
         };
-        let mut content = vec![0u8; BLOCK as usize];
-        file.read_exact_at(&mut content, at + 8)?;
-        Ok(Some(content))
+        let mut record = vec![0u8; RECORD as usize];
+        file.read_exact_at(&mut record, at)?;
+        let body = (8 + BLOCK) as usize;
+        if crc32fast::hash(&record[..body]) != u32_at(&record, body) || u64_at(&record, 0) != block
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "undo file {} is damaged at byte {at} (checksum mismatch)",
+                    self.path.display()
+                ),
+            ));
+        }
+        Ok(Some(record[8..body].to_vec()))
     }
 }
 
@@ -167,11 +179,11 @@ impl Undo {
 /// file at `undo`, and removes the undo file. An undo file of another
 /// durable point (one whose successor was completed) or without a whole
 /// header (nothing was written to the main file after it) is removed.
-/// Returns the number of blocks written back.
-pub(crate) fn roll_back(main: &Path, undo: &Path, epoch: u64) -> io::Result<usize> {
+/// Returns the blocks written back.
+pub(crate) fn roll_back(main: &Path, undo: &Path, epoch: u64) -> io::Result<Vec<u64>> {
     let bytes = match std::fs::read(undo) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let header_ok = bytes.len() >= HEADER as usize
@@ -179,11 +191,11 @@ pub(crate) fn roll_back(main: &Path, undo: &Path, epoch: u64) -> io::Result<usiz
         && crc32fast::hash(&bytes[..24]) == u32_at(&bytes, 24);
     if !header_ok || u64_at(&bytes, 8) != epoch {
         remove_if_exists(undo)?;
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let base_len = u64_at(&bytes, 16);
     let file = OpenOptions::new().write(true).open(main)?;
-    let mut restored = 0;
+    let mut restored = Vec::new();
     for record in bytes[HEADER as usize..].chunks_exact(RECORD as usize) {
         let body = &record[..(8 + BLOCK) as usize];
         if crc32fast::hash(body) != u32_at(record, (8 + BLOCK) as usize) {
@@ -191,7 +203,7 @@ pub(crate) fn roll_back(main: &Path, undo: &Path, epoch: u64) -> io::Result<usiz
         }
         let block = u64_at(record, 0);
         file.write_all_at(&body[8..], block * BLOCK)?;
-        restored += 1;
+        restored.push(block);
     }
     file.set_len(base_len)?;
     file.sync_all()?;
@@ -272,7 +284,7 @@ mod tests {
         );
         assert_eq!(undo.original(0).unwrap(), None);
         // Another durable point's undo file is not applied.
-        assert_eq!(roll_back(&main, &undo_path, 8).unwrap(), 0);
+        assert!(roll_back(&main, &undo_path, 8).unwrap().is_empty());
         assert!(!undo_path.exists());
         // Redo the damage and roll back for real.
         let mut undo = Undo::new(undo_path.clone(), 7, 2 * BLOCK);
@@ -281,7 +293,7 @@ mod tests {
         let before = std::fs::read(&main).unwrap();
         file.write_all_at(&[9u8; 2 * BLOCK as usize], 0).unwrap();
         file.set_len(BLOCK).unwrap();
-        assert_eq!(roll_back(&main, &undo_path, 7).unwrap(), 2);
+        assert_eq!(roll_back(&main, &undo_path, 7).unwrap(), [0, 1]);
         assert_eq!(std::fs::read(&main).unwrap(), before);
         assert!(!undo_path.exists());
     }
@@ -306,13 +318,13 @@ mod tests {
         let last = bytes.len() - 10;
         bytes[last] ^= 0xff;
         write(&undo_path, &bytes);
-        assert_eq!(roll_back(&main, &undo_path, 3).unwrap(), 1);
+        assert_eq!(roll_back(&main, &undo_path, 3).unwrap(), [0]);
         let after = std::fs::read(&main).unwrap();
         assert_eq!(&after[..BLOCK as usize], &[5u8; BLOCK as usize][..]);
         assert_eq!(&after[BLOCK as usize..], &[6u8; BLOCK as usize][..]);
         // A header cut short: nothing was written after it.
         write(&undo_path, &MAGIC[..]);
-        assert_eq!(roll_back(&main, &undo_path, 3).unwrap(), 0);
+        assert!(roll_back(&main, &undo_path, 3).unwrap().is_empty());
         assert!(!undo_path.exists());
     }
 }
