@@ -340,6 +340,7 @@ unsafe extern "C" fn x_read(
     match whole {
         Ok(true) => ffi::SQLITE_OK,
         Ok(false) => ffi::SQLITE_IOERR_SHORT_READ,
+        Err(ffi::SQLITE_CORRUPT) => ffi::SQLITE_CORRUPT,
         Err(_) => ffi::SQLITE_IOERR_READ,
     }
 }

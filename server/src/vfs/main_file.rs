@@ -632,7 +632,10 @@ mod tests {
         }
         // Reopened intact: every byte reads back.
         let reopen = || MainFile::open(&path, 0, Flusher::start().unwrap()).unwrap();
-        assert_eq!(reopen().read_range(4096, 4096).unwrap().unwrap(), &page(2)[..]);
+        assert_eq!(
+            reopen().read_range(4096, 4096).unwrap().unwrap(),
+            &page(2)[..]
+        );
         // One bit flipped in the second block, at rest.
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[4096 + 17] ^= 0x04;
