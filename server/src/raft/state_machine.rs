@@ -190,6 +190,10 @@ pub struct StateMachine {
     /// The metadata of the last durable point, set when its state file is
     /// written.
     durable: Arc<std::sync::Mutex<Option<SnapshotMeta>>>,
+    /// Held while a durable point is made or a snapshot installed: openraft
+    /// builds snapshots in a task of their own, next to installs, and the
+    /// two replace each other's files.
+    points: Arc<Mutex<()>>,
     /// Where snapshots taken are counted, once set.
     metrics: Arc<std::sync::OnceLock<Arc<crate::metrics::Metrics>>>,
 }
@@ -499,6 +503,7 @@ impl StateMachine {
             sql,
             dir,
             durable,
+            points: Arc::default(),
             metrics: Arc::default(),
         })
     }
@@ -512,6 +517,15 @@ fn committer(
     current: Arc<std::sync::Mutex<Option<SnapshotMeta>>>,
 ) -> Commit {
     Box::new(move |manifest: &Manifest| {
+        if lock(&current)
+            .as_ref()
+            .is_some_and(|now| now.last_log_id > meta.last_log_id)
+        {
+            return Err(io::Error::other(format!(
+                "a durable point newer than index {} exists",
+                epoch_of(&meta)
+            )));
+        }
         state_file::write(
             &dir,
             &Durable {
@@ -587,13 +601,28 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     /// go on being applied.
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
         let started = std::time::Instant::now();
+        let _points = self.points.lock().await;
         let (meta, made, vfs) = {
             let inner = self.inner.lock().await;
-            let _sql = self.sql.hold();
             let meta = SnapshotMeta {
                 last_log_id: inner.last_applied,
                 last_membership: inner.membership.clone(),
             };
+            // Nothing applied since the last point (an install, say): it
+            // is the snapshot.
+            if let Some(current) = lock(&self.durable).clone()
+                && current.last_log_id == meta.last_log_id
+            {
+                let epoch = epoch_of(&current);
+                return Ok(Snapshot {
+                    meta: current,
+                    snapshot: SnapshotData::Durable {
+                        vfs: inner.vfs,
+                        epoch,
+                    },
+                });
+            }
+            let _sql = self.sql.hold();
             let commit = committer(self.dir.clone(), meta.clone(), self.durable.clone());
             let made = inner
                 .vfs
@@ -678,6 +707,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: SnapshotData,
     ) -> io::Result<()> {
         let started = std::time::Instant::now();
+        let _points = self.points.lock().await;
         let data = snapshot.into_bytes().await?;
         let bytes = data.len();
         let image = tokio::task::spawn_blocking(move || open_image(&data).map_err(invalid))

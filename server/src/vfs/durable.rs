@@ -111,16 +111,35 @@ pub(crate) fn remove_strays(dir: &Path, keep: &[u64]) -> io::Result<u64> {
     Ok(highest)
 }
 
-/// Writes `bytes` (unless empty) to `path`, synced; the directory is
-/// synced by the caller.
+/// Writes `bytes` (unless empty) to `path`, synced, through a temporary
+/// file (a file of this name may belong to the current point); the
+/// directory is synced by the caller.
 fn write_wal(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if bytes.is_empty() {
         return Ok(());
     }
     use std::io::Write;
-    let mut file = std::fs::File::create(path)?;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
-    file.sync_all()
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Removes every file of the database files numbered `numbers` in `dir`.
+fn remove_numbers(dir: &Path, numbers: &[u64]) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name
+            .to_str()
+            .and_then(file_number)
+            .is_some_and(|n| numbers.contains(&n))
+        {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    fs_util::sync_dir(dir)
 }
 
 /// What the caller stores to make a durable point exist (its state file,
@@ -185,6 +204,7 @@ impl Vfs {
         let queued = self.state.flusher.run(move || {
             let made = (|| {
                 for (_, main, wal) in &work {
+                    main.healthy()?;
                     write_wal(&wal_path(main.path(), epoch), wal)?;
                     main.sync()?;
                 }
@@ -269,6 +289,7 @@ impl Vfs {
             })
             .collect();
         let dir = self.dir().to_owned();
+        let flusher = self.state.flusher.clone();
         let (done, answer) = oneshot::channel();
         let work = move || {
             let written = (|| {
@@ -282,7 +303,14 @@ impl Vfs {
                         file.sync_all()?;
                     }
                     write_wal(&wal_path(&path, epoch), &image.wal)?;
-                    files.push((image.name, n, image.wal));
+                    // Opened here, off the locks: this computes and syncs
+                    // the new file's checksums.
+                    let main = MainFile::open(&path, epoch, flusher.clone())?;
+                    files.push(PreparedFile {
+                        name: image.name,
+                        wal: image.wal,
+                        main,
+                    });
                 }
                 fs_util::sync_dir(&dir)?;
                 io::Result::Ok(Prepared { files })
@@ -300,9 +328,9 @@ impl Vfs {
     /// Makes the files of `prepared` the databases' content, as durable
     /// point `epoch`: `commit` stores the point (on this thread), then
     /// every database switches to its new file (one not in the snapshot
-    /// becomes empty) and the old files are removed on the disk thread.
-    /// Call with the SQL lock held, after aborting every database's
-    /// transactions.
+    /// becomes empty) and the files they replace are removed on the disk
+    /// thread. Call with the SQL lock held, after aborting every
+    /// database's transactions.
     pub fn finish_install(
         &self,
         prepared: Prepared,
@@ -312,38 +340,46 @@ impl Vfs {
         let dir = self.dir().to_owned();
         let mut files = prepared.files;
         for name in self.databases() {
-            if !files.iter().any(|(n, _, _)| *n == name) {
+            if !files.iter().any(|f| f.name == name) {
                 let n = self.state.take_file_number();
-                std::fs::File::create(main_path(&dir, n)).map_err(VfsError::io)?;
-                files.push((name, n, Vec::new()));
+                let main = MainFile::create(&main_path(&dir, n), epoch, self.state.flusher.clone())
+                    .map_err(VfsError::io)?;
+                files.push(PreparedFile {
+                    name,
+                    wal: Vec::new(),
+                    main,
+                });
             }
         }
-        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files.sort_by(|a, b| a.name.cmp(&b.name));
         fs_util::sync_dir(&dir).map_err(VfsError::io)?;
         let manifest = Manifest {
             databases: files
                 .iter()
-                .map(|(name, n, _)| (name.clone(), *n))
+                .map(|f| (f.name.clone(), file_number_of(&f.main)))
                 .collect(),
         };
         commit(&manifest).map_err(VfsError::io)?;
+        // The files being replaced, and only those: a database created
+        // after this keeps its file.
+        let mut replaced = Vec::new();
         let mut opened = Vec::with_capacity(files.len());
-        for (name, n, wal) in files {
-            let main = MainFile::open(&main_path(&dir, n), epoch, self.state.flusher.clone())
-                .map_err(VfsError::io)?;
-            let db = self.state.insert_database(&name, main.clone());
-            db.lock()
-                .map_err(|_| VfsError::Poisoned)?
-                .use_files(main.clone(), &wal)?;
-            opened.push((name, main));
+        for file in files {
+            let db = self.state.insert_database(&file.name, file.main.clone());
+            let mut db = db.lock().map_err(|_| VfsError::Poisoned)?;
+            let old = file_number_of(&db.main);
+            if old != file_number_of(&file.main) {
+                replaced.push(old);
+            }
+            db.use_files(file.main.clone(), &file.wal)?;
+            opened.push((file.name, file.main));
         }
         *self.state.durable.lock().map_err(|_| VfsError::Poisoned)? = DurableState {
             epoch,
             files: opened,
         };
-        let keep: Vec<u64> = manifest.databases.iter().map(|(_, n)| *n).collect();
         self.state.flusher.run(move || {
-            if let Err(e) = remove_strays(&dir, &keep) {
+            if let Err(e) = remove_numbers(&dir, &replaced) {
                 tracing::warn!(error = %e, "cannot remove the files a snapshot replaced");
             }
         });
@@ -351,11 +387,19 @@ impl Vfs {
     }
 }
 
+/// A database of a snapshot written to a new file, not in use yet.
+#[derive(Debug)]
+struct PreparedFile {
+    name: String,
+    /// Its committed WAL frames.
+    wal: Vec<u8>,
+    main: MainFile,
+}
+
 /// A snapshot's databases written to new files, not in use yet.
 #[derive(Debug)]
 pub struct Prepared {
-    /// Name, file number and committed WAL of each database.
-    files: Vec<(String, u64, Vec<u8>)>,
+    files: Vec<PreparedFile>,
 }
 
 /// The number of a main file (`N.db`).

@@ -171,6 +171,9 @@ impl Shared {
             if layer.len < disk_len {
                 undo.save(&self.file, layer.len, disk_len - layer.len)?;
             }
+            if layer.len > undo.base_len() {
+                undo.before_growth()?;
+            }
             undo.sync()?;
             drop(undo);
             for (&at, data) in &layer.extents {
@@ -187,6 +190,9 @@ impl Shared {
             }
             if layer.len > disk_len {
                 sums.refresh(&self.file, disk_len / BLOCK..layer.len.div_ceil(BLOCK))?;
+            } else if !layer.len.is_multiple_of(BLOCK) {
+                // A cut inside a block changes that block.
+                sums.refresh(&self.file, layer.len / BLOCK..layer.len / BLOCK + 1)?;
             }
             io::Result::Ok(())
         })();
@@ -296,7 +302,28 @@ impl MainFile {
             .open(path)
             .map_err(|e| named(path, e))?;
         let len = file.metadata().map_err(|e| named(path, e))?.len();
-        Self::with(path, file, len, epoch, flusher, &restored)
+        let mut recompute = restored;
+        if !len.is_multiple_of(BLOCK) {
+            recompute.push(len / BLOCK);
+        }
+        let opened = Self::with(path, file, len, epoch, flusher, &recompute)?;
+        // The checksums of the restored blocks are synced by now: the undo
+        // file that restored them is no longer needed.
+        undo::remove_if_exists(&undo_path(path)).map_err(|e| named(path, e))?;
+        crate::fs_util::sync_dir(path.parent().unwrap_or(Path::new(".")))
+            .map_err(|e| named(path, e))?;
+        Ok(opened)
+    }
+
+    /// `Ok` unless writing the file failed: a durable point must not
+    /// record a file that lacks changes made before it.
+    pub(crate) fn healthy(&self) -> io::Result<()> {
+        match &self.shared.view().failure {
+            Some(failure) => Err(io::Error::other(format!(
+                "a database file could not be written: {failure}"
+            ))),
+            None => Ok(()),
+        }
     }
 
     fn with(
@@ -628,10 +655,12 @@ mod tests {
             }
             main.push(layer);
             assert!(main.wait_written(Duration::from_secs(10)));
+            // A durable point (1) of these three blocks.
             main.sync().unwrap();
+            main.begin_epoch(1).unwrap();
         }
         // Reopened intact: every byte reads back.
-        let reopen = || MainFile::open(&path, 0, Flusher::start().unwrap()).unwrap();
+        let reopen = || MainFile::open(&path, 1, Flusher::start().unwrap()).unwrap();
         assert_eq!(
             reopen().read_range(4096, 4096).unwrap().unwrap(),
             &page(2)[..]
@@ -660,5 +689,31 @@ mod tests {
         main.push(fix);
         assert!(main.wait_written(Duration::from_secs(10)));
         assert_eq!(main.read_range(4096, 4096).unwrap().unwrap(), &page(7)[..]);
+    }
+
+    #[test]
+    fn changes_after_the_durable_point_are_undone_at_reopen_growth_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("main");
+        {
+            let main = file(&dir);
+            let mut first = Layer::new(4096);
+            first.put(0, page(1));
+            main.push(first);
+            assert!(main.wait_written(Duration::from_secs(10)));
+            main.sync().unwrap();
+            main.begin_epoch(5).unwrap();
+            // After the point: block 0 overwritten, the file grown; no
+            // later point, then the process dies.
+            let mut after = Layer::new(3 * 4096);
+            after.put(0, page(8));
+            after.put(2 * 4096, page(3));
+            main.push(after);
+            assert!(main.wait_written(Duration::from_secs(10)));
+        }
+        let reopened = MainFile::open(&path, 5, Flusher::start().unwrap()).unwrap();
+        assert_eq!(reopened.len(), 4096);
+        assert_eq!(reopened.read_range(0, 4096).unwrap().unwrap(), &page(1)[..]);
+        assert!(!undo_path(&path).exists());
     }
 }

@@ -88,6 +88,9 @@ impl Sums {
             }
         }
         sums.file.set_len(blocks * 4)?;
+        // What was computed here must outlive a crash: the caller removes
+        // the undo file that would have it computed again.
+        sums.file.sync_all()?;
         Ok(sums)
     }
 

@@ -91,6 +91,16 @@ impl Undo {
         self.base_len
     }
 
+    /// Records the durable point's length before the file grows past it
+    /// (a crash then cuts the file back), if nothing did yet.
+    pub(crate) fn before_growth(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            self.open_file()?;
+            self.unsynced = true;
+        }
+        Ok(())
+    }
+
     /// Saves the blocks of `[at, at + len)` that existed at the durable
     /// point and were not saved yet, reading them from `main`.
     pub(crate) fn save(&mut self, main: &File, at: u64, len: u64) -> io::Result<()> {
@@ -110,24 +120,11 @@ impl Undo {
     }
 
     fn append(&mut self, block: u64, content: &[u8]) -> io::Result<()> {
-        let file = match &mut self.file {
-            Some(file) => file,
-            None => {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&self.path)?;
-                let mut header = [0u8; HEADER as usize];
-                header[..8].copy_from_slice(MAGIC);
-                header[8..16].copy_from_slice(&self.epoch.to_le_bytes());
-                header[16..24].copy_from_slice(&self.base_len.to_le_bytes());
-                let crc = crc32fast::hash(&header[..24]);
-                header[24..28].copy_from_slice(&crc.to_le_bytes());
-                file.write_all_at(&header, 0)?;
-                self.file.insert(file)
-            }
+        if self.file.is_none() {
+            self.open_file()?;
+        }
+        let Some(file) = &self.file else {
+            return Err(io::Error::other("undo file not open"));
         };
         let at = HEADER + self.saved.len() as u64 * RECORD;
         let mut record = Vec::with_capacity(RECORD as usize);
@@ -138,6 +135,29 @@ impl Undo {
         file.write_all_at(&record, at)?;
         self.saved.insert(block, at);
         self.unsynced = true;
+        Ok(())
+    }
+
+    /// Creates the undo file with its header (the point and the length).
+    fn open_file(&mut self) -> io::Result<()> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.path)?;
+        let mut header = [0u8; HEADER as usize];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..16].copy_from_slice(&self.epoch.to_le_bytes());
+        header[16..24].copy_from_slice(&self.base_len.to_le_bytes());
+        let crc = crc32fast::hash(&header[..24]);
+        header[24..28].copy_from_slice(&crc.to_le_bytes());
+        file.write_all_at(&header, 0)?;
+        // The file's name must survive a crash as surely as its content.
+        if let Some(dir) = self.path.parent() {
+            crate::fs_util::sync_dir(dir)?;
+        }
+        self.file = Some(file);
         Ok(())
     }
 
@@ -176,10 +196,11 @@ impl Undo {
 }
 
 /// Restores the main file at `main` to durable point `epoch` from its undo
-/// file at `undo`, and removes the undo file. An undo file of another
-/// durable point (one whose successor was completed) or without a whole
-/// header (nothing was written to the main file after it) is removed.
-/// Returns the blocks written back.
+/// file at `undo` (synced), leaving the undo file for the caller to remove
+/// once what depends on the restored blocks (their checksums) is durable.
+/// An undo file of another durable point (one whose successor was
+/// completed) or without a whole header (nothing was written to the main
+/// file after it) is removed. Returns the blocks written back.
 pub(crate) fn roll_back(main: &Path, undo: &Path, epoch: u64) -> io::Result<Vec<u64>> {
     let bytes = match std::fs::read(undo) {
         Ok(bytes) => bytes,
@@ -207,7 +228,6 @@ pub(crate) fn roll_back(main: &Path, undo: &Path, epoch: u64) -> io::Result<Vec<
     }
     file.set_len(base_len)?;
     file.sync_all()?;
-    remove_if_exists(undo)?;
     Ok(restored)
 }
 
@@ -223,7 +243,8 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(word)
 }
 
-fn remove_if_exists(path: &Path) -> io::Result<()> {
+/// Removes `path` if it exists.
+pub(crate) fn remove_if_exists(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -285,7 +306,7 @@ mod tests {
         assert_eq!(undo.original(0).unwrap(), None);
         // Another durable point's undo file is not applied.
         assert!(roll_back(&main, &undo_path, 8).unwrap().is_empty());
-        assert!(!undo_path.exists());
+        assert!(!undo_path.exists(), "another point's undo file is removed");
         // Redo the damage and roll back for real.
         let mut undo = Undo::new(undo_path.clone(), 7, 2 * BLOCK);
         undo.save(&file, 0, 2 * BLOCK).unwrap();
@@ -295,7 +316,6 @@ mod tests {
         file.set_len(BLOCK).unwrap();
         assert_eq!(roll_back(&main, &undo_path, 7).unwrap(), [0, 1]);
         assert_eq!(std::fs::read(&main).unwrap(), before);
-        assert!(!undo_path.exists());
     }
 
     #[test]
@@ -319,6 +339,7 @@ mod tests {
         bytes[last] ^= 0xff;
         write(&undo_path, &bytes);
         assert_eq!(roll_back(&main, &undo_path, 3).unwrap(), [0]);
+        remove_if_exists(&undo_path).unwrap();
         let after = std::fs::read(&main).unwrap();
         assert_eq!(&after[..BLOCK as usize], &[5u8; BLOCK as usize][..]);
         assert_eq!(&after[BLOCK as usize..], &[6u8; BLOCK as usize][..]);
