@@ -120,9 +120,36 @@ impl Sums {
     /// Forgets the blocks past a file of `len` bytes.
     pub(crate) fn truncate(&mut self, len: u64) -> io::Result<()> {
         let blocks = len.div_ceil(BLOCK);
-        self.crcs
-            .truncate(usize::try_from(blocks).unwrap_or(usize::MAX));
+        let keep = usize::try_from(blocks).unwrap_or(usize::MAX);
+        if keep >= self.crcs.len() {
+            return Ok(());
+        }
+        self.crcs.truncate(keep);
         self.file.set_len(blocks * 4)
+    }
+
+    /// Records the checksums of whole blocks written from `data` at
+    /// `at` (block-aligned, a whole number of blocks), without reading
+    /// them back.
+    pub(crate) fn wrote(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        let first = at / BLOCK;
+        let count = data.len() as u64 / BLOCK;
+        let needed = usize::try_from(first + count).unwrap_or(usize::MAX);
+        if self.crcs.len() < needed {
+            self.crcs.resize(needed, 0);
+        }
+        let from = usize::try_from(first).unwrap_or(usize::MAX);
+        for (slot, block) in self.crcs[from..needed]
+            .iter_mut()
+            .zip(data.chunks_exact(BLOCK as usize))
+        {
+            *slot = block_crc(block);
+        }
+        let bytes: Vec<u8> = self.crcs[from..needed]
+            .iter()
+            .flat_map(|c| c.to_le_bytes())
+            .collect();
+        self.file.write_all_at(&bytes, first * 4)
     }
 
     /// Syncs the checksum file (at a durable point).
