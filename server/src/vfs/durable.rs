@@ -216,8 +216,16 @@ impl Vfs {
                         .collect(),
                 };
                 commit(&manifest)?;
-                for (_, main, _) in &work {
-                    main.begin_epoch(epoch)?;
+                for (i, (_, main, _)) in work.iter().enumerate() {
+                    if let Err(e) = main.begin_epoch(epoch) {
+                        // The point exists, but these files' undo epochs
+                        // are the last one's: writing them on would make
+                        // changes no restart can undo. Stop writing them.
+                        for (_, main, _) in &work[i..] {
+                            main.fail(&e);
+                        }
+                        return Err(e);
+                    }
                     remove_other_wals(main.path(), epoch)?;
                 }
                 io::Result::Ok(())

@@ -326,6 +326,15 @@ impl MainFile {
         Ok(opened)
     }
 
+    /// Stops writing the file, for `why` (its changes stay in memory).
+    pub(crate) fn fail(&self, why: &io::Error) {
+        tracing::error!(path = %self.shared.path.display(), error = %why, "a database file is no longer written");
+        self.shared
+            .view()
+            .failure
+            .get_or_insert_with(|| format!("{}: {why}", self.shared.path.display()));
+    }
+
     /// `Ok` unless writing the file failed: a durable point must not
     /// record a file that lacks changes made before it.
     pub(crate) fn healthy(&self) -> io::Result<()> {
