@@ -33,7 +33,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::sums::Sums;
-use super::undo::{self, BLOCK, Undo, read_fully};
+use super::undo::{self, BLOCK, BLOCK_LEN, Undo, read_fully};
 
 /// Bytes written to a main file, not yet on disk.
 #[derive(Debug, Default)]
@@ -405,7 +405,7 @@ impl MainFile {
         let sums = self.shared.sums();
         let mut out = vec![0u8; to_usize(undo.base_len())];
         read_fully(&self.shared.file, &mut out, 0)?;
-        for (block, chunk) in (0u64..).zip(out.chunks_mut(BLOCK as usize)) {
+        for (block, chunk) in (0u64..).zip(out.chunks_mut(BLOCK_LEN)) {
             if let Some(original) = undo.original(block)? {
                 chunk.copy_from_slice(&original[..chunk.len()]);
             } else if !sums.check(block, chunk) {
@@ -466,7 +466,7 @@ impl MainFile {
             let intact = if from >= offset && to <= end {
                 sums.check(block, &disk[to_usize(from - offset)..to_usize(to - offset)])
             } else {
-                let mut whole = vec![0u8; BLOCK as usize];
+                let mut whole = vec![0u8; BLOCK_LEN];
                 read_fully(&self.shared.file, &mut whole, from)?;
                 sums.check(block, &whole)
             };

@@ -15,7 +15,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::undo::{BLOCK, read_fully};
+use super::undo::{BLOCK, BLOCK_LEN, read_fully};
 
 /// The checksums of one main file.
 #[derive(Debug)]
@@ -29,8 +29,8 @@ pub(crate) struct Sums {
 pub(crate) fn block_crc(content: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(content);
-    if content.len() < BLOCK as usize {
-        hasher.update(&vec![0u8; BLOCK as usize - content.len()]);
+    if content.len() < BLOCK_LEN {
+        hasher.update(&vec![0u8; BLOCK_LEN - content.len()]);
     }
     hasher.finalize()
 }
@@ -104,7 +104,7 @@ impl Sums {
         if self.crcs.len() < needed {
             self.crcs.resize(needed, 0);
         }
-        let mut content = vec![0u8; BLOCK as usize];
+        let mut content = vec![0u8; BLOCK_LEN];
         for block in blocks.clone() {
             read_fully(main, &mut content, block * BLOCK)?;
             self.crcs[usize::try_from(block).unwrap_or(usize::MAX)] = block_crc(&content);
@@ -141,7 +141,7 @@ impl Sums {
         let from = usize::try_from(first).unwrap_or(usize::MAX);
         for (slot, block) in self.crcs[from..needed]
             .iter_mut()
-            .zip(data.chunks_exact(BLOCK as usize))
+            .zip(data.chunks_exact(BLOCK_LEN))
         {
             *slot = block_crc(block);
         }

@@ -38,11 +38,15 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// Size of the blocks saved.
-pub(crate) const BLOCK: u64 = 4096;
+/// Size of the blocks saved, in bytes.
+pub(crate) const BLOCK_LEN: usize = 4096;
+/// [`BLOCK_LEN`] as a file offset.
+pub(crate) const BLOCK: u64 = BLOCK_LEN as u64;
 const MAGIC: &[u8; 8] = b"DQLUNDO1";
-const HEADER: u64 = 32;
-const RECORD: u64 = 8 + BLOCK + 4;
+const HEADER_LEN: usize = 32;
+const HEADER: u64 = HEADER_LEN as u64;
+const RECORD_LEN: usize = 8 + BLOCK_LEN + 4;
+const RECORD: u64 = RECORD_LEN as u64;
 
 /// The undo file of one main file, as the disk thread keeps it.
 #[derive(Debug)]
@@ -112,7 +116,7 @@ impl Undo {
             if self.saved.contains_key(&block) {
                 continue;
             }
-            let mut content = vec![0u8; BLOCK as usize];
+            let mut content = vec![0u8; BLOCK_LEN];
             read_fully(main, &mut content, block * BLOCK)?;
             self.append(block, &content)?;
         }
@@ -127,7 +131,7 @@ impl Undo {
             return Err(io::Error::other("undo file not open"));
         };
         let at = HEADER + self.saved.len() as u64 * RECORD;
-        let mut record = Vec::with_capacity(RECORD as usize);
+        let mut record = Vec::with_capacity(RECORD_LEN);
         record.extend_from_slice(&block.to_le_bytes());
         record.extend_from_slice(content);
         let crc = crc32fast::hash(&record);
@@ -146,7 +150,7 @@ impl Undo {
             .create(true)
             .truncate(true)
             .open(&self.path)?;
-        let mut header = [0u8; HEADER as usize];
+        let mut header = [0u8; HEADER_LEN];
         header[..8].copy_from_slice(MAGIC);
         header[8..16].copy_from_slice(&self.epoch.to_le_bytes());
         header[16..24].copy_from_slice(&self.base_len.to_le_bytes());
@@ -178,9 +182,9 @@ impl Undo {
         let (Some(file), Some(&at)) = (&self.file, self.saved.get(&block)) else {
             return Ok(None);
         };
-        let mut record = vec![0u8; RECORD as usize];
+        let mut record = vec![0u8; RECORD_LEN];
         file.read_exact_at(&mut record, at)?;
-        let body = (8 + BLOCK) as usize;
+        let body = 8 + BLOCK_LEN;
         if crc32fast::hash(&record[..body]) != u32_at(&record, body) || u64_at(&record, 0) != block
         {
             return Err(io::Error::new(
@@ -207,7 +211,7 @@ pub(crate) fn roll_back(main: &Path, undo: &Path, epoch: u64) -> io::Result<Vec<
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let header_ok = bytes.len() >= HEADER as usize
+    let header_ok = bytes.len() >= HEADER_LEN
         && &bytes[..8] == MAGIC
         && crc32fast::hash(&bytes[..24]) == u32_at(&bytes, 24);
     if !header_ok || u64_at(&bytes, 8) != epoch {
@@ -217,9 +221,9 @@ pub(crate) fn roll_back(main: &Path, undo: &Path, epoch: u64) -> io::Result<Vec<
     let base_len = u64_at(&bytes, 16);
     let file = OpenOptions::new().write(true).open(main)?;
     let mut restored = Vec::new();
-    for record in bytes[HEADER as usize..].chunks_exact(RECORD as usize) {
-        let body = &record[..(8 + BLOCK) as usize];
-        if crc32fast::hash(body) != u32_at(record, (8 + BLOCK) as usize) {
+    for record in bytes[HEADER_LEN..].chunks_exact(RECORD_LEN) {
+        let body = &record[..8 + BLOCK_LEN];
+        if crc32fast::hash(body) != u32_at(record, 8 + BLOCK_LEN) {
             break;
         }
         let block = u64_at(record, 0);
@@ -280,7 +284,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("1.db");
         let undo_path = dir.path().join("1.undo");
-        let original: Vec<u8> = (0..3 * BLOCK).map(|i| (i % 251) as u8).collect();
+        let original: Vec<u8> = (0..3 * BLOCK_LEN)
+            .map(|i| u8::try_from(i % 251).unwrap())
+            .collect();
         write(&main, &original);
         let file = OpenOptions::new()
             .read(true)
@@ -291,17 +297,16 @@ mod tests {
         // Overwrite block 1 twice (saved once), grow, then cut block 2 off.
         undo.save(&file, BLOCK, BLOCK).unwrap();
         undo.sync().unwrap();
-        file.write_all_at(&[1u8; BLOCK as usize], BLOCK).unwrap();
+        file.write_all_at(&[1u8; BLOCK_LEN], BLOCK).unwrap();
         undo.save(&file, BLOCK, BLOCK).unwrap();
-        file.write_all_at(&[2u8; BLOCK as usize], BLOCK).unwrap();
-        file.write_all_at(&[3u8; BLOCK as usize], 5 * BLOCK)
-            .unwrap();
+        file.write_all_at(&[2u8; BLOCK_LEN], BLOCK).unwrap();
+        file.write_all_at(&[3u8; BLOCK_LEN], 5 * BLOCK).unwrap();
         undo.save(&file, 2 * BLOCK, 4 * BLOCK).unwrap();
         undo.sync().unwrap();
         file.set_len(2 * BLOCK).unwrap();
         assert_eq!(
             undo.original(1).unwrap().unwrap(),
-            &original[BLOCK as usize..2 * BLOCK as usize]
+            &original[BLOCK_LEN..2 * BLOCK_LEN]
         );
         assert_eq!(undo.original(0).unwrap(), None);
         // Another durable point's undo file is not applied.
@@ -312,7 +317,7 @@ mod tests {
         undo.save(&file, 0, 2 * BLOCK).unwrap();
         undo.sync().unwrap();
         let before = std::fs::read(&main).unwrap();
-        file.write_all_at(&[9u8; 2 * BLOCK as usize], 0).unwrap();
+        file.write_all_at(&[9u8; 2 * BLOCK_LEN], 0).unwrap();
         file.set_len(BLOCK).unwrap();
         assert_eq!(roll_back(&main, &undo_path, 7).unwrap(), [0, 1]);
         assert_eq!(std::fs::read(&main).unwrap(), before);
@@ -323,7 +328,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("1.db");
         let undo_path = dir.path().join("1.undo");
-        write(&main, &vec![5u8; 2 * BLOCK as usize]);
+        write(&main, &vec![5u8; 2 * BLOCK_LEN]);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -332,7 +337,7 @@ mod tests {
         let mut undo = Undo::new(undo_path.clone(), 3, 2 * BLOCK);
         undo.save(&file, 0, 2 * BLOCK).unwrap();
         undo.sync().unwrap();
-        file.write_all_at(&[6u8; 2 * BLOCK as usize], 0).unwrap();
+        file.write_all_at(&[6u8; 2 * BLOCK_LEN], 0).unwrap();
         // Damage the second record: only the first block comes back.
         let mut bytes = std::fs::read(&undo_path).unwrap();
         let last = bytes.len() - 10;
@@ -341,8 +346,8 @@ mod tests {
         assert_eq!(roll_back(&main, &undo_path, 3).unwrap(), [0]);
         remove_if_exists(&undo_path).unwrap();
         let after = std::fs::read(&main).unwrap();
-        assert_eq!(&after[..BLOCK as usize], &[5u8; BLOCK as usize][..]);
-        assert_eq!(&after[BLOCK as usize..], &[6u8; BLOCK as usize][..]);
+        assert_eq!(&after[..BLOCK_LEN], &[5u8; BLOCK_LEN][..]);
+        assert_eq!(&after[BLOCK_LEN..], &[6u8; BLOCK_LEN][..]);
         // A header cut short: nothing was written after it.
         write(&undo_path, &MAGIC[..]);
         assert!(roll_back(&main, &undo_path, 3).unwrap().is_empty());
