@@ -32,7 +32,7 @@ pub(crate) struct VfsState {
     /// Bytes of page cache each connection keeps (`PRAGMA cache_size`).
     pub(crate) cache_bytes: AtomicU64,
     /// The last durable point and its files.
-    pub(crate) durable: Arc<Mutex<super::durable::DurableState>>,
+    pub(crate) durable: Arc<Mutex<super::files::DurableState>>,
     /// First transaction id of databases created by this process: ids
     /// never repeat across restarts, so a log entry from an earlier run
     /// cannot be mistaken for a pending transaction of this one.
@@ -55,7 +55,7 @@ impl VfsState {
             return None;
         }
         let number = self.take_file_number();
-        let path = super::durable::main_path(&self.dir, number);
+        let path = super::files::main_path(&self.dir, number);
         let main = match MainFile::create(&path, 0, self.flusher.clone()) {
             Ok(main) => main,
             Err(e) => {

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rusqlite::Connection;
 
+use super::frames::PAGE_SIZE;
 use super::*;
 
 /// A VFS with a name no other test uses (registration is process-wide).
