@@ -76,6 +76,7 @@ pub fn judge(from: u64, request: &PeerRequest) {
             offset,
             total,
             data,
+            ..
         } => {
             let term = vote.leader_id().term();
             assert_eq!(*vote.leader_id().node_id(), from);
@@ -199,6 +200,7 @@ pub fn call(input: &mut Input) -> PeerRequest {
                 },
                 offset: input.pick(&[0, 8, 255, u64::MAX - 8]),
                 total: input.pick(&[0, 16, 255, 1 << 30, u64::MAX]),
+                crc: u32::from(input.byte()),
                 data: vec![0; len],
             }
         }

@@ -137,6 +137,9 @@ pub(crate) struct Peers {
     pub(crate) tls: Option<Tls>,
     /// The node's metrics (contact from the leader, snapshots installed).
     pub(crate) metrics: Arc<Metrics>,
+    /// Where a snapshot from the leader arrives, whichever connection
+    /// brings it.
+    pub(crate) inbox: Arc<crate::raft::snapshot_stream::Inbox>,
 }
 
 /// Serves client connections to `node` on `listener` until `shutdown`
@@ -305,6 +308,7 @@ impl<N: Cluster> Conn<N> {
                     peer,
                     access,
                     &peers.metrics,
+                    &peers.inbox,
                 )
                 .await;
                 return Ok(());

@@ -353,6 +353,7 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
             gate: node.gate().clone(),
             tls,
             metrics: node.metrics().clone(),
+            inbox: Arc::new(crate::raft::snapshot_stream::Inbox::new(node.vfs())),
         };
         // Answers from the start: /readyz says why the node is not ready
         // while it waits for a leader.

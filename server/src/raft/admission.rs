@@ -196,6 +196,7 @@ impl View {
                 offset,
                 total,
                 data,
+                ..
             } => {
                 let term = self.leader_vote(from, vote)?;
                 let last = match &meta.last_log_id {

@@ -24,7 +24,10 @@
 //! - `rpc`: the answering side; every caller and call first passes
 //!   `gate`, which applies [`admission`]'s checks (members only,
 //!   possible terms and indexes) with the node's live state.
-//! - [`sealed`]: checksummed images (snapshots on disk and in transit).
+//! - `snapshot_stream`: snapshots in transit: streamed from the leader's
+//!   pinned durable point, written to new files by the follower as they
+//!   come, resumed after a cut.
+//! - [`sealed`]: checksummed images (format-1 snapshot files).
 //! - `recovery`: a stopped node's last log id, and forcing its
 //!   configuration (the openraft side of [`crate::offline`]).
 //!
@@ -41,6 +44,7 @@ pub mod peer_wire;
 pub(crate) mod recovery;
 pub(crate) mod rpc;
 pub mod sealed;
+pub(crate) mod snapshot_stream;
 mod state_file;
 pub mod state_machine;
 pub mod typ;

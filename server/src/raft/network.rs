@@ -44,6 +44,7 @@ use tokio::io::AsyncWriteExt;
 
 pub use super::peer_wire::{APPEND_BATCH_BYTES, PEER_MAGIC, SNAPSHOT_CHUNK};
 use super::peer_wire::{Hello, PeerConn, PeerRequest, PeerResponse};
+use super::snapshot_stream::RESUME_GRACE;
 use super::state_machine::{Snapshot, SnapshotData};
 use super::typ::{Entry, NodeInfo, TypeConfig, Vote};
 
@@ -425,35 +426,61 @@ impl RaftNetworkV2<TypeConfig> for Peer {
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let ttl = option.hard_ttl();
         let meta = snapshot.meta;
-        // A durable point is read from the files now, while writes go on.
-        let data = snapshot.snapshot.into_bytes().await.map_err(|e| {
+        // The durable point is pinned and read from the files chunk by
+        // chunk, while writes go on.
+        let outgoing = snapshot.snapshot.outgoing().await.map_err(|e| {
             tracing::warn!(peer = self.target, error = %e, "cannot read the snapshot to send");
             StreamingError::from(RPCError::<TypeConfig>::Network(NetworkError::new(&e)))
         })?;
-        let total = data.len() as u64;
+        let total = outgoing.total();
         let started = std::time::Instant::now();
         let target = self.target;
+        // How far the follower got in this attempt.
+        let acked = std::sync::atomic::AtomicU64::new(0);
         let stream = async {
             let mut offset = 0;
             let mut progress = Progress::new(Unit::Bytes, total);
+            // A follower that keeps asking for bytes it was sent is not
+            // answered forever.
+            let mut calls_left = 2 * total.div_ceil(SNAPSHOT_CHUNK as u64) + 16;
             loop {
-                let end = (offset + SNAPSHOT_CHUNK).min(data.len());
+                calls_left = calls_left.checked_sub(1).ok_or_else(|| {
+                    StreamingError::from(
+                        self.remote("the follower keeps asking for the same bytes".into()),
+                    )
+                })?;
+                let end = outgoing.chunk_end(offset);
+                let data = outgoing.read(offset, end).await.map_err(|e| {
+                    tracing::warn!(peer = target, error = %e, "cannot read the snapshot to send");
+                    StreamingError::from(RPCError::<TypeConfig>::Network(NetworkError::new(&e)))
+                })?;
                 let request = PeerRequest::SnapshotChunk {
                     vote,
                     meta: meta.clone(),
-                    offset: offset as u64,
+                    offset,
                     total,
-                    data: data[offset..end].to_vec(),
+                    crc: crc32fast::hash(&data),
+                    data,
                 };
                 let answer = self.call(&request, ttl).await;
-                if let Ok(PeerResponse::SnapshotChunk(Ok(()))) = &answer
-                    && let Some(report) = progress.step(end as u64)
-                {
-                    log_progress!(report, "sending a snapshot", peer = target);
-                }
+                drop(request);
                 match answer {
-                    Ok(PeerResponse::SnapshotChunk(Ok(()))) if end < data.len() => offset = end,
-                    Ok(PeerResponse::Snapshot(Ok(response))) if end == data.len() => {
+                    Ok(PeerResponse::SnapshotChunk(Ok(next))) if next < total => {
+                        if next != end {
+                            tracing::info!(
+                                peer = target,
+                                offset = next,
+                                total,
+                                "the follower resumes the snapshot at its offset"
+                            );
+                        }
+                        offset = next;
+                        acked.fetch_max(next, std::sync::atomic::Ordering::Relaxed);
+                        if let Some(report) = progress.step(offset) {
+                            log_progress!(report, "sending a snapshot", peer = target);
+                        }
+                    }
+                    Ok(PeerResponse::Snapshot(Ok(response))) if end == total => {
                         self.metrics
                             .snapshot(crate::metrics::SnapshotKind::Sent, started.elapsed());
                         return Ok(response);
@@ -482,6 +509,16 @@ impl RaftNetworkV2<TypeConfig> for Peer {
                 duration_ms = millis(started.elapsed()),
                 "sent a snapshot"
             );
+        } else if acked.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            // Keep the point a while, so that the next attempt sends the
+            // same snapshot and the follower resumes it (not for a
+            // follower that took nothing: a node that is down would hold
+            // back every durable point).
+            let pin = outgoing.into_pin();
+            tokio::spawn(async move {
+                tokio::time::sleep(RESUME_GRACE).await;
+                drop(pin);
+            });
         }
         sent
     }

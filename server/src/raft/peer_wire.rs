@@ -142,12 +142,14 @@ pub enum PeerRequest {
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
     /// Bytes `[offset, offset + data.len())` of a snapshot of `total`
-    /// bytes; the last one installs it.
+    /// bytes (see `raft::snapshot_stream`), `crc` their CRC-32; the last
+    /// one installs it.
     SnapshotChunk {
         vote: Vote,
         meta: SnapshotMeta,
         offset: u64,
         total: u64,
+        crc: u32,
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
@@ -164,8 +166,9 @@ pub enum PeerResponse {
     Append(Result<AppendEntriesResponse<TypeConfig>, String>),
     Vote(Result<VoteResponse<TypeConfig>, String>),
     Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
-    /// A chunk before the last was taken.
-    SnapshotChunk(Result<(), String>),
+    /// A chunk before the last was taken; the offset to send next (the
+    /// chunk's end, or where a transfer cut earlier stopped).
+    SnapshotChunk(Result<u64, String>),
     TransferLeader(Result<TransferLeaderResponse<TypeConfig>, String>),
     /// Members as `(id, address)`.
     Members(Result<Vec<(u64, String)>, String>),

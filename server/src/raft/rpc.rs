@@ -14,10 +14,10 @@ use tokio::io::AsyncReadExt;
 use super::gate::Gate;
 use super::instance::Raft;
 use super::peer_wire::{self, Hello, PeerConn, PeerRequest, PeerResponse};
-use super::state_machine::{Snapshot, SnapshotData, check_snapshot_data};
+use super::snapshot_stream::{Inbox, Step};
+use super::state_machine::{Snapshot, SnapshotData};
 use super::typ::{SnapshotMeta, Vote};
 use crate::metrics::{Metrics, SnapshotKind};
-use crate::progress::{Progress, Unit, log_progress};
 use crate::tls::Access;
 use crate::transport::Stream;
 
@@ -36,6 +36,7 @@ pub(crate) async fn serve_peer(
     peer: String,
     access: Access,
     metrics: &Metrics,
+    inbox: &Inbox,
 ) {
     let hello = tokio::time::timeout(HELLO_TIMEOUT, async {
         loop {
@@ -71,7 +72,6 @@ pub(crate) async fn serve_peer(
     }
     tracing::debug!(from = hello.id, %peer, "node-to-node connection");
     let mut conn = PeerConn::new(stream, buffered);
-    let mut incoming = None;
     loop {
         let bytes = match conn.recv_bytes().await {
             Ok(Some(bytes)) => bytes,
@@ -93,7 +93,7 @@ pub(crate) async fn serve_peer(
             let _ = conn.send(&refused(&request, refusal.to_string())).await;
             return;
         }
-        let response = answer(&raft, request, &mut incoming, hello.id, metrics).await;
+        let response = answer(&raft, request, inbox, hello.id, metrics).await;
         if let Err(e) = conn.send(&response).await {
             tracing::debug!(%peer, error = %e, "cannot answer a peer");
             return;
@@ -117,87 +117,54 @@ fn refused(request: &PeerRequest, message: String) -> PeerResponse {
 struct Chunk {
     vote: Vote,
     meta: SnapshotMeta,
+    offset: u64,
     total: u64,
+    crc: u32,
     data: Vec<u8>,
 }
 
-/// A snapshot arriving in chunks on one connection: the chunks so far
-/// (`chunk.data` holds them all) and the progress they make.
-struct Incoming {
-    chunk: Chunk,
-    progress: Progress,
-}
-
-/// Takes one chunk of a snapshot from node `from`; with the last one,
-/// checks the whole snapshot and installs it. Logs progress while the
-/// chunks arrive ([`crate::progress`]).
-async fn snapshot_chunk(
-    raft: &Raft,
-    incoming: &mut Option<Incoming>,
-    chunk: Chunk,
-    offset: u64,
-    from: u64,
-) -> PeerResponse {
-    let refuse = |message: String| PeerResponse::SnapshotChunk(Err(message));
-    if offset == 0 {
-        *incoming = None;
+/// Takes one chunk of a snapshot from node `from` into the node's inbox
+/// (see [`super::snapshot_stream`]); with the last one, installs it.
+async fn snapshot_chunk(raft: &Raft, inbox: &Inbox, chunk: Chunk, from: u64) -> PeerResponse {
+    if crc32fast::hash(&chunk.data) != chunk.crc {
+        tracing::warn!(
+            leader = from,
+            offset = chunk.offset,
+            "refused a damaged snapshot chunk"
+        );
+        return PeerResponse::SnapshotChunk(Err(format!(
+            "snapshot chunk at {} damaged (checksum mismatch)",
+            chunk.offset
+        )));
     }
-    let mut current = match incoming.take() {
-        None if offset == 0 => {
-            let mut data = Vec::with_capacity(
-                usize::try_from(chunk.total.min(64 << 20)).unwrap_or(peer_wire::SNAPSHOT_CHUNK),
-            );
-            data.extend_from_slice(&chunk.data);
-            Incoming {
-                progress: Progress::new(Unit::Bytes, chunk.total),
-                chunk: Chunk { data, ..chunk },
-            }
+    let step = inbox
+        .chunk(&chunk.meta, chunk.total, chunk.offset, chunk.data, from)
+        .await;
+    match step {
+        Ok(Step::Next(next)) => PeerResponse::SnapshotChunk(Ok(next)),
+        Err(e) => {
+            tracing::warn!(leader = from, error = %e, "refused a snapshot from the leader");
+            PeerResponse::SnapshotChunk(Err(e))
         }
-        Some(mut current)
-            if current.chunk.meta == chunk.meta
-                && current.chunk.vote == chunk.vote
-                && current.chunk.total == chunk.total
-                && current.chunk.data.len() as u64 == offset =>
-        {
-            current.chunk.data.extend_from_slice(&chunk.data);
-            current
+        Ok(Step::Complete(incoming)) => {
+            let snapshot = Snapshot {
+                meta: chunk.meta,
+                snapshot: SnapshotData::Received(incoming),
+            };
+            PeerResponse::Snapshot(
+                raft.install_full_snapshot(chunk.vote, snapshot)
+                    .await
+                    .map_err(|e| e.to_string()),
+            )
         }
-        _ => return refuse(format!("snapshot chunk at {offset} out of order")),
-    };
-    let received = current.chunk.data.len() as u64;
-    if received > current.chunk.total {
-        return refuse("snapshot longer than announced".into());
     }
-    if let Some(report) = current.progress.step(received) {
-        log_progress!(report, "receiving a snapshot", leader = from);
-    }
-    if received < current.chunk.total {
-        *incoming = Some(current);
-        return PeerResponse::SnapshotChunk(Ok(()));
-    }
-    let current = current.chunk;
-    // A damaged snapshot never reaches the state machine: installing it
-    // would fail there, and openraft stops a node on any storage error.
-    if let Err(e) = check_snapshot_data(&current.data) {
-        tracing::warn!(error = %e, "refused a damaged snapshot from the leader");
-        return PeerResponse::Snapshot(Err(format!("damaged snapshot: {e}")));
-    }
-    let snapshot = Snapshot {
-        meta: current.meta,
-        snapshot: SnapshotData::Bytes(current.data),
-    };
-    PeerResponse::Snapshot(
-        raft.install_full_snapshot(current.vote, snapshot)
-            .await
-            .map_err(|e| e.to_string()),
-    )
 }
 
 /// Answers one call of node `from`.
 async fn answer(
     raft: &Raft,
     request: PeerRequest,
-    incoming: &mut Option<Incoming>,
+    inbox: &Inbox,
     from: u64,
     metrics: &Metrics,
 ) -> PeerResponse {
@@ -227,16 +194,19 @@ async fn answer(
             meta,
             offset,
             total,
+            crc,
             data,
         } => {
             let chunk = Chunk {
                 vote,
                 meta,
+                offset,
                 total,
+                crc,
                 data,
             };
             let started = std::time::Instant::now();
-            let answer = snapshot_chunk(raft, incoming, chunk, offset, from).await;
+            let answer = snapshot_chunk(raft, inbox, chunk, from).await;
             if matches!(answer, PeerResponse::Snapshot(Ok(_))) {
                 metrics.snapshot(SnapshotKind::Installed, started.elapsed());
             }

@@ -55,16 +55,17 @@ use openraft::{EntryPayload, OptionalSend};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use super::snapshot_stream::Outgoing;
 use super::state_file::{self, Durable, epoch_of};
 use super::typ::{Applied, Command, LogId, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::data_dir::SNAPSHOT_FILE;
 use crate::sql::SqlLock;
-use crate::vfs::{Commit, DatabaseImage, Manifest, Vfs, VfsError};
+use crate::vfs::{Commit, DatabaseImage, Incoming, Manifest, Vfs, VfsError};
 
 /// Snapshot data as openraft moves it around.
 pub enum SnapshotData {
-    /// A snapshot's bytes (a sealed [`Image`]), as received.
-    Bytes(Vec<u8>),
+    /// A snapshot received from the leader, in new files.
+    Received(Box<Incoming>),
     /// This node's durable point `epoch`, read from its files when sent.
     Durable {
         /// The node's databases.
@@ -77,45 +78,27 @@ pub enum SnapshotData {
 impl std::fmt::Debug for SnapshotData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Bytes(bytes) => write!(f, "Bytes({})", bytes.len()),
+            Self::Received(_) => write!(f, "Received"),
             Self::Durable { epoch, .. } => write!(f, "Durable({epoch})"),
         }
     }
 }
 
 impl SnapshotData {
-    /// The snapshot as it travels: a sealed [`Image`]. A durable point is
-    /// read on the disk thread (consistent while writes go on); one that
-    /// a newer point replaced meanwhile is an error (openraft asks for the
-    /// current snapshot again).
-    pub(crate) async fn into_bytes(self) -> io::Result<Vec<u8>> {
+    /// The durable point to stream to a follower, pinned (see
+    /// [`super::snapshot_stream`]). One that a newer point replaced
+    /// meanwhile is an error (openraft asks for the current snapshot
+    /// again).
+    pub(crate) async fn outgoing(self) -> io::Result<Outgoing> {
         match self {
-            Self::Bytes(bytes) => Ok(bytes),
-            Self::Durable { vfs, epoch } => {
-                let (at, databases) = vfs
-                    .durable_images()
-                    .await
-                    .map_err(|_| io::Error::other("the disk thread is gone"))??;
-                if at != epoch {
-                    return Err(io::Error::other(format!(
-                        "snapshot at index {epoch} was replaced by one at index {at}"
-                    )));
-                }
-                tokio::task::spawn_blocking(move || {
-                    let image = Image {
-                        format: SNAPSHOT_FORMAT,
-                        databases,
-                    };
-                    Ok(super::sealed::seal(
-                        postcard::to_allocvec(&image).map_err(invalid)?,
-                    ))
-                })
-                .await
-                .map_err(io::Error::other)?
-            }
+            Self::Received(_) => Err(io::Error::other(
+                "a snapshot received is installed, not sent on",
+            )),
+            Self::Durable { vfs, epoch } => Outgoing::open(vfs, epoch).await,
         }
     }
 }
+
 /// A snapshot.
 pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, SnapshotData>;
 
@@ -475,7 +458,8 @@ impl StateMachine {
                 drop(stored.data);
                 let epoch = epoch_of(&stored.meta);
                 let commit = committer(dir.clone(), stored.meta.clone(), durable.clone());
-                let prepared = inner.vfs.prepare_install(image.databases, epoch);
+                let incoming = incoming_of(&inner.vfs, image.databases)?;
+                let prepared = inner.vfs.prepare_install(incoming, epoch);
                 let prepared = prepared
                     .await
                     .map_err(|_| io::Error::other("the disk thread is gone"))??;
@@ -628,6 +612,13 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 .vfs
                 .durable_point(epoch_of(&meta), commit)
                 .map_err(vfs_error)?;
+            let Some(made) = made else {
+                // A snapshot send holds the last point (a send began
+                // after openraft asked): it stays the snapshot.
+                return self.current(inner.vfs).ok_or_else(|| {
+                    io::Error::other("a snapshot send holds a point that is not recorded")
+                });
+            };
             self.gauge.captured();
             (meta, made, inner.vfs)
         };
@@ -649,6 +640,33 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             snapshot: SnapshotData::Durable { vfs, epoch },
         })
     }
+}
+
+impl StateMachine {
+    /// The last durable point as a snapshot, if there is one.
+    fn current(&self, vfs: Vfs) -> Option<Snapshot> {
+        lock(&self.durable).clone().map(|meta| {
+            let epoch = epoch_of(&meta);
+            Snapshot {
+                meta,
+                snapshot: SnapshotData::Durable { vfs, epoch },
+            }
+        })
+    }
+}
+
+/// `images` (a format-1 snapshot's databases) in new files.
+fn incoming_of(vfs: &Vfs, images: Vec<DatabaseImage>) -> io::Result<Incoming> {
+    let databases: Vec<(String, u64, u64)> = images
+        .iter()
+        .map(|i| (i.name.clone(), i.main.len() as u64, i.wal.len() as u64))
+        .collect();
+    let mut incoming = vfs.incoming(&databases).map_err(vfs_error)?;
+    for (db, image) in images.iter().enumerate() {
+        incoming.write_main(db, 0, &image.main)?;
+        incoming.push_wal(db, &image.wal)?;
+    }
+    Ok(incoming)
 }
 
 /// Bytes the databases' committed state takes (main files and WAL).
@@ -708,14 +726,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> io::Result<()> {
         let started = std::time::Instant::now();
         let _points = self.points.lock().await;
-        let data = snapshot.into_bytes().await?;
-        let bytes = data.len();
-        let image = tokio::task::spawn_blocking(move || open_image(&data).map_err(invalid))
-            .await
-            .map_err(io::Error::other)??;
         let vfs = self.inner.lock().await.vfs;
+        let incoming = match snapshot {
+            SnapshotData::Received(incoming) => *incoming,
+            // Another state machine's point, handed over in this process.
+            durable @ SnapshotData::Durable { .. } => {
+                let outgoing = durable.outgoing().await?;
+                super::snapshot_stream::copy(&outgoing, vfs, meta).await?
+            }
+        };
+        let bytes = incoming.bytes();
         let prepared = vfs
-            .prepare_install(image.databases, epoch_of(meta))
+            .prepare_install(incoming, epoch_of(meta))
             .await
             .map_err(|_| io::Error::other("the disk thread is gone"))??;
         {
@@ -743,15 +765,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
-        let meta = lock(&self.durable).clone();
         let vfs = self.inner.lock().await.vfs;
-        Ok(meta.map(|meta| {
-            let epoch = epoch_of(&meta);
-            Snapshot {
-                meta,
-                snapshot: SnapshotData::Durable { vfs, epoch },
-            }
-        }))
+        Ok(self.current(vfs))
+    }
+
+    /// No new durable point while a snapshot send reads the last one (see
+    /// `vfs::pin`): openraft asks again later.
+    async fn try_create_snapshot_builder(&mut self, force: bool) -> Option<Self::SnapshotBuilder> {
+        let vfs = self.inner.lock().await.vfs;
+        if !force && vfs.pinned() {
+            tracing::debug!("snapshot deferred: a snapshot send holds the last durable point");
+            return None;
+        }
+        Some(self.clone())
     }
 }
 

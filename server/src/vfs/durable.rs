@@ -30,7 +30,7 @@ use super::files::{
     DurableState, file_number_of, main_path, read_wal, remove_numbers, remove_other_wals,
     remove_strays, wal_path, write_wal,
 };
-use super::handle::{DatabaseImage, Vfs};
+use super::handle::Vfs;
 use super::main_file::MainFile;
 use crate::fs_util;
 
@@ -73,19 +73,32 @@ impl Vfs {
                 .use_files(main.clone(), &wal)?;
             files.push((name.clone(), main));
         }
-        *self.state.durable.lock().map_err(|_| VfsError::Poisoned)? = DurableState { epoch, files };
+        self.state
+            .durable
+            .lock()
+            .map_err(|_| VfsError::Poisoned)?
+            .replace(epoch, files);
         Ok(())
     }
 
     /// Makes the committed state of every database durable as point
     /// `epoch` (see the module doc); `commit` runs on the disk thread once
     /// the files hold the point. Call with the SQL lock held, at applied
-    /// index `epoch`. The returned channel says when the point exists.
+    /// index `epoch`. The returned channel says when the point exists;
+    /// `None` if a snapshot send holds the last point ([`Vfs::pin`]): no
+    /// point is made then.
     pub fn durable_point(
         &self,
         epoch: u64,
         commit: Commit,
-    ) -> Result<oneshot::Receiver<io::Result<()>>, VfsError> {
+    ) -> Result<Option<oneshot::Receiver<io::Result<()>>>, VfsError> {
+        {
+            let mut durable = lock_durable(&self.state.durable)?;
+            if durable.pins > 0 {
+                return Ok(None);
+            }
+            durable.making = true;
+        }
         let mut names = self.databases();
         names.sort();
         let mut work = Vec::with_capacity(names.len());
@@ -129,107 +142,24 @@ impl Vfs {
                 }
                 io::Result::Ok(())
             })();
-            if made.is_ok()
-                && let Ok(mut durable) = durable.lock()
-            {
-                *durable = DurableState {
-                    epoch,
-                    files: work
-                        .into_iter()
-                        .map(|(name, main, _)| (name, main))
-                        .collect(),
-                };
+            if let Ok(mut durable) = durable.lock() {
+                durable.making = false;
+                if made.is_ok() {
+                    durable.replace(
+                        epoch,
+                        work.into_iter()
+                            .map(|(name, main, _)| (name, main))
+                            .collect(),
+                    );
+                }
             }
             let _ = done.send(made);
         });
         if !queued {
+            lock_durable(&self.state.durable)?.making = false;
             return Err(VfsError::io(io::Error::other("the disk thread is gone")));
         }
-        Ok(answer)
-    }
-
-    /// Every database as of the last durable point, read on the disk
-    /// thread while writes go on: main files as they were then (from their
-    /// undo files where overwritten since), and their `N.wal` frames.
-    pub fn durable_images(&self) -> oneshot::Receiver<io::Result<(u64, Vec<DatabaseImage>)>> {
-        let (done, answer) = oneshot::channel();
-        let durable = self.state.durable.clone();
-        let sent = self.state.flusher.run(move || {
-            let images = (|| {
-                let durable = durable
-                    .lock()
-                    .map_err(|_| io::Error::other("durable state poisoned"))?;
-                let mut images = Vec::with_capacity(durable.files.len());
-                for (name, main) in &durable.files {
-                    let wal = read_wal(main.path(), durable.epoch)?;
-                    images.push(DatabaseImage {
-                        name: name.clone(),
-                        main: main.durable_content()?,
-                        wal,
-                    });
-                }
-                Ok((durable.epoch, images))
-            })();
-            let _ = done.send(images);
-        });
-        if !sent {
-            let (done, answer) = oneshot::channel();
-            let _ = done.send(Err(io::Error::other("the disk thread is gone")));
-            return answer;
-        }
-        answer
-    }
-
-    /// Writes `images` (a snapshot from the leader) into new files on the
-    /// disk thread, synced, for [`finish_install`](Self::finish_install):
-    /// nothing changes for the databases until then. Call without locks.
-    pub fn prepare_install(
-        &self,
-        images: Vec<DatabaseImage>,
-        epoch: u64,
-    ) -> oneshot::Receiver<io::Result<Prepared>> {
-        let numbered: Vec<(DatabaseImage, u64)> = images
-            .into_iter()
-            .map(|image| {
-                let n = self.state.take_file_number();
-                (image, n)
-            })
-            .collect();
-        let dir = self.dir().to_owned();
-        let flusher = self.state.flusher.clone();
-        let (done, answer) = oneshot::channel();
-        let work = move || {
-            let written = (|| {
-                let mut files = Vec::with_capacity(numbered.len());
-                for (image, n) in numbered {
-                    let path = main_path(&dir, n);
-                    {
-                        use std::io::Write;
-                        let mut file = std::fs::File::create(&path)?;
-                        file.write_all(&image.main)?;
-                        file.sync_all()?;
-                    }
-                    write_wal(&wal_path(&path, epoch), &image.wal)?;
-                    // Opened here, off the locks: this computes and syncs
-                    // the new file's checksums.
-                    let main = MainFile::open(&path, epoch, flusher.clone())?;
-                    files.push(PreparedFile {
-                        name: image.name,
-                        wal: image.wal,
-                        main,
-                    });
-                }
-                fs_util::sync_dir(&dir)?;
-                io::Result::Ok(Prepared { files })
-            })();
-            let _ = done.send(written);
-        };
-        if !self.state.flusher.run(work) {
-            let (done, answer) = oneshot::channel();
-            let _ = done.send(Err(io::Error::other("the disk thread is gone")));
-            return answer;
-        }
-        answer
+        Ok(Some(answer))
     }
 
     /// Makes the files of `prepared` the databases' content, as durable
@@ -281,10 +211,7 @@ impl Vfs {
             db.use_files(file.main.clone(), &file.wal)?;
             opened.push((file.name, file.main));
         }
-        *self.state.durable.lock().map_err(|_| VfsError::Poisoned)? = DurableState {
-            epoch,
-            files: opened,
-        };
+        lock_durable(&self.state.durable)?.replace(epoch, opened);
         self.state.flusher.run(move || {
             if let Err(e) = remove_numbers(&dir, &replaced) {
                 tracing::warn!(error = %e, "cannot remove the files a snapshot replaced");
@@ -294,17 +221,24 @@ impl Vfs {
     }
 }
 
+/// Locks the durable state.
+pub(crate) fn lock_durable(
+    durable: &std::sync::Mutex<DurableState>,
+) -> Result<std::sync::MutexGuard<'_, DurableState>, VfsError> {
+    durable.lock().map_err(|_| VfsError::Poisoned)
+}
+
 /// A database of a snapshot written to a new file, not in use yet.
 #[derive(Debug)]
-struct PreparedFile {
-    name: String,
+pub(crate) struct PreparedFile {
+    pub(crate) name: String,
     /// Its committed WAL frames.
-    wal: Vec<u8>,
-    main: MainFile,
+    pub(crate) wal: Vec<u8>,
+    pub(crate) main: MainFile,
 }
 
 /// A snapshot's databases written to new files, not in use yet.
 #[derive(Debug)]
 pub struct Prepared {
-    files: Vec<PreparedFile>,
+    pub(crate) files: Vec<PreparedFile>,
 }

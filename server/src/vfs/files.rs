@@ -18,6 +18,19 @@ pub(crate) struct DurableState {
     pub(crate) epoch: u64,
     /// The databases of the point and their main files.
     pub(crate) files: Vec<(String, MainFile)>,
+    /// Snapshot sends reading this point (see `vfs::pin`): no new point
+    /// is made while any is.
+    pub(crate) pins: usize,
+    /// Whether a new point is being made (none can be pinned meanwhile).
+    pub(crate) making: bool,
+}
+
+impl DurableState {
+    /// Moves to point `epoch` with `files`, keeping the pins.
+    pub(crate) fn replace(&mut self, epoch: u64, files: Vec<(String, MainFile)>) {
+        self.epoch = epoch;
+        self.files = files;
+    }
 }
 
 /// The committed WAL frames of a database kept at durable point `epoch`.

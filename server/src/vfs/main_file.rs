@@ -398,21 +398,54 @@ impl MainFile {
             .map_err(|e| named(&self.shared.path, e))
     }
 
-    /// The file as of the last durable point (the file's blocks, those
-    /// overwritten since taken from the undo file).
+    /// The file as of the last durable point (see
+    /// [`durable_range`](Self::durable_range)).
+    #[cfg(test)]
     pub(crate) fn durable_content(&self) -> io::Result<Vec<u8>> {
+        let mut out = vec![0u8; to_usize(self.durable_len())];
+        self.durable_range(0, &mut out)?;
+        Ok(out)
+    }
+
+    /// The file's length at the last durable point.
+    pub(crate) fn durable_len(&self) -> u64 {
+        self.shared.undo().base_len()
+    }
+
+    /// Bytes `[offset, offset + out.len())` of the file as of the last
+    /// durable point, which they must lie within: one read of the file,
+    /// then the blocks overwritten since taken from the undo file, every
+    /// other block checked against its checksum.
+    pub(crate) fn durable_range(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        let disk_len = self.shared.view().disk_len;
         let undo = self.shared.undo();
         let sums = self.shared.sums();
-        let mut out = vec![0u8; to_usize(undo.base_len())];
-        read_fully(&self.shared.file, &mut out, 0)?;
-        for (block, chunk) in (0u64..).zip(out.chunks_mut(BLOCK_LEN)) {
+        let base_len = undo.base_len();
+        let end = offset + out.len() as u64;
+        if end > base_len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bytes {offset}..{end} are past the durable length {base_len}"),
+            ));
+        }
+        let first = offset / BLOCK;
+        let start = first * BLOCK;
+        let aligned_end = end.div_ceil(BLOCK) * BLOCK;
+        let mut blocks = vec![0u8; to_usize(aligned_end - start)];
+        let on_disk = to_usize(disk_len.min(aligned_end).saturating_sub(start));
+        read_fully(&self.shared.file, &mut blocks[..on_disk], start)?;
+        for (block, chunk) in (first..).zip(blocks.chunks_mut(BLOCK_LEN)) {
+            let len = to_usize((base_len - block * BLOCK).min(BLOCK));
+            let chunk = &mut chunk[..len];
             if let Some(original) = undo.original(block)? {
-                chunk.copy_from_slice(&original[..chunk.len()]);
-            } else if !sums.check(block, chunk) {
+                chunk.copy_from_slice(&original[..len]);
+            } else if block * BLOCK + len as u64 > disk_len || !sums.check(block, chunk) {
                 return Err(self.damaged(block));
             }
         }
-        Ok(out)
+        let skip = to_usize(offset - start);
+        out.copy_from_slice(&blocks[skip..skip + out.len()]);
+        Ok(())
     }
 
     // ---- anywhere ----

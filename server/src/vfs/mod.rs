@@ -42,8 +42,10 @@
 //! - `undo`, `sums`: per-file undo records back to the last durable point,
 //!   and block checksums checked on every read.
 //! - `files`: the directory's layout (`N.db`, `N.undo`, `N.sum`, `N.wal.E`).
-//! - `durable`: durable points ([`Manifest`]), restart from one, snapshot
-//!   images read from them and installs of received ones.
+//! - `durable`: durable points ([`Manifest`]), restart from one, and the
+//!   switch to a received snapshot's files.
+//! - `pin`: a durable point held readable while a snapshot send reads it.
+//! - `incoming`: a received snapshot written into new files as it comes.
 
 mod delta;
 mod durable;
@@ -52,7 +54,9 @@ mod ffi;
 mod files;
 mod frames;
 mod handle;
+mod incoming;
 mod main_file;
+mod pin;
 mod state;
 mod sums;
 mod undo;
@@ -62,6 +66,8 @@ pub use durable::{Commit, Manifest};
 pub use error::VfsError;
 pub use frames::Frames;
 pub use handle::{ConnectionId, DatabaseImage, Vfs};
+pub use incoming::Incoming;
+pub use pin::Pin;
 pub use state::{TxState, TxTicket};
 
 #[cfg(test)]

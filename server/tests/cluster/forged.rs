@@ -138,6 +138,7 @@ fn snapshot(vote: Vote, last: Option<LogId>, offset: u64, total: u64, len: usize
         },
         offset,
         total,
+        crc: crc32fast::hash(&vec![0x5a; len]),
         data: vec![0x5a; len],
     }
 }

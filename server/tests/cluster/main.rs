@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used)] // Tests panic on purpose.
 
 mod forged;
+#[path = "../common/http.rs"]
+mod http;
 mod proxy;
+mod resume;
 #[path = "../common/rng.rs"]
 mod rng;
 

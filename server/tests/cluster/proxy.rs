@@ -4,6 +4,7 @@
 //! the proxy can refuse, and cut, those from chosen nodes.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dqlite_server::PEER_MAGIC;
@@ -16,6 +17,11 @@ struct State {
     blocked: HashSet<u64>,
     /// Relays of peer connections, by sender.
     relays: HashMap<u64, Vec<AbortHandle>>,
+    /// Bytes relayed from each sender's peer connections to the node.
+    relayed: HashMap<u64, Arc<AtomicU64>>,
+    /// Senders whose connection is cut once that many bytes of theirs
+    /// were relayed (once).
+    cut_at: HashMap<u64, u64>,
 }
 
 pub struct Proxy {
@@ -57,6 +63,24 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// Bytes relayed so far from node `id`'s peer connections.
+    pub fn relayed_from(&self, id: u64) -> u64 {
+        self.state
+            .lock()
+            .unwrap()
+            .relayed
+            .get(&id)
+            .map_or(0, |n| n.load(Ordering::Relaxed))
+    }
+
+    /// Cuts node `id`'s peer connection once `bytes` of its traffic were
+    /// relayed in all (once; later connections pass).
+    pub fn cut_after(&self, id: u64, bytes: u64) {
+        self.state.lock().unwrap().cut_at.insert(id, bytes);
+    }
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.accept.abort();
@@ -93,9 +117,45 @@ async fn relay(mut client: TcpStream, backend: String, state: Arc<Mutex<State>>)
     if server.write_all(&head[..head_len]).await.is_err() {
         return;
     }
-    let copy = tokio::spawn(async move {
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-    });
+    let copy = match from {
+        None => tokio::spawn(async move {
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        }),
+        Some(id) => {
+            let counter = state.lock().unwrap().relayed.entry(id).or_default().clone();
+            let state = state.clone();
+            tokio::spawn(async move {
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let up = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match client_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        let total = counter.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+                        let cut = {
+                            let mut state = state.lock().unwrap();
+                            let due = state.cut_at.get(&id).is_some_and(|&at| total >= at);
+                            if due {
+                                state.cut_at.remove(&id);
+                            }
+                            due
+                        };
+                        if cut || server_write.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let down = tokio::io::copy(&mut server_read, &mut client_write);
+                tokio::select! {
+                    () = up => {}
+                    _ = down => {}
+                }
+            })
+        }
+    };
     if let Some(id) = from {
         state
             .lock()

@@ -239,6 +239,7 @@ fn snapshot_chunks_must_fit_their_snapshot() {
             meta,
             offset,
             total,
+            crc: crc32fast::hash(&vec![0; len]),
             data: vec![0; len],
         };
     let members = membership(vec![BTreeSet::from([1, 2, 3])], &[1, 2, 3]);

@@ -1,0 +1,206 @@
+//! A snapshot's databases arriving from the leader, written into new
+//! files of the database directory as they come (nothing of it is held in
+//! memory but the WAL frames, which a durable point keeps small), then
+//! made ready to switch to ([`Vfs::prepare_install`]).
+//!
+//! The files get new numbers, so the databases in use are untouched until
+//! the install switches; files of a transfer that is given up are removed
+//! when its [`Incoming`] drops, and a node that stops mid-transfer removes
+//! them on start (they are not in its durable point's manifest).
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use tokio::sync::oneshot;
+
+use super::durable::{Prepared, PreparedFile};
+use super::error::VfsError;
+use super::files::{main_path, wal_path, write_wal};
+use super::handle::Vfs;
+use super::main_file::MainFile;
+use super::state;
+use crate::fs_util;
+
+/// Bytes written to a file between two syncs of it, so that the sync at
+/// the end does not flush gigabytes at once.
+const SYNC_EVERY: u64 = 64 * 1024 * 1024;
+
+/// One database of an incoming snapshot.
+#[derive(Debug)]
+struct IncomingFile {
+    name: String,
+    path: PathBuf,
+    file: File,
+    /// The main file's length in the snapshot.
+    len: u64,
+    unsynced: u64,
+    wal: Vec<u8>,
+    wal_len: u64,
+}
+
+/// A snapshot's databases being written to new files.
+#[derive(Debug)]
+pub struct Incoming {
+    files: Vec<IncomingFile>,
+    /// Whether the files went to an install (else they are removed).
+    kept: bool,
+}
+
+impl Vfs {
+    /// New files for a snapshot holding `databases` (name, main file
+    /// length, WAL length): refused if a name is unusable or repeated.
+    pub fn incoming(&self, databases: &[(String, u64, u64)]) -> Result<Incoming, VfsError> {
+        let mut incoming = Incoming {
+            files: Vec::with_capacity(databases.len()),
+            kept: false,
+        };
+        for (i, (name, len, wal_len)) in databases.iter().enumerate() {
+            if name.is_empty()
+                || name.contains('\0')
+                || databases[..i].iter().any(|(other, ..)| other == name)
+            {
+                return Err(VfsError::BadImage(name.len()));
+            }
+            let path = main_path(self.dir(), self.state.take_file_number());
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(VfsError::io)?;
+            file.set_len(*len).map_err(VfsError::io)?;
+            incoming.files.push(IncomingFile {
+                name: name.clone(),
+                path,
+                file,
+                len: *len,
+                unsynced: 0,
+                wal: Vec::new(),
+                wal_len: *wal_len,
+            });
+        }
+        Ok(incoming)
+    }
+}
+
+impl Incoming {
+    /// Bytes of the snapshot's databases (main files and WAL).
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.len + f.wal_len).sum()
+    }
+
+    /// Writes `bytes` at `offset` of database `db`'s main file (blocking).
+    pub fn write_main(&mut self, db: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let file = self.file(db)?;
+        if offset + bytes.len() as u64 > file.len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "bytes {offset}..{} are past database {:?}'s length {}",
+                    offset + bytes.len() as u64,
+                    file.name,
+                    file.len
+                ),
+            ));
+        }
+        file.file.write_all_at(bytes, offset)?;
+        file.unsynced += bytes.len() as u64;
+        if file.unsynced >= SYNC_EVERY {
+            file.file.sync_data()?;
+            file.unsynced = 0;
+        }
+        Ok(())
+    }
+
+    /// Appends `bytes` to database `db`'s WAL frames.
+    pub fn push_wal(&mut self, db: usize, bytes: &[u8]) -> io::Result<()> {
+        let file = self.file(db)?;
+        if file.wal.len() as u64 + bytes.len() as u64 > file.wal_len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("database {:?}'s WAL is longer than announced", file.name),
+            ));
+        }
+        file.wal.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn file(&mut self, db: usize) -> io::Result<&mut IncomingFile> {
+        self.files
+            .get_mut(db)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no such database"))
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        for file in &self.files {
+            if let Err(e) = std::fs::remove_file(&file.path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %file.path.display(), error = %e, "cannot remove a snapshot file given up");
+            }
+        }
+    }
+}
+
+impl Vfs {
+    /// Readies the files of `incoming`, whole, for
+    /// [`finish_install`](Self::finish_install) as durable point `epoch`,
+    /// on the disk thread: checks every WAL, syncs the files, writes the
+    /// WAL files and the checksums. Nothing changes for the databases in
+    /// use until the install. Call without locks.
+    pub fn prepare_install(
+        &self,
+        mut incoming: Incoming,
+        epoch: u64,
+    ) -> oneshot::Receiver<io::Result<Prepared>> {
+        let dir = self.dir().to_owned();
+        let flusher = self.state.flusher.clone();
+        let (done, answer) = oneshot::channel();
+        let work = move || {
+            let written = (|| {
+                let mut files = Vec::with_capacity(incoming.files.len());
+                for file in &mut incoming.files {
+                    if file.wal.len() as u64 != file.wal_len {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("database {:?}'s WAL is incomplete", file.name),
+                        ));
+                    }
+                    state::image_frames(&file.wal).map_err(|e| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("database {:?}: {e}", file.name),
+                        )
+                    })?;
+                    file.file.sync_all()?;
+                    write_wal(&wal_path(&file.path, epoch), &file.wal)?;
+                    // Opened here, off the locks: this computes and syncs
+                    // the new file's checksums.
+                    let main = MainFile::open(&file.path, epoch, flusher.clone())?;
+                    files.push(PreparedFile {
+                        name: file.name.clone(),
+                        wal: std::mem::take(&mut file.wal),
+                        main,
+                    });
+                }
+                fs_util::sync_dir(&dir)?;
+                incoming.kept = true;
+                io::Result::Ok(Prepared { files })
+            })();
+            let _ = done.send(written);
+        };
+        if !self.state.flusher.run(work) {
+            let (done, answer) = oneshot::channel();
+            let _ = done.send(Err(io::Error::other("the disk thread is gone")));
+            return answer;
+        }
+        answer
+    }
+}
