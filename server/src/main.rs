@@ -167,6 +167,15 @@ struct Args {
     /// grow the log unbounded (default 64 MiB).
     #[arg(long, default_value_t = dqlite_server::DEFAULT_SNAPSHOT_BYTES, value_name = "BYTES")]
     snapshot_bytes: u64,
+    /// Log entries kept behind a snapshot, so that a follower a little
+    /// behind catches up from the log instead of being sent every
+    /// database (0: none).
+    #[arg(long, default_value_t = dqlite_server::DEFAULT_SNAPSHOT_TRAILING, value_name = "ENTRIES")]
+    snapshot_trailing: u64,
+    /// At most this many bytes of changes in the entries kept behind a
+    /// snapshot (default 64 MiB): the oldest are dropped past it.
+    #[arg(long, default_value_t = dqlite_server::DEFAULT_SNAPSHOT_TRAILING_BYTES, value_name = "BYTES")]
+    snapshot_trailing_bytes: u64,
     /// Raft election timeout in milliseconds: a follower that hears
     /// nothing from a leader for a random time between it and twice it
     /// stands for election. Larger values ride out slow networks and
@@ -371,6 +380,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .raft_timing(heartbeat, election, election * 2)
         .snapshot_every(args.snapshot_every)
         .snapshot_bytes(args.snapshot_bytes)
+        .snapshot_trailing(args.snapshot_trailing)
+        .snapshot_trailing_bytes(args.snapshot_trailing_bytes)
         .busy_timeout(Duration::from_millis(args.busy_timeout))
         .cache_size(args.cache_size.saturating_mul(1024 * 1024))
         .manage_roles(args.role_management == Switch::On)

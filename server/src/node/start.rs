@@ -60,6 +60,7 @@ pub struct NodeBuilder {
     check_identity: bool,
     timing: RaftTiming,
     snapshot_trailing: u64,
+    snapshot_trailing_bytes: u64,
 }
 
 /// The node id go-dqlite's `app` gives the first node of a cluster (what
@@ -100,9 +101,8 @@ pub const DEFAULT_CACHE_SIZE: u64 = 2 * 1024 * 1024;
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 1024;
 
 impl NodeBuilder {
-    /// Takes a snapshot (and compacts the log) after `entries` entries,
-    /// once as many bytes of pages changed as the last snapshot held (see
-    /// `node/snapshots.rs`).
+    /// Takes a snapshot (a durable point, which compacts the log) after
+    /// `entries` entries (see `node/snapshots.rs`).
     pub fn snapshot_every(mut self, entries: u64) -> Self {
         self.snapshot_every = entries.max(1);
         self
@@ -113,9 +113,7 @@ impl NodeBuilder {
     /// frames (pages whole or as changes, as logged) were applied since
     /// the last one (default [`DEFAULT_SNAPSHOT_BYTES`](crate::DEFAULT_SNAPSHOT_BYTES),
     /// 64 MiB), so that a few large transactions do not grow the log
-    /// unbounded. Either way a snapshot waits until at least as many
-    /// bytes changed as the last snapshot held: snapshots never write
-    /// more than the log did.
+    /// unbounded.
     pub fn snapshot_bytes(mut self, bytes: u64) -> Self {
         self.snapshot_bytes = bytes.max(1);
         self
@@ -258,10 +256,22 @@ impl NodeBuilder {
         self
     }
 
-    /// Log entries kept behind a snapshot for followers that lag a little
-    /// (default 0: they get the snapshot).
+    /// Log entries kept behind a snapshot, so that a follower a little
+    /// behind catches up from the log instead of receiving every database
+    /// (default [`DEFAULT_SNAPSHOT_TRAILING`](crate::DEFAULT_SNAPSHOT_TRAILING),
+    /// dqlite's 8192; 0 compacts the whole log at each snapshot), as far
+    /// as [`snapshot_trailing_bytes`](Self::snapshot_trailing_bytes) allows.
     pub fn snapshot_trailing(mut self, entries: u64) -> Self {
         self.snapshot_trailing = entries;
+        self
+    }
+
+    /// Bytes of frames the entries kept behind a snapshot may hold at most
+    /// (default [`DEFAULT_SNAPSHOT_TRAILING_BYTES`](crate::DEFAULT_SNAPSHOT_TRAILING_BYTES),
+    /// 64 MiB): the oldest are purged past that, so the log stays small
+    /// next to the databases whatever the size of the entries.
+    pub fn snapshot_trailing_bytes(mut self, bytes: u64) -> Self {
+        self.snapshot_trailing_bytes = bytes;
         self
     }
 
@@ -643,6 +653,7 @@ async fn start_raft(
     let thresholds = snapshots::Thresholds {
         entries: builder.snapshot_every,
         bytes: builder.snapshot_bytes,
+        trailing_bytes: builder.snapshot_trailing_bytes,
     };
     tokio::task::spawn_local(snapshots::run(raft.clone(), gauge, thresholds));
     tokio::task::spawn_local(observe::watch_raft(raft.clone(), metrics.clone()));
@@ -713,7 +724,8 @@ impl Node {
             wait_for_leader: true,
             check_identity: true,
             timing: RaftTiming::default(),
-            snapshot_trailing: 0,
+            snapshot_trailing: snapshots::DEFAULT_SNAPSHOT_TRAILING,
+            snapshot_trailing_bytes: snapshots::DEFAULT_SNAPSHOT_TRAILING_BYTES,
         }
     }
 }

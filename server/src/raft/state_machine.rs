@@ -135,7 +135,14 @@ pub(crate) struct SnapshotGauge {
     /// Bytes of frames (as logged) applied since the last snapshot was
     /// captured.
     changed: AtomicU64,
+    /// Frame bytes applied since start, after each of the latest entries
+    /// (index, bytes): how large the log kept behind a snapshot is.
+    trail: std::sync::Mutex<std::collections::VecDeque<(u64, u64)>>,
+    total: AtomicU64,
 }
+
+/// Latest entries whose sizes [`SnapshotGauge`] remembers.
+const TRAIL_ENTRIES: usize = 1 << 16;
 
 impl SnapshotGauge {
     /// Bytes of pages applied since the last snapshot.
@@ -145,6 +152,39 @@ impl SnapshotGauge {
 
     fn applied(&self, bytes: u64) {
         self.changed.fetch_add(bytes, Ordering::Relaxed);
+        self.total.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Notes that entry `index` was applied (after its frames, if any).
+    fn entry(&self, index: u64) {
+        let total = self.total.load(Ordering::Relaxed);
+        let mut trail = lock(&self.trail);
+        if trail.len() == TRAIL_ENTRIES {
+            trail.pop_front();
+        }
+        trail.push_back((index, total));
+    }
+
+    /// The index to purge the log up to (inclusive) so that the entries
+    /// after it up to `snapshot` hold at most `bytes` of frames; `None` if
+    /// the entries after `purged` fit already (as far as it remembers).
+    pub(crate) fn purge_upto(&self, purged: u64, snapshot: u64, bytes: u64) -> Option<u64> {
+        let trail = lock(&self.trail);
+        let at = |index: u64| {
+            trail
+                .binary_search_by_key(&index, |&(i, _)| i)
+                .ok()
+                .map(|k| trail[k].1)
+        };
+        let end = at(snapshot)?;
+        let oldest = trail.iter().find(|&&(i, _)| i > purged)?;
+        if end - oldest.1 <= bytes {
+            return None;
+        }
+        trail
+            .iter()
+            .find(|&&(i, total)| i > purged && i <= snapshot && end - total <= bytes)
+            .map(|&(i, _)| i)
     }
 
     fn captured(&self) {
@@ -705,6 +745,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
             }
             inner.last_applied = Some(entry.log_id);
+            self.gauge.entry(entry.log_id.index);
             if let Some(responder) = responder {
                 responder.send(Applied);
             }
@@ -784,4 +825,31 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 /// Whole milliseconds of `d`, for log fields.
 fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod gauge_tests {
+    use super::SnapshotGauge;
+
+    #[test]
+    fn the_log_behind_a_snapshot_is_purged_down_to_its_bytes() {
+        let gauge = SnapshotGauge::default();
+        // Entries 1..=10 of 100 bytes each, entry 5 without frames.
+        for index in 1..=10 {
+            if index != 5 {
+                gauge.applied(100);
+            }
+            gauge.entry(index);
+        }
+        // Snapshot at 8, nothing purged: entries 1..=8 hold 700 bytes.
+        assert_eq!(gauge.purge_upto(0, 8, 1000), None);
+        // At most 250 bytes behind it: keep 7 and 8 (entry 6's 100 bytes
+        // would pass it), purge up to 6.
+        assert_eq!(gauge.purge_upto(0, 8, 250), Some(6));
+        assert_eq!(gauge.purge_upto(6, 8, 250), None);
+        // Nothing at all behind it.
+        assert_eq!(gauge.purge_upto(0, 8, 0), Some(8));
+        // A snapshot it does not remember: no purge.
+        assert_eq!(gauge.purge_upto(0, 11, 0), None);
+    }
 }

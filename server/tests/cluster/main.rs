@@ -75,8 +75,16 @@ impl Cluster {
     /// Starts node `id` on its address and directory.
     async fn run(&mut self, id: u64, listener: std::net::TcpListener) {
         let i = usize::try_from(id - 1).unwrap();
+        // Tests that snapshot often want followers to need snapshots: the
+        // whole log goes at each one.
+        let trailing = if self.snapshot_every < dqlite_server::DEFAULT_SNAPSHOT_EVERY {
+            0
+        } else {
+            dqlite_server::DEFAULT_SNAPSHOT_TRAILING
+        };
         let node = Node::builder(id, self.addresses[i].clone(), self.dirs[i].path())
             .snapshot_every(self.snapshot_every)
+            .snapshot_trailing(trailing)
             .manage_roles(self.manage_roles)
             .failure_domain(self.domains[i])
             .serve(listener, Limits::default())

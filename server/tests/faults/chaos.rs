@@ -46,7 +46,8 @@ impl Nodes {
         command
             .args(["--id", &id, "--address", &self.addresses[i], "--dir"])
             .arg(self.dirs[i].path())
-            .args(["--snapshot-every", "32", "--join-timeout", "30"])
+            .args(["--snapshot-every", "32", "--snapshot-trailing", "0"])
+            .args(["--join-timeout", "30"])
             .env("RUST_LOG", "info,openraft=error")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

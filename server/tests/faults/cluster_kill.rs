@@ -32,7 +32,14 @@ impl Nodes {
         // Snapshots (and log purges) every few dozen entries: a node
         // started again catches up by snapshot install, then takes more
         // snapshots of its own.
-        let mut extra = vec!["--id", id.as_str(), "--snapshot-every", "32"];
+        let mut extra = vec![
+            "--id",
+            id.as_str(),
+            "--snapshot-every",
+            "32",
+            "--snapshot-trailing",
+            "0",
+        ];
         if i > 0 {
             extra.extend(["--join", self.addresses[0].as_str()]);
         }
