@@ -159,6 +159,11 @@ impl SnapshotGauge {
     fn entry(&self, index: u64) {
         let total = self.total.load(Ordering::Relaxed);
         let mut trail = lock(&self.trail);
+        // Indexes only grow while a node runs; were it otherwise, what
+        // came before would not describe the log.
+        if trail.back().is_some_and(|&(last, _)| last >= index) {
+            trail.clear();
+        }
         if trail.len() == TRAIL_ENTRIES {
             trail.pop_front();
         }
@@ -177,13 +182,13 @@ impl SnapshotGauge {
                 .map(|k| trail[k].1)
         };
         let end = at(snapshot)?;
-        let oldest = trail.iter().find(|&&(i, _)| i > purged)?;
-        if end - oldest.1 <= bytes {
+        let oldest = trail.iter().find(|&&(i, _)| i > purged && i <= snapshot)?;
+        if end.saturating_sub(oldest.1) <= bytes {
             return None;
         }
         trail
             .iter()
-            .find(|&&(i, total)| i > purged && i <= snapshot && end - total <= bytes)
+            .find(|&&(i, total)| i > purged && i <= snapshot && end.saturating_sub(total) <= bytes)
             .map(|&(i, _)| i)
     }
 
@@ -851,5 +856,7 @@ mod gauge_tests {
         assert_eq!(gauge.purge_upto(0, 8, 0), Some(8));
         // A snapshot it does not remember: no purge.
         assert_eq!(gauge.purge_upto(0, 11, 0), None);
+        // Purged past the snapshot (a follower that installed a newer one).
+        assert_eq!(gauge.purge_upto(9, 8, 0), None);
     }
 }
