@@ -52,11 +52,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::gateway::{Cluster, Gateway, Next};
-use crate::metrics::{Held, Metrics};
-use crate::raft::gate::Gate;
-use crate::raft::instance::Raft;
+use crate::metrics::Held;
 use crate::raft::network::PEER_MAGIC;
-use crate::raft::rpc::serve_peer;
+use crate::raft::rpc::{PeerService, serve_peer};
 use crate::throttle::Throttle;
 use crate::tls::{Access, Tls, handshake_failure};
 use table::{Admitted, Slot, Table};
@@ -129,17 +127,10 @@ impl Default for Limits {
 /// node's Raft, behind the gate that admits their calls.
 #[derive(Clone)]
 pub(crate) struct Peers {
-    /// The node's Raft instance.
-    pub(crate) raft: Raft,
-    /// What other nodes' Raft traffic passes through.
-    pub(crate) gate: Gate,
+    /// What answers their calls.
+    pub(crate) service: PeerService,
     /// TLS every connection must run first, if any.
     pub(crate) tls: Option<Tls>,
-    /// The node's metrics (contact from the leader, snapshots installed).
-    pub(crate) metrics: Arc<Metrics>,
-    /// Where a snapshot from the leader arrives, whichever connection
-    /// brings it.
-    pub(crate) inbox: Arc<crate::raft::snapshot_stream::Inbox>,
 }
 
 /// Serves client connections to `node` on `listener` until `shutdown`
@@ -300,17 +291,7 @@ impl<N: Cluster> Conn<N> {
                     peers, peer, slot, ..
                 } = self;
                 slot.release();
-                serve_peer(
-                    stream,
-                    buf,
-                    peers.raft,
-                    peers.gate,
-                    peer,
-                    access,
-                    &peers.metrics,
-                    &peers.inbox,
-                )
-                .await;
+                serve_peer(stream, buf, peers.service, peer, access).await;
                 return Ok(());
             }
             Some(First::Client(version)) => version,

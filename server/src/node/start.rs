@@ -27,6 +27,7 @@ use crate::raft::gate::Gate;
 use crate::raft::instance::Raft;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::Network;
+use crate::raft::rpc::PeerService;
 use crate::raft::state_machine::StateMachine;
 use crate::raft::typ::{NodeInfo, TypeConfig};
 use crate::session::{BusyWait, Shared};
@@ -359,11 +360,13 @@ fn run(builder: NodeBuilder, lock: std::fs::File, ready: oneshot::Sender<Result<
         };
         let node = Node::internal(inner.clone());
         let peers = Peers {
-            raft: node.raft().clone(),
-            gate: node.gate().clone(),
+            service: PeerService {
+                raft: node.raft().clone(),
+                gate: node.gate().clone(),
+                metrics: node.metrics().clone(),
+                inbox: Arc::new(crate::raft::snapshot_stream::Inbox::new(node.vfs())),
+            },
             tls,
-            metrics: node.metrics().clone(),
-            inbox: Arc::new(crate::raft::snapshot_stream::Inbox::new(node.vfs())),
         };
         // Answers from the start: /readyz says why the node is not ready
         // while it waits for a leader.

@@ -6,6 +6,7 @@
 //! is not from the admin CA ([`Access::Restricted`]) is refused at its
 //! hello.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -24,6 +25,18 @@ use crate::transport::Stream;
 /// How long a caller has to send its hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What answers other nodes' calls: the node's Raft behind its gate, its
+/// metrics, and where a snapshot from the leader arrives.
+#[derive(Clone)]
+pub(crate) struct PeerService {
+    pub(crate) raft: Raft,
+    pub(crate) gate: Gate,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Shared by every connection: a transfer cut on one resumes on the
+    /// next.
+    pub(crate) inbox: Arc<Inbox>,
+}
+
 /// Answers a peer's calls on a connection whose magic word was read (and
 /// removed from `buffered`), from a peer that may do what `access`
 /// says. Returns when the peer hangs up, sends something unreadable, or
@@ -31,13 +44,16 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) async fn serve_peer(
     mut stream: Stream,
     mut buffered: BytesMut,
-    raft: Raft,
-    gate: Gate,
+    service: PeerService,
     peer: String,
     access: Access,
-    metrics: &Metrics,
-    inbox: &Inbox,
 ) {
+    let PeerService {
+        raft,
+        gate,
+        metrics,
+        inbox,
+    } = service;
     let hello = tokio::time::timeout(HELLO_TIMEOUT, async {
         loop {
             match Hello::decode(&buffered) {
@@ -93,7 +109,7 @@ pub(crate) async fn serve_peer(
             let _ = conn.send(&refused(&request, refusal.to_string())).await;
             return;
         }
-        let response = answer(&raft, request, inbox, hello.id, metrics).await;
+        let response = answer(&raft, request, &inbox, hello.id, &metrics).await;
         if let Err(e) = conn.send(&response).await {
             tracing::debug!(%peer, error = %e, "cannot answer a peer");
             return;
