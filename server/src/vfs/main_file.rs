@@ -135,9 +135,34 @@ struct Shared {
     sums: Mutex<Sums>,
     /// Signalled whenever a layer leaves the overlay.
     flushed: Condvar,
+    /// Bytes written since writeback was last started (disk thread).
+    unsynced: std::sync::atomic::AtomicU64,
 }
 
+/// Bytes written to a file after which the disk thread has the kernel
+/// start writing them back, so that the sync of a durable point finds
+/// little left to write (one long sync would hold up the Raft log's).
+const WRITEBACK_EVERY: u64 = 2 * 1024 * 1024;
+
 impl Shared {
+    /// Counts `bytes` written; past [`WRITEBACK_EVERY`], starts the
+    /// writeback of the file's dirty pages without waiting for it.
+    fn wrote(&self, bytes: u64) {
+        use std::os::fd::AsRawFd;
+        use std::sync::atomic::Ordering;
+        if self.unsynced.fetch_add(bytes, Ordering::Relaxed) + bytes < WRITEBACK_EVERY {
+            return;
+        }
+        self.unsynced.store(0, Ordering::Relaxed);
+        // SAFETY: a valid descriptor; the call only starts writeback.
+        let started = unsafe {
+            libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE)
+        };
+        if started != 0 {
+            tracing::debug!(path = %self.path.display(), error = %io::Error::last_os_error(), "cannot start writeback");
+        }
+    }
+
     fn view(&self) -> MutexGuard<'_, View> {
         self.view
             .lock()
@@ -178,6 +203,7 @@ impl Shared {
             drop(undo);
             for (&at, data) in &layer.extents {
                 self.file.write_all_at(data, at)?;
+                self.wrote(data.len() as u64);
             }
             self.file.set_len(layer.len)?;
             let mut sums = self.sums();
@@ -367,6 +393,7 @@ impl MainFile {
                 undo: Mutex::new(Undo::new(undo_path(path), epoch, len)),
                 sums: Mutex::new(sums),
                 flushed: Condvar::new(),
+                unsynced: std::sync::atomic::AtomicU64::new(0),
             }),
             flusher,
         })
@@ -382,9 +409,11 @@ impl MainFile {
     /// Syncs the file: with every layer queued before written, it holds
     /// the state of the durable point being made.
     pub(crate) fn sync(&self) -> io::Result<()> {
+        // Data and size (fdatasync): the rest of the metadata is not
+        // needed to read the file back.
         self.shared
             .file
-            .sync_all()
+            .sync_data()
             .and_then(|()| self.shared.sums().sync())
             .map_err(|e| named(&self.shared.path, e))
     }

@@ -154,7 +154,7 @@ impl Sums {
 
     /// Syncs the checksum file (at a durable point).
     pub(crate) fn sync(&self) -> io::Result<()> {
-        self.file.sync_all()
+        self.file.sync_data()
     }
 
     /// Whether `content` (block `block`, possibly the short last one) is
