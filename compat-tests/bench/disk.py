@@ -192,6 +192,13 @@ class Harness:
                     hwm[i] = max(hwm[i], value)
             loaded = last["loaded_mib"]
             dirs = [dir_bytes(n.dir) / 2**20 for n in nodes]
+            # Our databases' SQLite files alone (DIR/db/N.db): what SQLite
+            # itself takes for the rows, apart from the log, undo and
+            # checksum files.
+            sqlite_files = [sum(os.path.getsize(os.path.join(n.dir, "db", f))
+                                for f in os.listdir(os.path.join(n.dir, "db")) if f.endswith(".db")) / 2**20
+                            if n.kind == "ours" and os.path.isdir(os.path.join(n.dir, "db")) else None
+                            for n in nodes]
             events = [e for n in nodes for e in read_events(n)]
             slowest = overlapping(events, last.get("slowest_at_unix_ms", 0),
                                   last.get("slowest_at_unix_ms", 0) + last["slowest_tx_ms"])
@@ -206,7 +213,10 @@ class Harness:
                     "snapshots_taken": len(snapshots),
                     "longest_snapshot_ms": max((e["fields"]["duration_ms"] for e in snapshots), default=None),
                     "dir_mib": [round(d) for d in dirs],
-                    "dir_ratio": [round(d / loaded, 2) if loaded else None for d in dirs]}
+                    "dir_ratio": [round(d / loaded, 2) if loaded else None for d in dirs],
+                    "sqlite_file_mib": [round(f) if f is not None else None for f in sqlite_files],
+                    "sqlite_file_ratio": [round(f / loaded, 2) if f is not None and loaded else None
+                                          for f in sqlite_files]}
         finally:
             self.finish(work, nodes)
 
@@ -394,6 +404,10 @@ def report(results):
                   f" {fmt_list(r['peak_hwm_mib'])} | {fmt_list(r['hwm_ratio'], 'x')} |"
                   f" {r['slowest_tx_ms']:.0f} ms | {fmt_list(r['dir_mib'])} | {fmt_list(r['dir_ratio'], 'x')} |"
                   f" {r['stopped'] or '—'} |")
+        for r in memory:
+            if r.get("sqlite_file_mib") and r["sqlite_file_mib"][0] is not None:
+                print(f"\n{r['server']}, {r['nodes']} node(s): the databases' SQLite files alone:"
+                      f" {fmt_list(r['sqlite_file_mib'])} MiB ({fmt_list(r['sqlite_file_ratio'], 'x')} the data)")
         for r in memory:
             if r["server"] == "ours":
                 print(f"\n{r['server']}, {r['nodes']} node(s): slowest transaction beside:"

@@ -23,9 +23,10 @@ use super::main_file::MainFile;
 use super::state;
 use crate::fs_util;
 
-/// Bytes written to a file between two syncs of it, so that the sync at
-/// the end does not flush gigabytes at once.
-const SYNC_EVERY: u64 = 64 * 1024 * 1024;
+/// Bytes written to a file after which its writeback is started, so that
+/// the sync at the end does not flush gigabytes at once, and the disk is
+/// never flooded (the Raft log's syncs share it).
+const WRITEBACK_EVERY: u64 = 4 * 1024 * 1024;
 
 /// One database of an incoming snapshot.
 #[derive(Debug)]
@@ -107,8 +108,8 @@ impl Incoming {
         }
         file.file.write_all_at(bytes, offset)?;
         file.unsynced += bytes.len() as u64;
-        if file.unsynced >= SYNC_EVERY {
-            file.file.sync_data()?;
+        if file.unsynced >= WRITEBACK_EVERY {
+            crate::fs_util::start_writeback(&file.file)?;
             file.unsynced = 0;
         }
         Ok(())

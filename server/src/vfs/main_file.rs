@@ -148,18 +148,13 @@ impl Shared {
     /// Counts `bytes` written; past [`WRITEBACK_EVERY`], starts the
     /// writeback of the file's dirty pages without waiting for it.
     fn wrote(&self, bytes: u64) {
-        use std::os::fd::AsRawFd;
         use std::sync::atomic::Ordering;
         if self.unsynced.fetch_add(bytes, Ordering::Relaxed) + bytes < WRITEBACK_EVERY {
             return;
         }
         self.unsynced.store(0, Ordering::Relaxed);
-        // SAFETY: a valid descriptor; the call only starts writeback.
-        let started = unsafe {
-            libc::sync_file_range(self.file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE)
-        };
-        if started != 0 {
-            tracing::debug!(path = %self.path.display(), error = %io::Error::last_os_error(), "cannot start writeback");
+        if let Err(e) = crate::fs_util::start_writeback(&self.file) {
+            tracing::debug!(path = %self.path.display(), error = %e, "cannot start writeback");
         }
     }
 
