@@ -21,6 +21,8 @@ use super::files::{main_path, wal_path, write_wal};
 use super::handle::Vfs;
 use super::main_file::MainFile;
 use super::state;
+use super::sums::{block_crc, sums_path};
+use super::undo::BLOCK_LEN;
 use crate::fs_util;
 
 /// Bytes written to a file after which its writeback is started, so that
@@ -37,6 +39,13 @@ struct IncomingFile {
     /// The main file's length in the snapshot.
     len: u64,
     unsynced: u64,
+    /// Where the next bytes go (the main file arrives in order).
+    next: u64,
+    /// The checksums of its whole blocks so far (see `vfs::sums`), and
+    /// the bytes of the block being filled: computed as the bytes arrive,
+    /// so that the install does not read the file back.
+    crcs: Vec<u32>,
+    partial: Vec<u8>,
     wal: Vec<u8>,
     wal_len: u64,
 }
@@ -78,6 +87,9 @@ impl Vfs {
                 file,
                 len: *len,
                 unsynced: 0,
+                next: 0,
+                crcs: Vec::new(),
+                partial: Vec::new(),
                 wal: Vec::new(),
                 wal_len: *wal_len,
             });
@@ -106,7 +118,18 @@ impl Incoming {
                 ),
             ));
         }
+        if offset != file.next {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "database {:?}'s bytes at {offset} came before those at {}",
+                    file.name, file.next
+                ),
+            ));
+        }
         file.file.write_all_at(bytes, offset)?;
+        file.next += bytes.len() as u64;
+        file.checksum(bytes);
         file.unsynced += bytes.len() as u64;
         if file.unsynced >= WRITEBACK_EVERY {
             crate::fs_util::start_writeback(&file.file)?;
@@ -135,16 +158,54 @@ impl Incoming {
     }
 }
 
+impl IncomingFile {
+    /// Adds the next bytes of the main file to the checksums.
+    fn checksum(&mut self, mut bytes: &[u8]) {
+        if !self.partial.is_empty() {
+            let take = (BLOCK_LEN - self.partial.len()).min(bytes.len());
+            self.partial.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.partial.len() == BLOCK_LEN {
+                self.crcs.push(block_crc(&self.partial));
+                self.partial.clear();
+            }
+        }
+        let mut blocks = bytes.chunks_exact(BLOCK_LEN);
+        self.crcs.extend(blocks.by_ref().map(block_crc));
+        self.partial.extend_from_slice(blocks.remainder());
+    }
+
+    /// Writes the checksum file of the whole main file, synced.
+    fn write_sums(&mut self) -> io::Result<()> {
+        if !self.partial.is_empty() {
+            self.crcs.push(block_crc(&self.partial));
+            self.partial.clear();
+        }
+        if self.next != self.len || self.crcs.len() as u64 != self.len.div_ceil(BLOCK_LEN as u64) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("database {:?}'s main file is incomplete", self.name),
+            ));
+        }
+        let bytes: Vec<u8> = self.crcs.iter().flat_map(|c| c.to_le_bytes()).collect();
+        let sums = File::create(sums_path(&self.path))?;
+        sums.write_all_at(&bytes, 0)?;
+        sums.sync_data()
+    }
+}
+
 impl Drop for Incoming {
     fn drop(&mut self) {
         if self.kept {
             return;
         }
         for file in &self.files {
-            if let Err(e) = std::fs::remove_file(&file.path)
-                && e.kind() != io::ErrorKind::NotFound
-            {
-                tracing::warn!(path = %file.path.display(), error = %e, "cannot remove a snapshot file given up");
+            for path in [file.path.clone(), sums_path(&file.path)] {
+                if let Err(e) = std::fs::remove_file(&path)
+                    && e.kind() != io::ErrorKind::NotFound
+                {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a snapshot file given up");
+                }
             }
         }
     }
@@ -180,10 +241,11 @@ impl Vfs {
                             format!("database {:?}: {e}", file.name),
                         )
                     })?;
+                    file.write_sums()?;
                     file.file.sync_all()?;
                     write_wal(&wal_path(&file.path, epoch), &file.wal)?;
-                    // Opened here, off the locks: this computes and syncs
-                    // the new file's checksums.
+                    // Opened here, off the locks (the checksums are those
+                    // computed as the bytes arrived).
                     let main = MainFile::open(&file.path, epoch, flusher.clone())?;
                     files.push(PreparedFile {
                         name: file.name.clone(),

@@ -436,3 +436,58 @@ fn connections_keep_the_page_cache_they_are_given() {
     vfs.set_cache_size(8 << 20);
     assert_eq!(count(&vfs.open("db").unwrap(), "PRAGMA cache_size"), -8192);
 }
+
+#[test]
+fn a_snapshot_received_in_odd_pieces_gets_the_checksums_of_its_bytes() {
+    let vfs = vfs("incoming");
+    vfs.open_durable(&Manifest::default(), 0).unwrap();
+    // A real SQLite file, received in pieces that cut blocks anywhere.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("src.db");
+    let src = Connection::open(&path).unwrap();
+    src.execute_batch("CREATE TABLE t(x); INSERT INTO t SELECT randomblob(3000) FROM (SELECT 1 UNION SELECT 2 UNION SELECT 3 UNION SELECT 4 UNION SELECT 5)")
+        .unwrap();
+    drop(src);
+    let bytes = std::fs::read(&path).unwrap();
+    let mut incoming = vfs
+        .incoming(&[("db".to_owned(), bytes.len() as u64, 0)])
+        .unwrap();
+    let mut at = 0;
+    for piece in [1, 4095, 4097, 5000, 3].into_iter().cycle() {
+        let end = (at + piece).min(bytes.len());
+        incoming.write_main(0, at as u64, &bytes[at..end]).unwrap();
+        at = end;
+        if at == bytes.len() {
+            break;
+        }
+    }
+    // Out of order is refused.
+    assert!(incoming.write_main(0, 0, &bytes[..1]).is_err());
+    let prepared = vfs
+        .prepare_install(incoming, 1)
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+    let file = &prepared.files[0];
+    let stored = std::fs::read(file.main.path().with_extension("sum")).unwrap();
+    let expected: Vec<u8> = bytes
+        .chunks(4096)
+        .flat_map(|b| super::sums::block_crc(b).to_le_bytes())
+        .collect();
+    assert_eq!(stored, expected);
+    // And the file reads back through them.
+    assert_eq!(file.main.durable_content().unwrap(), bytes);
+}
+
+#[test]
+fn an_incomplete_snapshot_is_not_installed_and_its_files_go() {
+    let vfs = vfs("incomplete");
+    vfs.open_durable(&Manifest::default(), 0).unwrap();
+    let mut incoming = vfs.incoming(&[("db".to_owned(), 8192, 0)]).unwrap();
+    incoming.write_main(0, 0, &[0u8; 4096]).unwrap();
+    let before: Vec<_> = std::fs::read_dir(vfs.dir()).unwrap().collect();
+    assert!(!before.is_empty());
+    let refused = vfs.prepare_install(incoming, 1).blocking_recv().unwrap();
+    assert!(refused.unwrap_err().to_string().contains("incomplete"));
+    assert_eq!(std::fs::read_dir(vfs.dir()).unwrap().count(), 0);
+}
