@@ -14,8 +14,10 @@ use crate::raft::log_file::LogFile;
 const ADDRESS: &str = "node-1";
 
 async fn start(dir: &Path) -> Node {
+    // A snapshot purges the whole log behind it (what these tests read).
     Node::builder(1, ADDRESS, dir)
         .startup_timeout(Duration::from_secs(10))
+        .snapshot_trailing(0)
         .start()
         .await
         .unwrap()
