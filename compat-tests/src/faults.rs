@@ -298,10 +298,11 @@ impl FaultCluster {
             // As LXD: writers queue behind each other instead of failing
             // at once with "database is locked".
             .args(["--busy-timeout", "5000"])
-            // Snapshots every few dozen entries: a node started again
-            // after a fault catches up by snapshot install, and more
-            // snapshots (and log purges) follow while the test runs.
-            .args(["--snapshot-every", "32"])
+            // Snapshots every few dozen entries, each purging the whole
+            // log: a node started again after a fault catches up by
+            // snapshot install, and more snapshots (and log purges)
+            // follow while the test runs.
+            .args(["--snapshot-every", "32", "--snapshot-trailing", "0"])
             .env(
                 "RUST_LOG",
                 std::env::var("DQLITE_COMPAT_LOG").unwrap_or_else(|_| "info".into()),

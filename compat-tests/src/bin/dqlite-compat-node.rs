@@ -13,6 +13,7 @@
 //! ```text
 //! dqlite-compat-node --id 2 --listen 127.0.0.1:0 --advertise 127.0.0.1:4242 \
 //!     --dir n2 [--join 127.0.0.1:4241] [--busy-timeout 5000] [--snapshot-every 32] \
+//!     [--snapshot-trailing 0] \
 //!     [--tls-cert cluster.crt --tls-key cluster.key [--tls-ca ca.crt]]
 //! ```
 //!
@@ -21,7 +22,9 @@
 //! that does not see a leader within the builder's startup timeout starts
 //! anyway and waits for the others. `--snapshot-every` sets the entries
 //! between snapshots (the fault tests take them often, so that restarted
-//! nodes catch up by snapshot install while more snapshots follow).
+//! nodes catch up by snapshot install while more snapshots follow), and
+//! `--snapshot-trailing` the entries kept behind one (0: none, so that a
+//! node behind needs the snapshot).
 //! `--tls-cert`, `--tls-key` and `--tls-ca` are `dqlite-server`'s: every
 //! connection, clients' and peers' alike, is mutual TLS (the TLS tests,
 //! `tests/go_tls.rs`).
@@ -39,6 +42,7 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 const USAGE: &str = "usage: dqlite-compat-node --id N --listen ADDR --advertise ADDR --dir DIR \
                      [--join ADDR] [--busy-timeout MS] [--snapshot-every N] \
+                     [--snapshot-trailing N] \
                      [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]";
 
 struct Args {
@@ -49,6 +53,7 @@ struct Args {
     join: Option<String>,
     busy_timeout: Duration,
     snapshot_every: u64,
+    snapshot_trailing: u64,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
@@ -80,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
     let mut join = None;
     let mut busy_timeout = Duration::ZERO;
     let mut snapshot_every = dqlite_server::DEFAULT_SNAPSHOT_EVERY;
+    let mut snapshot_trailing = dqlite_server::DEFAULT_SNAPSHOT_TRAILING;
     let (mut tls_cert, mut tls_key, mut tls_ca) = (None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -104,6 +110,11 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--snapshot-every {value}: {e}"))?;
             }
+            "--snapshot-trailing" => {
+                snapshot_trailing = value
+                    .parse()
+                    .map_err(|e| format!("--snapshot-trailing {value}: {e}"))?;
+            }
             "--tls-cert" => tls_cert = Some(PathBuf::from(value)),
             "--tls-key" => tls_key = Some(PathBuf::from(value)),
             "--tls-ca" => tls_ca = Some(PathBuf::from(value)),
@@ -119,6 +130,7 @@ fn parse_args() -> Result<Args, String> {
         join,
         busy_timeout,
         snapshot_every,
+        snapshot_trailing,
         tls_cert,
         tls_key,
         tls_ca,
@@ -175,6 +187,7 @@ async fn run(args: Args) -> Result<(), String> {
     let node = builder
         .busy_timeout(args.busy_timeout)
         .snapshot_every(args.snapshot_every)
+        .snapshot_trailing(args.snapshot_trailing)
         .manage_roles(true)
         .serve(listener, Limits::default())
         .start()
