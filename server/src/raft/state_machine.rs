@@ -11,21 +11,17 @@
 //!   point: the databases' WAL is folded into their files (a memory move
 //!   under the SQL lock), the disk thread writes and syncs them and the
 //!   state file; writes go on meanwhile. openraft then purges the log up
-//!   to it.
+//!   to it, but for the entries kept behind it (`node::snapshots`). No
+//!   point is made while a snapshot send holds the last one
+//!   ([`RaftStateMachine::try_create_snapshot_builder`] declines).
 //! - On start the durable point's files are opened (restored to the point
 //!   from their undo files; nothing is read into memory) and openraft
 //!   re-applies the committed log after it (the log store implements
 //!   `save_committed`).
-//! - A snapshot sent to a follower is the durable point's files, read on
-//!   the disk thread when the send starts ([`SnapshotData::Durable`]);
-//!   one received is written to new files and switched to.
-//!
-//! # Snapshot data
-//!
-//! What travels to other nodes is an [`Image`] (every database's main
-//! file and unfolded WAL), postcard-encoded and [sealed](super::sealed)
-//! (checksummed in 64 KiB blocks), so a snapshot from the leader is
-//! checked before it is installed.
+//! - A snapshot sent to a follower is the durable point's files
+//!   ([`SnapshotData::Durable`]), pinned and streamed a chunk at a time
+//!   (`raft::snapshot_stream`); one received arrives in new files
+//!   ([`SnapshotData::Received`]), which the install switches to.
 //!
 //! # Format 1 directories
 //!
@@ -105,10 +101,11 @@ pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, SnapshotData>;
 /// WAL frames after which a database is checkpointed (dqlite's default).
 pub const CHECKPOINT_THRESHOLD: u32 = 1000;
 
-/// Version of the snapshot content format.
+/// Version of a format-1 snapshot file's content.
 const SNAPSHOT_FORMAT: u32 = 1;
 
-/// The content of a snapshot: every database's committed files.
+/// The content of a format-1 snapshot file (read once, to upgrade):
+/// every database's committed files.
 #[derive(Debug, Serialize, Deserialize)]
 struct Image {
     format: u32,
@@ -433,11 +430,9 @@ fn open_image(data: &[u8]) -> Result<Image, BadSnapshot> {
     Ok(image)
 }
 
-/// Whether `data` (a snapshot as it travels and is stored) is intact and
-/// can be installed: every checksum matches and every database image is
-/// well formed. Installing a snapshot that fails in the state machine
-/// would stop the node (openraft makes storage errors fatal), so a
-/// snapshot from the leader is checked with this first.
+/// Whether `data` (a format-1 snapshot file's data) is intact and can be
+/// installed: every checksum matches and every database image is well
+/// formed.
 pub(crate) fn check_snapshot_data(data: &[u8]) -> Result<(), BadSnapshot> {
     open_image(data).map(drop)
 }
