@@ -75,6 +75,17 @@ mod frames {
             .unwrap();
     }
 
+    /// Node `id`'s databases and state machine in `root/<id>`, opened
+    /// (again) from what that directory holds.
+    async fn node(root: &std::path::Path, id: u64) -> (Vfs, StateMachine) {
+        let dir = root.join(id.to_string());
+        let vfs = vfs_at(&dir.join("db"));
+        let sm = StateMachine::open(id, vfs, crate::sql::SqlLock::default(), dir)
+            .await
+            .unwrap();
+        (vfs, sm)
+    }
+
     /// Runs `sql` on node 1's connection and returns the entry it becomes.
     fn capture(vfs: &Vfs, conn: &Connection, index: u64, sql: &str) -> Entry {
         conn.execute_batch(sql).unwrap();
@@ -97,26 +108,8 @@ mod frames {
     fn entries_publish_on_the_origin_and_apply_elsewhere_and_snapshots_restore() {
         TypeConfig::run(async {
             let dir = tempfile::tempdir().unwrap();
-            let (leader_vfs, follower_vfs) = (
-                vfs_at(&dir.path().join("1/db")),
-                vfs_at(&dir.path().join("2/db")),
-            );
-            let mut leader = StateMachine::open(
-                1,
-                leader_vfs,
-                crate::sql::SqlLock::default(),
-                dir.path().join("1"),
-            )
-            .await
-            .unwrap();
-            let mut follower = StateMachine::open(
-                2,
-                follower_vfs,
-                crate::sql::SqlLock::default(),
-                dir.path().join("2"),
-            )
-            .await
-            .unwrap();
+            let (leader_vfs, mut leader) = node(dir.path(), 1).await;
+            let (follower_vfs, mut follower) = node(dir.path(), 2).await;
             let writer = leader_vfs.open("db").unwrap();
             let reader = leader_vfs.open("db").unwrap();
 
@@ -150,15 +143,7 @@ mod frames {
                 .await
                 .unwrap();
             assert_eq!(snapshot.meta.last_log_id.as_ref().map(|l| l.index), Some(2));
-            let fresh_vfs_3 = vfs_at(&dir.path().join("3/db"));
-            let mut third = StateMachine::open(
-                3,
-                fresh_vfs_3,
-                crate::sql::SqlLock::default(),
-                dir.path().join("3"),
-            )
-            .await
-            .unwrap();
+            let (fresh_vfs_3, mut third) = node(dir.path(), 3).await;
             third
                 .install_snapshot(&snapshot.meta, snapshot.snapshot)
                 .await
@@ -167,15 +152,7 @@ mod frames {
             drop(third);
 
             // ... and survives a restart of that node, on new memory.
-            let restarted_vfs = vfs_at(&dir.path().join("3/db"));
-            let mut restarted = StateMachine::open(
-                3,
-                restarted_vfs,
-                crate::sql::SqlLock::default(),
-                dir.path().join("3"),
-            )
-            .await
-            .unwrap();
+            let (restarted_vfs, mut restarted) = node(dir.path(), 3).await;
             let (applied, _) = restarted.applied_state().await.unwrap();
             assert_eq!(applied.map(|l| l.index), Some(2));
             assert_eq!(rows(&restarted_vfs.open("db").unwrap()), expected);
@@ -199,15 +176,7 @@ mod frames {
             // ... and a restart finds the durable point again (the undo
             // file puts the overwritten blocks back), on which the log
             // after it applies: its page changes match their base.
-            let again_vfs = vfs_at(&dir.path().join("1/db"));
-            let mut again = StateMachine::open(
-                1,
-                again_vfs,
-                crate::sql::SqlLock::default(),
-                dir.path().join("1"),
-            )
-            .await
-            .unwrap();
+            let (again_vfs, mut again) = node(dir.path(), 1).await;
             let (applied, _) = again.applied_state().await.unwrap();
             assert_eq!(applied.map(|l| l.index), Some(2));
             assert_eq!(rows(&again_vfs.open("db").unwrap()), expected);

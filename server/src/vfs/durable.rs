@@ -92,12 +92,8 @@ impl Vfs {
         epoch: u64,
         commit: Commit,
     ) -> Result<Option<oneshot::Receiver<io::Result<()>>>, VfsError> {
-        {
-            let mut durable = lock_durable(&self.state.durable)?;
-            if durable.pins > 0 {
-                return Ok(None);
-            }
-            durable.making = true;
+        if lock_durable(&self.state.durable)?.pins > 0 {
+            return Ok(None);
         }
         let mut names = self.databases();
         names.sort();
@@ -109,6 +105,16 @@ impl Vfs {
                 db.checkpoint();
             }
             work.push((name.clone(), db.main.clone(), db.committed_wal().to_vec()));
+        }
+        // Checked again (a send may have pinned the point meanwhile) and
+        // marked in one step, once nothing can fail before the disk
+        // thread takes the work (which clears the mark).
+        {
+            let mut durable = lock_durable(&self.state.durable)?;
+            if durable.pins > 0 {
+                return Ok(None);
+            }
+            durable.making = true;
         }
         let (done, answer) = oneshot::channel();
         let durable = self.state.durable.clone();

@@ -46,22 +46,30 @@ fn query(image: &[u8], sql: &str) -> Vec<(i64, i64)> {
         .collect()
 }
 
+/// A temporary directory holding fixture `name` (a tarball of
+/// `server/tests/fixtures`) unpacked.
+fn unpack(name: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let status = Command::new("tar")
+        .arg("xzf")
+        .arg(&fixture)
+        .arg("-C")
+        .arg(root.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot unpack {}", fixture.display());
+    root
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_directory_of_issue_14_starts_and_catches_up() {
     // Node 1 of a three-node bank cluster (10 accounts, 10,000 in all),
     // killed during a write load: its segment jumps past a snapshot it
     // installed, and a later snapshot moved the purge point past the jump.
-    let root = tempfile::tempdir().unwrap();
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/issue14-node1-refuses-restart.tar.gz"
-    );
-    let status = Command::new("tar")
-        .args(["xzf", fixture, "-C"])
-        .arg(root.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let root = unpack("issue14-node1-refuses-restart.tar.gz");
     let n1 = root.path().join("n1.corrupt-evidence");
     // Its cluster: nodes 1 to 3 on these ports. Nodes 2 and 3 come back
     // with empty directories (lost disks): node 1 must lead them and
@@ -205,17 +213,7 @@ async fn a_directory_of_the_in_memory_format_is_upgraded_on_first_start() {
     // whole snapshot in state/snapshot (format 1): node 1 on
     // 127.0.0.1:29411 with databases "app" (30 rows) and "other" (one),
     // a snapshot and log entries after it.
-    let root = tempfile::tempdir().unwrap();
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/format1-node1.tar.gz"
-    );
-    let status = Command::new("tar")
-        .args(["xzf", fixture, "-C"])
-        .arg(root.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let root = unpack("format1-node1.tar.gz");
     let dir = root.path().join("format1");
     let address = "127.0.0.1:29411".to_string();
     let addresses = [address.clone()];
